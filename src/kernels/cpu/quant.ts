@@ -1,0 +1,4 @@
+/** CPU kernels: quant (placeholder table; filled in by its owner). */
+import type { KernelTable } from './kernel.js';
+
+export const quantKernels: KernelTable = {};

@@ -1,0 +1,3 @@
+export * from './backend.js';
+export * from './session.js';
+export * from './value.js';
