@@ -12,6 +12,7 @@ import { reduceKernels } from './reduce.js';
 import { rnnKernels } from './rnn.js';
 import { shapeKernels } from './shape.js';
 import { tensor_opsKernels } from './tensor-ops.js';
+import { trainingKernels } from './training.js';
 
 export type { CpuKernel, KernelContext, KernelTable } from './kernel.js';
 
@@ -26,6 +27,7 @@ export const CPU_KERNELS: KernelTable = Object.assign(
   controlKernels,
   quantKernels,
   miscKernels,
+  trainingKernels,
 );
 
 export function cpuSupportedOps(): string[] {
