@@ -1,0 +1,19 @@
+/**
+ * `rosetta/node`: the Node-only entry point. Everything that touches the file system lives here;
+ * the main `rosetta` entry stays browser-safe.
+ */
+export { checkRelativePath, openFile, readBytes, resolveInside, writeFilesInside } from './files.js';
+export {
+  loadFile,
+  loadModel,
+  readTensorFile,
+  readTensorsFile,
+  saveModel,
+  saveWeights,
+  writeFiles,
+  writeNpyFile,
+  writeNpzFile,
+  type LoadOptions,
+  type SaveOptions,
+  type SaveResult,
+} from './model-io.js';
