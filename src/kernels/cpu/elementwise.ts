@@ -1,4 +1,352 @@
-/** CPU kernels: elementwise (placeholder table; filled in by its owner). */
-import type { KernelTable } from './kernel.js';
+/**
+ * CPU kernels: elementwise math — unary functions, broadcasting binary arithmetic, comparisons,
+ * logical and bitwise ops, the variadic Max/Min/Mean/Sum, Where and Clip. The table also merges
+ * the activation (activations.ts) and cast (cast.ts) families so index.ts imports one table.
+ *
+ * Semantics follow the ONNX operator spec (latest version ≤ opset 17 unless noted):
+ * https://onnx.ai/onnx/operators/ — broadcasting is multidirectional (numpy) except PRelu.
+ * Integer division truncates (C semantics, as the reference implementation's numpy casts do);
+ * integer results wrap like the fixed-width types they are stored in.
+ */
+import { isBigIntDType, isFloatDType, isIntDType, type DType } from '../../ir/dtype.js';
+import { RosettaError } from '../../ir/errors.js';
+import { Tensor } from '../../ir/tensor.js';
+import { activationKernels } from './activations.js';
+import { castKernels } from './cast.js';
+import {
+  binaryMap,
+  erf,
+  roundHalfEven,
+  f32Binary,
+  finish,
+  indexMap,
+  mapBigints,
+  mapNumbers,
+  outShapeOf,
+  valuesOf,
+  workArray,
+  type BigArray,
+  type F32Op,
+  type NumArray,
+} from './elementwise-core.js';
+import type { CpuKernel, KernelContext, KernelTable } from './kernel.js';
+import { dtypeError, tensorIn, optTensorIn } from './util.js';
 
-export const elementwiseKernels: KernelTable = {};
+// ---- unary --------------------------------------------------------------------------------------
+
+const floatish = (d: DType): boolean => isFloatDType(d);
+const signedOrFloat = (d: DType): boolean => isFloatDType(d) || (isIntDType(d) && !d.startsWith('u'));
+
+/** Unary kernel over numbers (and bigints when `big` is given); `accept` limits input dtypes. */
+function unary(f: (x: number) => number, accept: (d: DType) => boolean = floatish, big?: (x: bigint) => bigint): CpuKernel {
+  return (inputs, ctx) => {
+    const x = tensorIn(inputs, 0, ctx);
+    if (!accept(x.dtype)) throw dtypeError(ctx, x.dtype);
+    if (isBigIntDType(x.dtype)) {
+      if (!big) throw dtypeError(ctx, x.dtype);
+      return [mapBigints(x, big)];
+    }
+    return [mapNumbers(x, ctx, f)];
+  };
+}
+
+const numeric = (d: DType): boolean => isFloatDType(d) || isIntDType(d);
+
+const unaryKernels: KernelTable = {
+  Abs: unary(Math.abs, numeric, (x) => (x < 0n ? -x : x)),
+  Neg: unary((x) => -x, signedOrFloat, (x) => -x),
+  Sign: unary(Math.sign, numeric, (x) => (x > 0n ? 1n : x < 0n ? -1n : 0n)),
+  Ceil: unary(Math.ceil),
+  Floor: unary(Math.floor),
+  Round: unary(roundHalfEven),
+  Reciprocal: unary((x) => 1 / x),
+  Sqrt: unary(Math.sqrt),
+  Exp: unary(Math.exp),
+  Log: unary(Math.log),
+  Erf: unary(erf, numeric),
+  Sin: unary(Math.sin),
+  Cos: unary(Math.cos),
+  Tan: unary(Math.tan),
+  Asin: unary(Math.asin),
+  Acos: unary(Math.acos),
+  Atan: unary(Math.atan),
+  Sinh: unary(Math.sinh),
+  Cosh: unary(Math.cosh),
+  Tanh: unary(Math.tanh),
+  Asinh: unary(Math.asinh),
+  Acosh: unary(Math.acosh),
+  Atanh: unary(Math.atanh),
+  Not: (inputs, ctx) => {
+    const x = tensorIn(inputs, 0, ctx);
+    if (x.dtype !== 'bool') throw dtypeError(ctx, x.dtype);
+    return [mapNumbers(x, ctx, (v) => (v ? 0 : 1))];
+  },
+  BitwiseNot: unary((x) => ~x, isIntDType, (x) => ~x),
+  IsNaN: (inputs, ctx) => {
+    const x = tensorIn(inputs, 0, ctx);
+    if (!isFloatDType(x.dtype)) throw dtypeError(ctx, x.dtype);
+    return [mapNumbers(x, ctx, (v) => (v !== v ? 1 : 0), 'bool')];
+  },
+  IsInf: (inputs, ctx) => {
+    const x = tensorIn(inputs, 0, ctx);
+    if (!isFloatDType(x.dtype)) throw dtypeError(ctx, x.dtype);
+    const neg = ctx.attrs.int('detect_negative', 1) !== 0;
+    const pos = ctx.attrs.int('detect_positive', 1) !== 0;
+    return [mapNumbers(x, ctx, (v) => ((pos && v === Infinity) || (neg && v === -Infinity) ? 1 : 0), 'bool')];
+  },
+};
+
+// ---- binary -------------------------------------------------------------------------------------
+
+interface BinarySpec {
+  /** Number version (inputs decoded; result stored into the output dtype, which wraps/truncates ints). */
+  num: (x: number, y: number) => number;
+  /** Bigint version for int64/uint64; omitted = unsupported. */
+  big?: (x: bigint, y: bigint) => bigint;
+  /** Input dtypes accepted. */
+  accept: (d: DType) => boolean;
+  /** Output dtype given the input dtype (default: same). */
+  out?: (d: DType) => DType;
+  /** float32 fast path. */
+  fast?: F32Op;
+  /** Replaces `num` for int32/uint32 where the double result loses low bits (Mul). */
+  int32?: (x: number, y: number) => number;
+}
+
+function checkSameDType(a: Tensor, b: Tensor, ctx: KernelContext): void {
+  if (a.dtype !== b.dtype) {
+    throw new RosettaError('E_DTYPE_MISMATCH', `${ctx.node.opType} inputs have different dtypes ${a.dtype} and ${b.dtype}`, { where: { node: ctx.node.name } });
+  }
+}
+
+/** Run a binary spec on two tensors of the same dtype with broadcasting. */
+function runBinary(spec: BinarySpec, a: Tensor, b: Tensor, ctx: KernelContext): Tensor {
+  checkSameDType(a, b, ctx);
+  if (!spec.accept(a.dtype)) throw dtypeError(ctx, a.dtype);
+  const shape = outShapeOf([a, b], ctx);
+  if (spec.fast && a.dtype === 'float32') {
+    const r = f32Binary(spec.fast, a, b, shape);
+    if (r) return r;
+  }
+  const outDType = spec.out ? spec.out(a.dtype) : a.dtype;
+  const n = shape.reduce((p, d) => p * d, 1);
+  if (isBigIntDType(a.dtype)) {
+    const big = spec.big;
+    if (!big) throw dtypeError(ctx, a.dtype);
+    const out = workArray(outDType, n);
+    if (isBigIntDType(outDType)) binaryMap(a.data as BigArray, a.shape, b.data as BigArray, b.shape, shape, out as BigArray, big);
+    else binaryMap(a.data as BigArray, a.shape, b.data as BigArray, b.shape, shape, out as NumArray, (x: bigint, y: bigint) => Number(big(x, y)));
+    return finish(outDType, shape, out);
+  }
+  if (a.dtype === 'string') throw dtypeError(ctx, a.dtype);
+  const f = spec.int32 && (a.dtype === 'int32' || a.dtype === 'uint32') ? spec.int32 : spec.num;
+  const out = workArray(outDType, n) as NumArray;
+  binaryMap(valuesOf(a) as NumArray, a.shape, valuesOf(b) as NumArray, b.shape, shape, out, f);
+  return finish(outDType, shape, out);
+}
+
+function binary(spec: BinarySpec): CpuKernel {
+  return (inputs, ctx) => [runBinary(spec, tensorIn(inputs, 0, ctx), tensorIn(inputs, 1, ctx), ctx)];
+}
+
+const bigDiv = (x: bigint, y: bigint): bigint => (y === 0n ? 0n : x / y);
+const isBool = (d: DType): boolean => d === 'bool';
+const comparable = (d: DType): boolean => numeric(d) || d === 'bool';
+
+const ADD: BinarySpec = { num: (x, y) => x + y, big: (x, y) => x + y, accept: numeric, fast: 'add' };
+const MUL: BinarySpec = { num: (x, y) => x * y, big: (x, y) => x * y, accept: numeric, fast: 'mul', int32: Math.imul };
+const MAX: BinarySpec = { num: (x, y) => (x !== x || y !== y ? NaN : x > y ? x : y), big: (x, y) => (x > y ? x : y), accept: numeric };
+const MIN: BinarySpec = { num: (x, y) => (x !== x || y !== y ? NaN : x < y ? x : y), big: (x, y) => (x < y ? x : y), accept: numeric };
+
+/** Mod: fmod=1 keeps the dividend's sign (C fmod); fmod=0 the divisor's (Python %, integers only per spec). */
+function modKernel(): CpuKernel {
+  return (inputs, ctx) => {
+    const fmod = ctx.attrs.int('fmod', 0) !== 0;
+    const spec: BinarySpec = fmod
+      ? { num: (x, y) => x % y, big: (x, y) => (y === 0n ? 0n : x % y), accept: numeric }
+      : {
+          num: (x, y) => {
+            const r = x % y;
+            return r !== 0 && r < 0 !== y < 0 ? r + y : r;
+          },
+          big: (x, y) => {
+            if (y === 0n) return 0n;
+            const r = x % y;
+            return r !== 0n && r < 0n !== y < 0n ? r + y : r;
+          },
+          accept: numeric,
+        };
+    return [runBinary(spec, tensorIn(inputs, 0, ctx), tensorIn(inputs, 1, ctx), ctx)];
+  };
+}
+
+/** Integer power by squaring for bigints; negative exponents truncate toward zero like C. */
+function bigPow(x: bigint, y: bigint): bigint {
+  if (y < 0n) return x === 1n ? 1n : x === -1n ? (y % 2n === 0n ? 1n : -1n) : 0n;
+  if (y > 64n && x !== 0n && x !== 1n && x !== -1n) {
+    // The result wraps modulo 2^64 anyway; square-and-multiply with wrapping keeps it bounded.
+    let r = 1n;
+    let b = BigInt.asIntN(64, x);
+    let e = y;
+    while (e > 0n) {
+      if (e & 1n) r = BigInt.asIntN(64, r * b);
+      b = BigInt.asIntN(64, b * b);
+      e >>= 1n;
+    }
+    return r;
+  }
+  return x ** y;
+}
+
+/** Pow: output has X's dtype; Y may be any numeric dtype. */
+const powKernel: CpuKernel = (inputs, ctx) => {
+  const a = tensorIn(inputs, 0, ctx);
+  const b = tensorIn(inputs, 1, ctx);
+  if (!numeric(a.dtype)) throw dtypeError(ctx, a.dtype);
+  if (!numeric(b.dtype)) throw dtypeError(ctx, b.dtype);
+  const shape = outShapeOf([a, b], ctx);
+  const n = shape.reduce((p, d) => p * d, 1);
+  const out = workArray(a.dtype, n);
+  const xa = valuesOf(a) as ArrayLike<number | bigint>;
+  const xb = valuesOf(b) as ArrayLike<number | bigint>;
+  if (isBigIntDType(a.dtype)) {
+    const o = out as BigArray;
+    if (isBigIntDType(b.dtype)) binaryMap(xa as BigArray, a.shape, xb as BigArray, b.shape, shape, o, bigPow);
+    else {
+      binaryMap(xa as BigArray, a.shape, xb as NumArray, b.shape, shape, o, (x: bigint, y: number) => {
+        const r = Math.trunc(Number(x) ** y);
+        return Number.isFinite(r) ? BigInt(r) : 0n;
+      });
+    }
+  } else {
+    binaryMap(xa, a.shape, xb, b.shape, shape, out as NumArray, (x: number | bigint, y: number | bigint) => Number(x) ** Number(y));
+  }
+  return [finish(a.dtype, shape, out)];
+};
+
+/** BitShift on unsigned ints: `direction` LEFT/RIGHT; shifts past the width give 0. */
+const bitShiftKernel: CpuKernel = (inputs, ctx) => {
+  const dir = ctx.attrs.string('direction');
+  if (dir !== 'LEFT' && dir !== 'RIGHT') throw new RosettaError('E_INVALID_ATTR', `BitShift direction must be LEFT or RIGHT, got '${dir}'`, { where: { node: ctx.node.name } });
+  const left = dir === 'LEFT';
+  const spec: BinarySpec = {
+    num: left ? (x, y) => x * 2 ** y : (x, y) => Math.floor(x / 2 ** y),
+    big: left ? (x, y) => (y >= 64n ? 0n : x << y) : (x, y) => (y >= 64n ? 0n : x >> y),
+    accept: (d) => d === 'uint8' || d === 'uint16' || d === 'uint32' || d === 'uint64',
+  };
+  return [runBinary(spec, tensorIn(inputs, 0, ctx), tensorIn(inputs, 1, ctx), ctx)];
+};
+
+/** Comparisons work on numbers, bigints, bools and (Equal) strings; output bool. */
+function compare(num: (x: number, y: number) => boolean, big: (x: bigint, y: bigint) => boolean, strings = false): CpuKernel {
+  return (inputs, ctx) => {
+    const a = tensorIn(inputs, 0, ctx);
+    const b = tensorIn(inputs, 1, ctx);
+    checkSameDType(a, b, ctx);
+    if (!(comparable(a.dtype) || (strings && a.dtype === 'string'))) throw dtypeError(ctx, a.dtype);
+    const shape = outShapeOf([a, b], ctx);
+    const out = new Uint8Array(shape.reduce((p, d) => p * d, 1));
+    if (isBigIntDType(a.dtype)) binaryMap(a.data as BigArray, a.shape, b.data as BigArray, b.shape, shape, out, (x: bigint, y: bigint) => (big(x, y) ? 1 : 0));
+    else if (a.dtype === 'string') binaryMap(a.data as string[], a.shape, b.data as string[], b.shape, shape, out, (x: string, y: string) => (x === y ? 1 : 0));
+    else binaryMap(valuesOf(a) as NumArray, a.shape, valuesOf(b) as NumArray, b.shape, shape, out, (x: number, y: number) => (num(x, y) ? 1 : 0));
+    return [new Tensor('bool', shape, out)];
+  };
+}
+
+/** Variadic broadcasting fold (Max, Min, Sum, Mean). */
+function variadic(spec: BinarySpec, mean = false): CpuKernel {
+  return (inputs, ctx) => {
+    const ts: Tensor[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      const t = optTensorIn(inputs, i);
+      if (t) ts.push(t);
+    }
+    if (ts.length === 0) throw new RosettaError('E_MISSING_INPUT', `${ctx.node.opType} needs at least one input`, { where: { node: ctx.node.name } });
+    let acc = ts[0]!;
+    if (!spec.accept(acc.dtype)) throw dtypeError(ctx, acc.dtype);
+    if (ts.length === 1) acc = new Tensor(acc.dtype, acc.shape, acc.data.slice());
+    for (let i = 1; i < ts.length; i++) acc = runBinary(spec, acc, ts[i]!, ctx);
+    if (mean) {
+      const count = ts.length;
+      if (isBigIntDType(acc.dtype)) acc = mapBigints(acc, (x) => x / BigInt(count));
+      else acc = mapNumbers(acc, ctx, (x) => x / count);
+    }
+    return [acc];
+  };
+}
+
+/** Where(cond, X, Y): three-way broadcast; copies raw storage so every dtype (bits, strings) passes through exactly. */
+const whereKernel: CpuKernel = (inputs, ctx) => {
+  const c = tensorIn(inputs, 0, ctx);
+  const x = tensorIn(inputs, 1, ctx);
+  const y = tensorIn(inputs, 2, ctx);
+  if (c.dtype !== 'bool') throw dtypeError(ctx, c.dtype);
+  checkSameDType(x, y, ctx);
+  const shape = outShapeOf([c, x, y], ctx);
+  const out = new Tensor(x.dtype, shape);
+  const o = out.data as unknown as { [k: number]: unknown };
+  const cd = c.data as Uint8Array;
+  const xd = x.data as ArrayLike<unknown>;
+  const yd = y.data as ArrayLike<unknown>;
+  const ic = indexMap(c.shape, shape);
+  const ix = indexMap(x.shape, shape);
+  const iy = indexMap(y.shape, shape);
+  for (let k = 0; k < out.size; k++) {
+    o[k] = cd[ic ? ic[k]! : k] ? xd[ix ? ix[k]! : k] : yd[iy ? iy[k]! : k];
+  }
+  return [out];
+};
+
+/** Clip(x, min?, max?): bounds are optional scalar inputs; NaN passes through. */
+const clipKernel: CpuKernel = (inputs, ctx) => {
+  const x = tensorIn(inputs, 0, ctx);
+  const lo = optTensorIn(inputs, 1);
+  const hi = optTensorIn(inputs, 2);
+  if (!numeric(x.dtype)) throw dtypeError(ctx, x.dtype);
+  for (const b of [lo, hi]) {
+    if (b && b.size !== 1) throw new RosettaError('E_SHAPE_MISMATCH', `Clip bounds must be scalars, got shape [${b.shape.join(', ')}]`, { where: { node: ctx.node.name } });
+    if (b && b.dtype !== x.dtype) checkSameDType(x, b, ctx);
+  }
+  if (isBigIntDType(x.dtype)) {
+    const l = lo ? (lo.data as BigArray)[0]! : undefined;
+    const h = hi ? (hi.data as BigArray)[0]! : undefined;
+    return [mapBigints(x, (v) => (l !== undefined && v < l ? l : h !== undefined && v > h ? h : v))];
+  }
+  const l = lo ? (valuesOf(lo) as NumArray)[0]! : -Infinity;
+  const h = hi ? (valuesOf(hi) as NumArray)[0]! : Infinity;
+  return [mapNumbers(x, ctx, (v) => (v < l ? l : v > h ? h : v))];
+};
+
+const binaryKernels: KernelTable = {
+  Add: binary(ADD),
+  Sub: binary({ num: (x, y) => x - y, big: (x, y) => x - y, accept: numeric, fast: 'sub' }),
+  Mul: binary(MUL),
+  Div: binary({ num: (x, y) => x / y, big: bigDiv, accept: numeric, fast: 'div' }),
+  Mod: modKernel(),
+  Pow: powKernel,
+  BitShift: bitShiftKernel,
+  And: binary({ num: (x, y) => x & y, accept: isBool }),
+  Or: binary({ num: (x, y) => x | y, accept: isBool }),
+  Xor: binary({ num: (x, y) => x ^ y, accept: isBool }),
+  BitwiseAnd: binary({ num: (x, y) => x & y, big: (x, y) => x & y, accept: isIntDType }),
+  BitwiseOr: binary({ num: (x, y) => x | y, big: (x, y) => x | y, accept: isIntDType }),
+  BitwiseXor: binary({ num: (x, y) => x ^ y, big: (x, y) => x ^ y, accept: isIntDType }),
+  Equal: compare((x, y) => x === y, (x, y) => x === y, true),
+  Greater: compare((x, y) => x > y, (x, y) => x > y),
+  GreaterOrEqual: compare((x, y) => x >= y, (x, y) => x >= y),
+  Less: compare((x, y) => x < y, (x, y) => x < y),
+  LessOrEqual: compare((x, y) => x <= y, (x, y) => x <= y),
+  Max: variadic(MAX),
+  Min: variadic(MIN),
+  Sum: variadic(ADD),
+  Mean: variadic(ADD, true),
+  Where: whereKernel,
+  Clip: clipKernel,
+};
+
+export const elementwiseKernels: KernelTable = {
+  ...unaryKernels,
+  ...binaryKernels,
+  ...activationKernels,
+  ...castKernels,
+};

@@ -1,0 +1,280 @@
+/**
+ * Shared machinery for the elementwise kernel families (elementwise.ts, activations.ts, cast.ts):
+ * reading any tensor as plain JS values (narrow floats decoded, int64 kept as bigint), writing
+ * results back in the exact output dtype, and the broadcasting loops.
+ *
+ * Why a separate file: the unary/binary loops are the hottest code of most models (Add, Mul,
+ * Relu…), so the float32 paths are specialised here once — same shape, scalar, and "block"
+ * broadcasts (a bias row `[C]` over `[N, C]`, a per-channel `[C, 1, 1]` over `[N, C, H, W]`) — and
+ * every other dtype/shape goes through one generic index-map path.
+ * Broadcasting rules: https://github.com/onnx/onnx/blob/main/docs/Broadcasting.md
+ */
+import { allocData, isBigIntDType, isBitsDType, type DType, type TypedArray } from '../../ir/dtype.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToF8, f8ToF32, type Float8Kind } from '../../ir/float-bits.js';
+import { Tensor, sizeOf } from '../../ir/tensor.js';
+import type { KernelContext } from './kernel.js';
+import { broadcastIndex, broadcastShapes, dtypeError } from './util.js';
+
+/** Plain numeric storage a kernel can read and write with JS numbers. */
+export type NumArray = Exclude<TypedArray, BigInt64Array | BigUint64Array>;
+export type BigArray = BigInt64Array | BigUint64Array;
+/** What `valuesOf` returns: numbers (narrow floats decoded), bigints, or strings. */
+export type Values = NumArray | BigArray | string[];
+
+/** Dtypes whose storage is a plain number array (not bits, not bigint, not string/complex). */
+export function isPlainNumDType(d: DType): boolean {
+  return !isBitsDType(d) && !isBigIntDType(d) && d !== 'string' && d !== 'complex64' && d !== 'complex128';
+}
+
+/** Decode narrow-float bits into a fresh Float32Array. */
+export function decodeBits(dtype: DType, bits: Uint8Array | Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  if (dtype === 'float16') for (let i = 0; i < bits.length; i++) out[i] = f16ToF32(bits[i]!);
+  else if (dtype === 'bfloat16') for (let i = 0; i < bits.length; i++) out[i] = bf16ToF32(bits[i]!);
+  else for (let i = 0; i < bits.length; i++) out[i] = f8ToF32(bits[i]!, dtype as Float8Kind);
+  return out;
+}
+
+/** Encode float values into narrow-float bits of `dtype` (round to nearest even). */
+export function encodeBits(dtype: DType, vals: ArrayLike<number>, saturate = true): Uint8Array | Uint16Array {
+  const n = vals.length;
+  if (dtype === 'float16') {
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = f32ToF16(vals[i]!);
+    return out;
+  }
+  if (dtype === 'bfloat16') {
+    const out = new Uint16Array(n);
+    for (let i = 0; i < n; i++) out[i] = f32ToBf16(vals[i]!);
+    return out;
+  }
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = f32ToF8(vals[i]!, dtype as Float8Kind, saturate);
+  return out;
+}
+
+/** A tensor's elements as JS values: narrow floats decoded to Float32Array, everything else as stored. */
+export function valuesOf(t: Tensor): Values {
+  if (isBitsDType(t.dtype)) return decodeBits(t.dtype, t.data as Uint8Array | Uint16Array);
+  return t.data as Values;
+}
+
+/** Number-valued view of a non-bigint, non-string tensor (narrow floats decoded). */
+export function numbersOf(t: Tensor, ctx: KernelContext): NumArray {
+  if (isBitsDType(t.dtype)) return decodeBits(t.dtype, t.data as Uint8Array | Uint16Array);
+  if (!isPlainNumDType(t.dtype)) throw dtypeError(ctx, t.dtype);
+  return t.data as NumArray;
+}
+
+/** Scratch storage for computing `n` elements of `dtype`: Float32Array for narrow floats, else the dtype's own storage. */
+export function workArray(dtype: DType, n: number): Values {
+  if (isBitsDType(dtype)) return new Float32Array(n);
+  return allocData(dtype, n) as Values;
+}
+
+/** Wrap computed values as a tensor of `dtype`, encoding narrow floats. */
+export function finish(dtype: DType, shape: readonly number[], work: Values): Tensor {
+  if (isBitsDType(dtype)) return new Tensor(dtype, shape, encodeBits(dtype, work as Float32Array));
+  return new Tensor(dtype, shape, work);
+}
+
+/** Elementwise unary map over numbers, result in `outDtype` (defaults to the input dtype). */
+export function mapNumbers(t: Tensor, ctx: KernelContext, f: (x: number) => number, outDtype: DType = t.dtype): Tensor {
+  const x = numbersOf(t, ctx);
+  const n = x.length;
+  const o = workArray(outDtype, n) as NumArray;
+  for (let i = 0; i < n; i++) o[i] = f(x[i]!);
+  return finish(outDtype, t.shape, o);
+}
+
+/** Elementwise unary map over bigints (int64/uint64). */
+export function mapBigints(t: Tensor, f: (x: bigint) => bigint, outDtype: DType = t.dtype): Tensor {
+  const x = t.data as BigArray;
+  const o = allocData(outDtype, x.length) as BigArray;
+  for (let i = 0; i < x.length; i++) o[i] = f(x[i]!);
+  return new Tensor(outDtype, t.shape, o);
+}
+
+/**
+ * How an input reaches the output under broadcasting, as one of:
+ * - 'full': same shape as the output;
+ * - 'block': indexed by `floor(k / inner) % mid` (its non-1 dims are one contiguous run of the
+ *   output's dims — covers scalars, bias rows and per-channel columns);
+ * - 'map': anything else (explicit index map).
+ */
+export interface BroadcastPlan {
+  shape: number[];
+  n: number;
+  outer: number;
+  mid: number;
+  inner: number;
+  kind: 'full' | 'block' | 'map';
+}
+
+export function planBroadcast(inShape: readonly number[], outShape: readonly number[]): BroadcastPlan {
+  const n = sizeOf(outShape);
+  const rank = outShape.length;
+  const padded = new Array<number>(rank - inShape.length).fill(1).concat(inShape);
+  let first = -1;
+  let last = -1;
+  let full = true;
+  for (let d = 0; d < rank; d++) {
+    if (padded[d] !== outShape[d]) full = false;
+    if (padded[d] !== 1) {
+      if (first < 0) first = d;
+      last = d;
+    }
+  }
+  if (full) return { shape: outShape.slice(), n, outer: 1, mid: n, inner: 1, kind: 'full' };
+  if (first < 0) return { shape: outShape.slice(), n, outer: n, mid: 1, inner: 1, kind: 'block' };
+  for (let d = first; d <= last; d++) {
+    if (padded[d] !== outShape[d]) return { shape: outShape.slice(), n, outer: 0, mid: 0, inner: 0, kind: 'map' };
+  }
+  const outer = sizeOf(outShape.slice(0, first));
+  const mid = sizeOf(outShape.slice(first, last + 1));
+  const inner = sizeOf(outShape.slice(last + 1));
+  return { shape: outShape.slice(), n, outer, mid, inner, kind: 'block' };
+}
+
+/** For each output element, the index into an input of `inShape`; null when the input is full-shape. */
+export function indexMap(inShape: readonly number[], outShape: readonly number[]): Int32Array | null {
+  const p = planBroadcast(inShape, outShape);
+  if (p.kind === 'full') return null;
+  if (p.kind === 'block') {
+    const map = new Int32Array(p.n);
+    let k = 0;
+    for (let o = 0; o < p.outer; o++) for (let m = 0; m < p.mid; m++) for (let i = 0; i < p.inner; i++) map[k++] = m;
+    return map;
+  }
+  return broadcastIndex(inShape, outShape);
+}
+
+/**
+ * Generic broadcasting binary map: `out[k] = f(a[ia(k)], b[ib(k)])`. Values may be numbers,
+ * bigints or strings; `out` is the caller's storage (numbers, bigints or bool bytes).
+ */
+export function binaryMap<A, B, R>(
+  a: ArrayLike<A>,
+  aShape: readonly number[],
+  b: ArrayLike<B>,
+  bShape: readonly number[],
+  outShape: readonly number[],
+  out: { [k: number]: R; length: number },
+  f: (x: A, y: B) => R,
+): void {
+  const n = out.length;
+  const ia = indexMap(aShape, outShape);
+  const ib = indexMap(bShape, outShape);
+  if (!ia && !ib) for (let k = 0; k < n; k++) out[k] = f(a[k]!, b[k]!);
+  else if (!ia) for (let k = 0; k < n; k++) out[k] = f(a[k]!, b[ib![k]!]!);
+  else if (!ib) for (let k = 0; k < n; k++) out[k] = f(a[ia[k]!]!, b[k]!);
+  else for (let k = 0; k < n; k++) out[k] = f(a[ia[k]!]!, b[ib[k]!]!);
+}
+
+/** Output shape of a broadcasting op over tensors (E_SHAPE_MISMATCH when they do not broadcast). */
+export function outShapeOf(ts: readonly Tensor[], ctx: KernelContext): number[] {
+  return broadcastShapes(ts.map((t) => t.shape), ctx);
+}
+
+// ---- float32 fast paths -------------------------------------------------------------------------
+
+/** The four arithmetic ops models hit constantly; others use the generic path. */
+export type F32Op = 'add' | 'sub' | 'mul' | 'div';
+
+type BlockLoop = (x: Float32Array, y: Float32Array, o: Float32Array, outer: number, mid: number, inner: number) => void;
+
+// One literal per op and direction so each loop stays monomorphic (V8 inlines the arithmetic).
+// `x` is full-shape, `y` is block-indexed (see BroadcastPlan); the `r*` variants compute f(y, x).
+const BLOCK: Record<F32Op | 'rsub' | 'rdiv', BlockLoop> = {
+  add: (x, y, o, outer, mid, inner) => {
+    let k = 0;
+    for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++) { const v = y[m]!; for (const e = k + inner; k < e; k++) o[k] = x[k]! + v; }
+  },
+  sub: (x, y, o, outer, mid, inner) => {
+    let k = 0;
+    for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++) { const v = y[m]!; for (const e = k + inner; k < e; k++) o[k] = x[k]! - v; }
+  },
+  rsub: (x, y, o, outer, mid, inner) => {
+    let k = 0;
+    for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++) { const v = y[m]!; for (const e = k + inner; k < e; k++) o[k] = v - x[k]!; }
+  },
+  mul: (x, y, o, outer, mid, inner) => {
+    let k = 0;
+    for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++) { const v = y[m]!; for (const e = k + inner; k < e; k++) o[k] = x[k]! * v; }
+  },
+  div: (x, y, o, outer, mid, inner) => {
+    let k = 0;
+    for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++) { const v = y[m]!; for (const e = k + inner; k < e; k++) o[k] = x[k]! / v; }
+  },
+  rdiv: (x, y, o, outer, mid, inner) => {
+    let k = 0;
+    for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++) { const v = y[m]!; for (const e = k + inner; k < e; k++) o[k] = v / x[k]!; }
+  },
+};
+
+const FLAT: Record<F32Op, (x: Float32Array, y: Float32Array, o: Float32Array) => void> = {
+  add: (x, y, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! + y[k]!; },
+  sub: (x, y, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! - y[k]!; },
+  mul: (x, y, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! * y[k]!; },
+  div: (x, y, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! / y[k]!; },
+};
+
+/**
+ * float32 Add/Sub/Mul/Div with the specialised loops when one side is full-shape and the other a
+ * block broadcast; returns undefined when the shapes need the generic path.
+ */
+export function f32Binary(op: F32Op, a: Tensor, b: Tensor, outShape: readonly number[]): Tensor | undefined {
+  const pa = planBroadcast(a.shape, outShape);
+  const pb = planBroadcast(b.shape, outShape);
+  const x = a.data as Float32Array;
+  const y = b.data as Float32Array;
+  const o = new Float32Array(pa.n);
+  if (pa.kind === 'full' && pb.kind === 'full') FLAT[op](x, y, o);
+  else if (pa.kind === 'full' && pb.kind === 'block') BLOCK[op](x, y, o, pb.outer, pb.mid, pb.inner);
+  else if (pb.kind === 'full' && pa.kind === 'block') {
+    const rop = op === 'sub' ? 'rsub' : op === 'div' ? 'rdiv' : op;
+    BLOCK[rop](y, x, o, pa.outer, pa.mid, pa.inner);
+  } else return undefined;
+  return new Tensor('float32', outShape, o);
+}
+
+/** Throw the standard dtype error unless `t.dtype` is in `allowed`. */
+export function requireDType(t: Tensor, allowed: (d: DType) => boolean, ctx: KernelContext): void {
+  if (!allowed(t.dtype)) throw dtypeError(ctx, t.dtype);
+}
+
+// ---- scalar math the JS Math object lacks -------------------------------------------------------
+
+/** erf(x): Taylor series near 0 (keeps relative accuracy for tiny x), Chebyshev erfc fit elsewhere (|ε| < 1.2e-7). */
+export function erf(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  const ax = Math.abs(x);
+  if (ax < 0.5) {
+    // erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1))
+    const x2 = x * x;
+    let term = x;
+    let sum = x;
+    for (let n = 1; n < 30; n++) {
+      term *= -x2 / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  const t = 1 / (1 + 0.5 * ax);
+  const erfc =
+    t *
+    Math.exp(
+      -ax * ax -
+        1.26551223 +
+        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? 1 - erfc : erfc - 1;
+}
+
+/** Round half to even (ONNX Round, numpy.round). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : r;
+}
