@@ -1,0 +1,345 @@
+/**
+ * Convolution: Conv (1-D/2-D/3-D, auto_pad, strides, dilations, groups incl. depthwise),
+ * ConvTranspose (output_padding, output_shape, groups) and ConvInteger.
+ *
+ * Conv is lowered per (batch, group) to im2col + GEMM: W_g[M/g × C/g·k] · col[C/g·k × out]. A 1×1,
+ * stride-1, unpadded kernel skips im2col and multiplies the input in place. ConvTranspose is the
+ * adjoint: col = W_gᵀ · X_g, then col2im scatters columns into the output. The same drivers run
+ * on float32 (`sgemm`) and on float64 (`dgemm`, also used for exact integer arithmetic).
+ * Spec: https://onnx.ai/onnx/operators/onnx__Conv.html, https://onnx.ai/onnx/operators/onnx__ConvTranspose.html,
+ * https://onnx.ai/onnx/operators/onnx__ConvInteger.html
+ */
+import type { Tensor } from '../../ir/tensor.js';
+import type { Value } from '../../runtime/value.js';
+import { dgemm, sgemm, type GemmFn } from './gemm.js';
+import type { KernelContext, KernelTable } from './kernel.js';
+import { zeroPoints } from './matmul.js';
+import { type FloatArr, type Geometry, attrError, floatAlloc, floatData, floatTensor, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
+import { dtypeError, optTensorIn, tensorIn } from './util.js';
+
+/** Shapes of a convolution: x [N, C, ...in], w [M, C/group, ...k]. */
+export interface ConvShapes {
+  N: number;
+  C: number;
+  M: number;
+  group: number;
+  inSpatial: number[];
+  geom: Geometry;
+}
+
+/** Validate x/w shapes and resolve geometry (kernel_shape defaults to the weight's spatial dims). */
+export function convShapes(x: Tensor, w: Tensor, ctx: KernelContext): ConvShapes {
+  if (x.rank < 3) throw shapeError(ctx, `input must be [N, C, spatial...], got [${x.shape.join(', ')}]`);
+  if (w.rank !== x.rank) throw shapeError(ctx, `weight rank ${w.rank} differs from input rank ${x.rank}`);
+  const group = ctx.attrs.int('group', 1);
+  const [N, C] = x.shape as [number, number];
+  const M = w.shape[0]!;
+  if (group < 1 || C % group !== 0 || M % group !== 0) throw attrError(ctx, `group ${group} must divide input channels ${C} and output channels ${M}`);
+  if (w.shape[1]! * group !== C) throw shapeError(ctx, `weight [${w.shape.join(', ')}] expects ${w.shape[1]! * group} input channels, input has ${C}`);
+  const kernel = ctx.attrs.ints('kernel_shape', w.shape.slice(2));
+  if (kernel.some((k, i) => k !== w.shape[2 + i])) throw attrError(ctx, `kernel_shape [${kernel.join(', ')}] differs from weight [${w.shape.join(', ')}]`);
+  const inSpatial = x.shape.slice(2);
+  const geom = windowGeometry(inSpatial, kernel, ctx);
+  return { N, C, M, group, inSpatial, geom };
+}
+
+/**
+ * im2col for one (batch, group) slice starting at `xOff`: rows are (c, k...) in weight order,
+ * columns are output positions. Out-of-range taps read `padValue`.
+ */
+function im2col<T extends FloatArr>(x: T, xOff: number, Cg: number, inSpatial: number[], g: Geometry, col: T): void {
+  const nd = inSpatial.length;
+  const outSize = g.outSpatial.reduce((a, b) => a * b, 1);
+  if (nd <= 2) {
+    const H = nd === 2 ? inSpatial[0]! : 1;
+    const W = inSpatial[nd - 1]!;
+    const KH = nd === 2 ? g.kernel[0]! : 1;
+    const KW = g.kernel[nd - 1]!;
+    const OH = nd === 2 ? g.outSpatial[0]! : 1;
+    const OW = g.outSpatial[nd - 1]!;
+    const sh = nd === 2 ? g.strides[0]! : 1;
+    const sw = g.strides[nd - 1]!;
+    const dh = nd === 2 ? g.dilations[0]! : 1;
+    const dw = g.dilations[nd - 1]!;
+    const pt = nd === 2 ? g.padBegin[0]! : 0;
+    const pl = g.padBegin[nd - 1]!;
+    let o = 0;
+    for (let c = 0; c < Cg; c++) {
+      const xc = xOff + c * H * W;
+      for (let kh = 0; kh < KH; kh++) {
+        for (let kw = 0; kw < KW; kw++) {
+          for (let oh = 0; oh < OH; oh++) {
+            const ih = oh * sh - pt + kh * dh;
+            if (ih < 0 || ih >= H) {
+              col.fill(0, o, o + OW);
+              o += OW;
+              continue;
+            }
+            const xr = xc + ih * W;
+            let iw = kw * dw - pl;
+            if (sw === 1 && iw >= 0 && iw + OW <= W) {
+              // whole row in range: a straight copy
+              for (let ow = 0; ow < OW; ow++) col[o++] = x[xr + iw + ow]!;
+              continue;
+            }
+            for (let ow = 0; ow < OW; ow++, iw += sw) col[o++] = iw >= 0 && iw < W ? x[xr + iw]! : 0;
+          }
+        }
+      }
+    }
+    return;
+  }
+  // General N-d: odometer over kernel taps and output positions.
+  const kk = g.kernel.reduce((a, b) => a * b, 1);
+  const inStr = new Array<number>(nd);
+  let acc = 1;
+  for (let d = nd - 1; d >= 0; d--) {
+    inStr[d] = acc;
+    acc *= inSpatial[d]!;
+  }
+  const inSize = acc;
+  const kIdx = new Array<number>(nd).fill(0);
+  const oIdx = new Array<number>(nd).fill(0);
+  let o = 0;
+  for (let c = 0; c < Cg; c++) {
+    for (let k = 0; k < kk; k++) {
+      let r = k;
+      for (let d = nd - 1; d >= 0; d--) {
+        kIdx[d] = r % g.kernel[d]!;
+        r = Math.floor(r / g.kernel[d]!);
+      }
+      oIdx.fill(0);
+      for (let p = 0; p < outSize; p++) {
+        let off = 0;
+        let inside = true;
+        for (let d = 0; d < nd; d++) {
+          const i = oIdx[d]! * g.strides[d]! - g.padBegin[d]! + kIdx[d]! * g.dilations[d]!;
+          if (i < 0 || i >= inSpatial[d]!) {
+            inside = false;
+            break;
+          }
+          off += i * inStr[d]!;
+        }
+        col[o++] = inside ? x[xOff + c * inSize + off]! : 0;
+        for (let d = nd - 1; d >= 0; d--) {
+          if (++oIdx[d]! < g.outSpatial[d]!) break;
+          oIdx[d] = 0;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * y[N, M, ...out] = conv(x, w) + bias, for one storage type and its GEMM. `out` must be zeroed or
+ * hold nothing of value (it is overwritten).
+ */
+export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias: T | undefined, out: T, gemm: GemmFn<T>, alloc: (n: number) => T): void {
+  const { N, C, M, group, inSpatial, geom } = s;
+  const Cg = C / group;
+  const Mg = M / group;
+  const kk = geom.kernel.reduce((a, b) => a * b, 1);
+  const inSize = inSpatial.reduce((a, b) => a * b, 1);
+  const outSize = geom.outSpatial.reduce((a, b) => a * b, 1);
+  const Kdim = Cg * kk;
+  const direct = kk === 1 && geom.strides.every((v) => v === 1) && geom.padBegin.every((v) => v === 0) && geom.padEnd.every((v) => v === 0);
+  const col = direct ? undefined : alloc(Kdim * outSize);
+  for (let n = 0; n < N; n++) {
+    for (let gi = 0; gi < group; gi++) {
+      const xOff = (n * C + gi * Cg) * inSize;
+      const yOff = (n * M + gi * Mg) * outSize;
+      if (col) {
+        im2col(x, xOff, Cg, inSpatial, geom, col);
+        gemm(false, false, Mg, outSize, Kdim, 1, w, gi * Mg * Kdim, Kdim, col, 0, outSize, 0, out, yOff, outSize);
+      } else {
+        gemm(false, false, Mg, outSize, Kdim, 1, w, gi * Mg * Kdim, Kdim, x, xOff, inSize, 0, out, yOff, outSize);
+      }
+    }
+    if (bias) {
+      for (let m = 0; m < M; m++) {
+        const b = bias[m]!;
+        const o = (n * M + m) * outSize;
+        for (let i = 0; i < outSize; i++) out[o + i] += b;
+      }
+    }
+  }
+}
+
+function Conv(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
+  const x = tensorIn(inputs, 0, ctx);
+  const w = tensorIn(inputs, 1, ctx);
+  const b = optTensorIn(inputs, 2);
+  const s = convShapes(x, w, ctx);
+  if (b && b.size !== s.M) throw shapeError(ctx, `bias has ${b.size} values, expected ${s.M}`);
+  const outShape = [s.N, s.M, ...s.geom.outSpatial];
+  const n = sizeChecked(outShape, ctx);
+  if (x.dtype === 'float64') {
+    const out = new Float64Array(n);
+    convForward(s, x.data as Float64Array, floatData(w, ctx) as Float64Array, b ? (floatData(b, ctx) as Float64Array) : undefined, out, dgemm, (k) => new Float64Array(k));
+    return [floatTensor(x.dtype, outShape, out)];
+  }
+  const out = new Float32Array(n);
+  convForward(s, floatData(x, ctx) as Float32Array, floatData(w, ctx) as Float32Array, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, (k) => new Float32Array(k));
+  return [floatTensor(x.dtype, outShape, out)];
+}
+
+function ConvInteger(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
+  const x = tensorIn(inputs, 0, ctx);
+  const w = tensorIn(inputs, 1, ctx);
+  for (const t of [x, w]) if (t.dtype !== 'uint8' && t.dtype !== 'int8') throw dtypeError(ctx, t.dtype);
+  const s = convShapes(x, w, ctx);
+  // Subtracting the zero points first makes padding (0) equal to the zero point, as the spec asks.
+  const xd = numData(x).slice();
+  const xzp = zeroPoints(optTensorIn(inputs, 2), 1, ctx, 'x_zero_point')[0]!;
+  for (let i = 0; i < xd.length; i++) xd[i] -= xzp;
+  const wd = subtractPerChannel(numData(w).slice(), zeroPoints(optTensorIn(inputs, 3), s.M, ctx, 'w_zero_point'));
+  const outShape = [s.N, s.M, ...s.geom.outSpatial];
+  const out = new Float64Array(sizeChecked(outShape, ctx));
+  convForward(s, xd, wd, undefined, out, dgemm, (k) => new Float64Array(k));
+  return [numTensor('int32', outShape, out)];
+}
+
+/** w[m, ...] -= zp[m] in place (zp has one value per leading index). */
+export function subtractPerChannel(w: Float64Array, zp: Float64Array): Float64Array {
+  const per = w.length / zp.length;
+  for (let i = 0; i < w.length; i++) w[i] -= zp[Math.floor(i / per)]!;
+  return w;
+}
+
+/** col2im for ConvTranspose: scatter-add col[(m, k...), in positions] into y. */
+function col2im<T extends FloatArr>(col: T, Mg: number, inSpatial: number[], outSpatial: number[], kernel: number[], strides: number[], dilations: number[], padBegin: number[], y: T, yOff: number): void {
+  const nd = inSpatial.length;
+  const kk = kernel.reduce((a, b) => a * b, 1);
+  const inSize = inSpatial.reduce((a, b) => a * b, 1);
+  const outSize = outSpatial.reduce((a, b) => a * b, 1);
+  const outStr = new Array<number>(nd);
+  let acc = 1;
+  for (let d = nd - 1; d >= 0; d--) {
+    outStr[d] = acc;
+    acc *= outSpatial[d]!;
+  }
+  const kIdx = new Array<number>(nd).fill(0);
+  const iIdx = new Array<number>(nd).fill(0);
+  let ci = 0;
+  for (let m = 0; m < Mg; m++) {
+    const ym = yOff + m * outSize;
+    for (let k = 0; k < kk; k++) {
+      let r = k;
+      for (let d = nd - 1; d >= 0; d--) {
+        kIdx[d] = r % kernel[d]!;
+        r = Math.floor(r / kernel[d]!);
+      }
+      if (nd === 2) {
+        const W = inSpatial[1]!, H = inSpatial[0]!;
+        const OH = outSpatial[0]!, OW = outSpatial[1]!;
+        for (let ih = 0; ih < H; ih++) {
+          const oh = ih * strides[0]! - padBegin[0]! + kIdx[0]! * dilations[0]!;
+          if (oh < 0 || oh >= OH) {
+            ci += W;
+            continue;
+          }
+          let ow = kIdx[1]! * dilations[1]! - padBegin[1]!;
+          const row = ym + oh * OW;
+          for (let iw = 0; iw < W; iw++, ow += strides[1]!, ci++) if (ow >= 0 && ow < OW) y[row + ow] += col[ci]!;
+        }
+        continue;
+      }
+      iIdx.fill(0);
+      for (let p = 0; p < inSize; p++, ci++) {
+        let off = 0;
+        let inside = true;
+        for (let d = 0; d < nd; d++) {
+          const o = iIdx[d]! * strides[d]! - padBegin[d]! + kIdx[d]! * dilations[d]!;
+          if (o < 0 || o >= outSpatial[d]!) {
+            inside = false;
+            break;
+          }
+          off += o * outStr[d]!;
+        }
+        if (inside) y[ym + off] += col[ci]!;
+        for (let d = nd - 1; d >= 0; d--) {
+          if (++iIdx[d]! < inSpatial[d]!) break;
+          iIdx[d] = 0;
+        }
+      }
+    }
+  }
+}
+
+function ConvTranspose(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
+  const x = tensorIn(inputs, 0, ctx);
+  const w = tensorIn(inputs, 1, ctx);
+  const b = optTensorIn(inputs, 2);
+  if (x.rank < 3 || w.rank !== x.rank) throw shapeError(ctx, `input [${x.shape.join(', ')}] and weight [${w.shape.join(', ')}] must be [N, C, spatial...] and [C, M/group, k...]`);
+  const a = ctx.attrs;
+  const nd = x.rank - 2;
+  const group = a.int('group', 1);
+  const [N, C] = x.shape as [number, number];
+  if (w.shape[0] !== C) throw shapeError(ctx, `weight has ${w.shape[0]} input channels, input has ${C}`);
+  if (group < 1 || C % group !== 0) throw attrError(ctx, `group ${group} must divide input channels ${C}`);
+  const Mg = w.shape[1]!;
+  const M = Mg * group;
+  const Cg = C / group;
+  const kernel = a.ints('kernel_shape', w.shape.slice(2));
+  const strides = a.ints('strides', new Array<number>(nd).fill(1));
+  const dilations = a.ints('dilations', new Array<number>(nd).fill(1));
+  const outPad = a.ints('output_padding', new Array<number>(nd).fill(0));
+  const autoPad = a.string('auto_pad', 'NOTSET');
+  let pads = a.ints('pads', new Array<number>(2 * nd).fill(0));
+  if (kernel.length !== nd || strides.length !== nd || dilations.length !== nd || outPad.length !== nd || pads.length !== 2 * nd) {
+    throw attrError(ctx, `kernel_shape/strides/dilations/output_padding need ${nd} values and pads ${2 * nd}`);
+  }
+  if ([...kernel, ...strides, ...dilations].some((v) => !(v >= 1)) || pads.some((v) => v < 0) || outPad.some((v) => v < 0)) throw attrError(ctx, 'kernel, strides and dilations must be ≥ 1, pads and output_padding ≥ 0');
+  const inSpatial = x.shape.slice(2);
+  const outSpatial = new Array<number>(nd);
+  const padBegin = new Array<number>(nd);
+  let outputShape = a.has('output_shape') ? a.ints('output_shape') : undefined;
+  if (outputShape && outputShape.length === nd + 2) outputShape = outputShape.slice(2);
+  if (outputShape && outputShape.length !== nd) throw attrError(ctx, `output_shape needs ${nd} spatial values`);
+  pads = pads.slice();
+  for (let i = 0; i < nd; i++) {
+    const full = strides[i]! * (inSpatial[i]! - 1) + outPad[i]! + (kernel[i]! - 1) * dilations[i]! + 1;
+    if (outputShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+      const target = outputShape ? outputShape[i]! : inSpatial[i]! * strides[i]!;
+      const total = Math.max(0, full - target);
+      const half = Math.floor(total / 2);
+      // The spec puts the odd pixel of padding at the end for SAME_UPPER, at the start otherwise.
+      pads[i] = autoPad === 'SAME_UPPER' ? half : total - half;
+      pads[i + nd] = total - pads[i]!;
+      outSpatial[i] = target;
+    } else {
+      if (autoPad === 'VALID') pads[i] = pads[i + nd] = 0;
+      else if (autoPad !== 'NOTSET') throw attrError(ctx, `unknown auto_pad '${autoPad}'`);
+      outSpatial[i] = full - pads[i]! - pads[i + nd]!;
+    }
+    padBegin[i] = pads[i]!;
+    if (!(outSpatial[i]! >= 0)) throw shapeError(ctx, `output spatial size ${outSpatial[i]} is negative`);
+  }
+  if (b && b.size !== M) throw shapeError(ctx, `bias has ${b.size} values, expected ${M}`);
+  const outShape = [N, M, ...outSpatial];
+  const n = sizeChecked(outShape, ctx);
+  const kk = kernel.reduce((p, q) => p * q, 1);
+  const inSize = inSpatial.reduce((p, q) => p * q, 1);
+  const outSize = outSpatial.reduce((p, q) => p * q, 1);
+  const run = <T extends FloatArr>(xd: T, wd: T, bd: T | undefined, out: T, gemm: GemmFn<T>, col: T): void => {
+    for (let bn = 0; bn < N; bn++) {
+      for (let g = 0; g < group; g++) {
+        // col[(Mg·kk) × inSize] = W_gᵀ · X_g, W_g stored [Cg × Mg·kk]
+        gemm(true, false, Mg * kk, inSize, Cg, 1, wd, g * Cg * Mg * kk, Mg * kk, xd, (bn * C + g * Cg) * inSize, inSize, 0, col, 0, inSize);
+        col2im(col, Mg, inSpatial, outSpatial, kernel, strides, dilations, padBegin, out, (bn * M + g * Mg) * outSize);
+      }
+      if (bd) for (let m = 0; m < M; m++) for (let i = 0, o = (bn * M + m) * outSize; i < outSize; i++) out[o + i] += bd[m]!;
+    }
+  };
+  const colSize = sizeChecked([Mg * kk, inSize], ctx);
+  if (x.dtype === 'float64') {
+    const out = new Float64Array(n);
+    run(x.data as Float64Array, floatData(w, ctx) as Float64Array, b ? (floatData(b, ctx) as Float64Array) : undefined, out, dgemm, new Float64Array(colSize));
+    return [floatTensor(x.dtype, outShape, out)];
+  }
+  const out = floatAlloc('float32', n) as Float32Array;
+  run(floatData(x, ctx) as Float32Array, floatData(w, ctx) as Float32Array, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, new Float32Array(colSize));
+  return [floatTensor(x.dtype, outShape, out)];
+}
+
+export const convKernels: KernelTable = { Conv, ConvTranspose, ConvInteger };

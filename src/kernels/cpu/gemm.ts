@@ -1,0 +1,261 @@
+/**
+ * Matrix multiply kernels shared by MatMul, Gemm, Conv (im2col), ConvTranspose (col2im), the RNNs
+ * and the quantised ops.
+ *
+ * `sgemm` is the hot path: float32, cache-blocked in the Goto/BLIS style (pack a KC×NC block of B
+ * into NR-wide column panels and an MC×KC block of A into MR-high row panels, then a register-tiled
+ * MR×NR micro-kernel walks both packed buffers linearly). Packing buffers are module-level and grow
+ * on demand, so nothing is allocated inside the loops. The micro-kernel is one function
+ * (`microKernel`) behind `sgemm`'s signature so a WebAssembly SIMD version can replace it without
+ * touching any caller.
+ *
+ * `dgemm` is the straightforward reference-quality kernel used for float64 and for integer ops
+ * computed exactly in float64 (MatMulInteger, ConvInteger: |products sums| < 2^53).
+ *
+ * Both compute C = alpha·op(A)·op(B) + beta·C on row-major storage with leading dimensions, like
+ * BLAS: op(A) is M×K, op(B) is K×N, C is M×N. Spec context: https://onnx.ai/onnx/operators/onnx__Gemm.html
+ */
+
+/** Row-major operand: data, offset of element (0,0) and leading dimension (row stride). */
+export interface MatRef<T> {
+  data: T;
+  off: number;
+  ld: number;
+}
+
+const MR = 4;
+const NR = 4;
+const KC = 256;
+const MC = 64;
+const NC = 2048;
+
+let packA = new Float32Array(MC * KC);
+let packB = new Float32Array(KC * NC);
+
+/**
+ * C[M×N] = alpha · op(A) · op(B) + beta · C, float32. `transA`/`transB` select op(X) = Xᵀ; the
+ * leading dimensions are those of the stored (untransposed) matrices. beta = 0 overwrites C
+ * (NaN/Inf already in C do not leak, as BLAS specifies).
+ */
+export function sgemm(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float32Array,
+  aOff: number,
+  lda: number,
+  B: Float32Array,
+  bOff: number,
+  ldb: number,
+  beta: number,
+  C: Float32Array,
+  cOff: number,
+  ldc: number,
+): void {
+  if (M === 0 || N === 0) return;
+  scaleC(M, N, beta, C, cOff, ldc);
+  if (K === 0 || alpha === 0) return;
+  if (packB.length < KC * Math.min(N + NR, NC + NR)) packB = new Float32Array(KC * (Math.min(N, NC) + NR));
+  if (packA.length < (MC + MR) * KC) packA = new Float32Array((MC + MR) * KC);
+  const pa = packA;
+  const pb = packB;
+  for (let jc = 0; jc < N; jc += NC) {
+    const nc = Math.min(NC, N - jc);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = Math.min(KC, K - pc);
+      packPanelsB(transB, B, bOff, ldb, pc, jc, kc, nc, pb);
+      for (let ic = 0; ic < M; ic += MC) {
+        const mc = Math.min(MC, M - ic);
+        packPanelsA(transA, A, aOff, lda, ic, pc, mc, kc, pa);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const nr = Math.min(NR, nc - jr);
+          const bp = jr * kc;
+          for (let ir = 0; ir < mc; ir += MR) {
+            const mr = Math.min(MR, mc - ir);
+            microKernel(kc, alpha, pa, ir * kc, pb, bp, C, cOff + (ic + ir) * ldc + jc + jr, ldc, mr, nr);
+          }
+        }
+      }
+    }
+  }
+}
+
+function scaleC(M: number, N: number, beta: number, C: Float32Array | Float64Array, cOff: number, ldc: number): void {
+  if (beta === 1) return;
+  for (let i = 0; i < M; i++) {
+    const row = cOff + i * ldc;
+    if (beta === 0) C.fill(0, row, row + N);
+    else for (let j = 0; j < N; j++) C[row + j] *= beta;
+  }
+}
+
+/** Pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide panels, each kc×NR row-major, zero-padded. */
+function packPanelsB(trans: boolean, B: Float32Array, off: number, ld: number, pc: number, jc: number, kc: number, nc: number, out: Float32Array): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const nr = Math.min(NR, nc - jr);
+    let o = jr * kc;
+    if (!trans && nr === NR) {
+      let src = off + pc * ld + jc + jr;
+      for (let p = 0; p < kc; p++) {
+        out[o] = B[src]!;
+        out[o + 1] = B[src + 1]!;
+        out[o + 2] = B[src + 2]!;
+        out[o + 3] = B[src + 3]!;
+        o += NR;
+        src += ld;
+      }
+      continue;
+    }
+    for (let p = 0; p < kc; p++) {
+      for (let j = 0; j < NR; j++) {
+        // op(B)[k][n] = trans ? B[n][k] : B[k][n]
+        out[o + j] = j < nr ? (trans ? B[off + (jc + jr + j) * ld + pc + p]! : B[off + (pc + p) * ld + jc + jr + j]!) : 0;
+      }
+      o += NR;
+    }
+  }
+}
+
+/** Pack op(A)[ic:ic+mc, pc:pc+kc] into MR-high panels, each kc×MR (k-major), zero-padded. */
+function packPanelsA(trans: boolean, A: Float32Array, off: number, ld: number, ic: number, pc: number, mc: number, kc: number, out: Float32Array): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const mr = Math.min(MR, mc - ir);
+    let o = ir * kc;
+    if (!trans && mr === MR) {
+      let r0 = off + (ic + ir) * ld + pc;
+      let r1 = r0 + ld;
+      let r2 = r1 + ld;
+      let r3 = r2 + ld;
+      for (let p = 0; p < kc; p++) {
+        out[o] = A[r0++]!;
+        out[o + 1] = A[r1++]!;
+        out[o + 2] = A[r2++]!;
+        out[o + 3] = A[r3++]!;
+        o += MR;
+      }
+      continue;
+    }
+    if (trans && mr === MR) {
+      let src = off + pc * ld + ic + ir;
+      for (let p = 0; p < kc; p++) {
+        out[o] = A[src]!;
+        out[o + 1] = A[src + 1]!;
+        out[o + 2] = A[src + 2]!;
+        out[o + 3] = A[src + 3]!;
+        o += MR;
+        src += ld;
+      }
+      continue;
+    }
+    for (let p = 0; p < kc; p++) {
+      for (let i = 0; i < MR; i++) {
+        out[o + i] = i < mr ? (trans ? A[off + (pc + p) * ld + ic + ir + i]! : A[off + (ic + ir + i) * ld + pc + p]!) : 0;
+      }
+      o += MR;
+    }
+  }
+}
+
+/**
+ * The register tile: C[mr×nr] += alpha · Apanel(kc×MR) · Bpanel(kc×NR). Sixteen accumulators in
+ * locals; the packed panels make both reads sequential. Edge tiles (mr, nr < 4) compute the full
+ * tile on zero padding and store only the valid part.
+ */
+function microKernel(kc: number, alpha: number, a: Float32Array, ao: number, b: Float32Array, bo: number, C: Float32Array, co: number, ldc: number, mr: number, nr: number): void {
+  let c00 = 0, c01 = 0, c02 = 0, c03 = 0;
+  let c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+  let c20 = 0, c21 = 0, c22 = 0, c23 = 0;
+  let c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+  const end = ao + kc * MR;
+  for (; ao < end; ao += MR, bo += NR) {
+    const a0 = a[ao]!, a1 = a[ao + 1]!, a2 = a[ao + 2]!, a3 = a[ao + 3]!;
+    const b0 = b[bo]!, b1 = b[bo + 1]!, b2 = b[bo + 2]!, b3 = b[bo + 3]!;
+    c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+    c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+    c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+    c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+  }
+  if (mr === MR && nr === NR) {
+    let o = co;
+    C[o] += alpha * c00; C[o + 1] += alpha * c01; C[o + 2] += alpha * c02; C[o + 3] += alpha * c03;
+    o += ldc;
+    C[o] += alpha * c10; C[o + 1] += alpha * c11; C[o + 2] += alpha * c12; C[o + 3] += alpha * c13;
+    o += ldc;
+    C[o] += alpha * c20; C[o + 1] += alpha * c21; C[o + 2] += alpha * c22; C[o + 3] += alpha * c23;
+    o += ldc;
+    C[o] += alpha * c30; C[o + 1] += alpha * c31; C[o + 2] += alpha * c32; C[o + 3] += alpha * c33;
+    return;
+  }
+  const t = tile;
+  t[0] = c00; t[1] = c01; t[2] = c02; t[3] = c03;
+  t[4] = c10; t[5] = c11; t[6] = c12; t[7] = c13;
+  t[8] = c20; t[9] = c21; t[10] = c22; t[11] = c23;
+  t[12] = c30; t[13] = c31; t[14] = c32; t[15] = c33;
+  for (let i = 0; i < mr; i++) {
+    for (let j = 0; j < nr; j++) C[co + i * ldc + j] += alpha * t[i * NR + j]!;
+  }
+}
+
+const tile = new Float64Array(MR * NR);
+
+/**
+ * Reference-quality GEMM on float64 storage (same contract as `sgemm`). Used for float64 tensors and
+ * for exact integer arithmetic; i-k-j loop order keeps the inner loop contiguous in B and C.
+ */
+export function dgemm(
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: Float64Array,
+  aOff: number,
+  lda: number,
+  B: Float64Array,
+  bOff: number,
+  ldb: number,
+  beta: number,
+  C: Float64Array,
+  cOff: number,
+  ldc: number,
+): void {
+  if (M === 0 || N === 0) return;
+  scaleC(M, N, beta, C, cOff, ldc);
+  if (K === 0 || alpha === 0) return;
+  for (let i = 0; i < M; i++) {
+    const crow = cOff + i * ldc;
+    for (let k = 0; k < K; k++) {
+      const av = alpha * (transA ? A[aOff + k * lda + i]! : A[aOff + i * lda + k]!);
+      if (!transB) {
+        const brow = bOff + k * ldb;
+        for (let j = 0; j < N; j++) C[crow + j] += av * B[brow + j]!;
+      } else {
+        for (let j = 0; j < N; j++) C[crow + j] += av * B[bOff + j * ldb + k]!;
+      }
+    }
+  }
+}
+
+/** The signature shared by `sgemm` and `dgemm`, so drivers (conv, matmul) are written once. */
+export type GemmFn<T extends Float32Array | Float64Array> = (
+  transA: boolean,
+  transB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  A: T,
+  aOff: number,
+  lda: number,
+  B: T,
+  bOff: number,
+  ldb: number,
+  beta: number,
+  C: T,
+  cOff: number,
+  ldc: number,
+) => void;

@@ -1,0 +1,266 @@
+/**
+ * Pooling: MaxPool (Indices output, ceil_mode, dilations, storage_order), AveragePool
+ * (count_include_pad, ceil_mode), LpPool, GlobalMaxPool, GlobalAveragePool, GlobalLpPool,
+ * MaxUnpool and MaxRoiPool.
+ *
+ * Windowed pools run one 3-D loop nest; 1-D and 2-D inputs are viewed as 3-D with leading unit
+ * dims (kernel 1, stride 1, no padding), so there is one implementation to get right.
+ * Spec: https://onnx.ai/onnx/operators/onnx__MaxPool.html, https://onnx.ai/onnx/operators/onnx__AveragePool.html,
+ * https://onnx.ai/onnx/operators/onnx__LpPool.html, https://onnx.ai/onnx/operators/onnx__MaxUnpool.html,
+ * https://onnx.ai/onnx/operators/onnx__MaxRoiPool.html
+ */
+import { RosettaError } from '../../ir/errors.js';
+import { Tensor } from '../../ir/tensor.js';
+import type { Value } from '../../runtime/value.js';
+import type { KernelContext, KernelTable } from './kernel.js';
+import { type Geometry, attrError, floatData, floatTensor, isFloatKernelDType, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
+import { dtypeError, tensorIn, toNumbers, optTensorIn } from './util.js';
+
+/** A windowed pool's geometry padded to exactly 3 spatial dims. */
+interface Pool3 {
+  N: number;
+  C: number;
+  in: [number, number, number];
+  out: [number, number, number];
+  k: [number, number, number];
+  s: [number, number, number];
+  d: [number, number, number];
+  pb: [number, number, number];
+  pe: [number, number, number];
+}
+
+function to3(g: Geometry, inSpatial: number[], N: number, C: number, ctx: KernelContext): Pool3 {
+  const nd = inSpatial.length;
+  if (nd < 1 || nd > 3) throw new RosettaError('E_UNSUPPORTED', `${ctx.node.opType} supports 1 to 3 spatial dims, got ${nd}`, { where: { node: ctx.node.name } });
+  const pad = <T>(v: T[], fill: T): [T, T, T] => [...new Array<T>(3 - nd).fill(fill), ...v] as [T, T, T];
+  return { N, C, in: pad(inSpatial, 1), out: pad(g.outSpatial, 1), k: pad(g.kernel, 1), s: pad(g.strides, 1), d: pad(g.dilations, 1), pb: pad(g.padBegin, 0), pe: pad(g.padEnd, 0) };
+}
+
+function poolSetup(ctx: KernelContext, x: Tensor, withDilations: boolean): { p: Pool3; outShape: number[] } {
+  if (x.rank < 3) throw shapeError(ctx, `input must be [N, C, spatial...], got [${x.shape.join(', ')}]`);
+  const kernel = ctx.attrs.ints('kernel_shape');
+  if (!withDilations && ctx.attrs.has('dilations') && ctx.attrs.ints('dilations').some((v) => v !== 1)) throw attrError(ctx, 'dilations are not supported for this pool');
+  const g = windowGeometry(x.shape.slice(2), kernel, ctx, { ceil: ctx.attrs.int('ceil_mode', 0) !== 0 });
+  const outShape = [x.shape[0]!, x.shape[1]!, ...g.outSpatial];
+  sizeChecked(outShape, ctx);
+  return { p: to3(g, x.shape.slice(2), x.shape[0]!, x.shape[1]!, ctx), outShape };
+}
+
+type Mode = 'max' | 'avg' | 'avg_pad' | 'lp';
+
+/**
+ * The single windowed-pool loop. For 'max', `arg` (when given) receives the flat input index of the
+ * maximum (first one wins on ties, as in the reference) in row-major (storage_order 0) or
+ * column-major spatial order (storage_order 1).
+ */
+function pool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array, mode: Mode, lpP: number, arg?: BigInt64Array, colMajor = false): void {
+  const [D, H, W] = p.in;
+  const [OD, OH, OW] = p.out;
+  const [kd, kh, kw] = p.k;
+  const [sd, sh, sw] = p.s;
+  const [dd, dh, dw] = p.d;
+  const [pd, ph, pw] = p.pb;
+  const plane = D * H * W;
+  let o = 0;
+  for (let nc = 0; nc < p.N * p.C; nc++) {
+    const base = nc * plane;
+    for (let od = 0; od < OD; od++) {
+      const d0 = od * sd - pd;
+      for (let oh = 0; oh < OH; oh++) {
+        const h0 = oh * sh - ph;
+        for (let ow = 0; ow < OW; ow++, o++) {
+          const w0 = ow * sw - pw;
+          let acc = mode === 'max' ? -Infinity : 0;
+          let best = -1;
+          let count = 0;
+          for (let a = 0; a < kd; a++) {
+            const id = d0 + a * dd;
+            if (id < 0 || id >= D) continue;
+            for (let b = 0; b < kh; b++) {
+              const ih = h0 + b * dh;
+              if (ih < 0 || ih >= H) continue;
+              const row = base + (id * H + ih) * W;
+              for (let c = 0; c < kw; c++) {
+                const iw = w0 + c * dw;
+                if (iw < 0 || iw >= W) continue;
+                const v = x[row + iw]!;
+                if (mode === 'max') {
+                  if (best < 0 || v > acc) {
+                    acc = v;
+                    best = colMajor ? base + (iw * H + ih) * D + id : row + iw;
+                  }
+                } else if (mode === 'lp') {
+                  acc += Math.abs(v) ** lpP;
+                } else {
+                  acc += v;
+                }
+                count++;
+              }
+            }
+          }
+          if (mode === 'avg') {
+            y[o] = count > 0 ? acc / count : 0;
+          } else if (mode === 'avg_pad') {
+            // Divisor: the window clipped to the padded extent (taps past the end padding don't count).
+            const n = span(d0, kd, dd, D + p.pe[0]) * span(h0, kh, dh, H + p.pe[1]) * span(w0, kw, dw, W + p.pe[2]);
+            y[o] = n > 0 ? acc / n : 0;
+          } else if (mode === 'lp') {
+            y[o] = acc ** (1 / lpP);
+          } else {
+            y[o] = acc;
+            if (arg) arg[o] = BigInt(best);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Number of taps start, start+dil, ... (k of them) lying below `end` (and at/after -pad, which start already is). */
+function span(start: number, k: number, dil: number, end: number): number {
+  let n = 0;
+  for (let i = 0; i < k; i++) if (start + i * dil < end) n++;
+  return n;
+}
+
+function MaxPool(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
+  const x = tensorIn(inputs, 0, ctx);
+  const { p, outShape } = poolSetup(ctx, x, true);
+  const colMajor = ctx.attrs.int('storage_order', 0) === 1;
+  const wantIdx = ctx.node.outputs.length > 1 && ctx.node.outputs[1] !== '';
+  const n = outShape.reduce((a, b) => a * b, 1);
+  const arg = wantIdx ? new BigInt64Array(n) : undefined;
+  let y: Tensor;
+  if (isFloatKernelDType(x.dtype)) {
+    const out = x.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+    pool3(p, floatData(x, ctx), out, 'max', 0, arg, colMajor);
+    y = floatTensor(x.dtype, outShape, out);
+  } else if (x.dtype === 'int8' || x.dtype === 'uint8') {
+    const out = new Float64Array(n);
+    pool3(p, x.data as ArrayLike<number>, out, 'max', 0, arg, colMajor);
+    // a window entirely in padding yields -inf; integer outputs clamp it to the type's minimum
+    for (let i = 0; i < n; i++) if (out[i] === -Infinity) out[i] = x.dtype === 'int8' ? -128 : 0;
+    y = numTensor(x.dtype, outShape, out);
+  } else {
+    throw dtypeError(ctx, x.dtype);
+  }
+  return arg ? [y, new Tensor('int64', outShape, arg)] : [y];
+}
+
+function avgLike(mode: 'avg' | 'lp') {
+  return (inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] => {
+    const x = tensorIn(inputs, 0, ctx);
+    if (!isFloatKernelDType(x.dtype)) throw dtypeError(ctx, x.dtype);
+    const { p, outShape } = poolSetup(ctx, x, mode === 'lp' || ctx.attrs.has('dilations'));
+    const n = outShape.reduce((a, b) => a * b, 1);
+    const out = x.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+    const m: Mode = mode === 'lp' ? 'lp' : ctx.attrs.int('count_include_pad', 0) ? 'avg_pad' : 'avg';
+    pool3(p, floatData(x, ctx), out, m, ctx.attrs.float('p', 2));
+    return [floatTensor(x.dtype, outShape, out)];
+  };
+}
+
+function globalPool(mode: 'max' | 'avg' | 'lp') {
+  return (inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] => {
+    const x = tensorIn(inputs, 0, ctx);
+    if (!isFloatKernelDType(x.dtype)) throw dtypeError(ctx, x.dtype);
+    if (x.rank < 2) throw shapeError(ctx, `input must be [N, C, spatial...], got [${x.shape.join(', ')}]`);
+    const nc = x.shape[0]! * x.shape[1]!;
+    const plane = x.shape.slice(2).reduce((a, b) => a * b, 1);
+    const xd = floatData(x, ctx);
+    const out = x.dtype === 'float64' ? new Float64Array(nc) : new Float32Array(nc);
+    const pExp = ctx.attrs.float('p', 2);
+    for (let i = 0; i < nc; i++) {
+      const s = i * plane;
+      let acc = mode === 'max' ? -Infinity : 0;
+      for (let j = 0; j < plane; j++) {
+        const v = xd[s + j]!;
+        if (mode === 'max') acc = v > acc || Number.isNaN(v) ? v : acc;
+        else if (mode === 'lp') acc += Math.abs(v) ** pExp;
+        else acc += v;
+      }
+      out[i] = mode === 'avg' ? acc / plane : mode === 'lp' ? acc ** (1 / pExp) : acc;
+    }
+    return [floatTensor(x.dtype, [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)], out)];
+  };
+}
+
+function MaxUnpool(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
+  const x = tensorIn(inputs, 0, ctx);
+  const idx = tensorIn(inputs, 1, ctx);
+  const shapeT = optTensorIn(inputs, 2);
+  if (x.rank < 3) throw shapeError(ctx, `input must be [N, C, spatial...], got [${x.shape.join(', ')}]`);
+  if (idx.size !== x.size) throw shapeError(ctx, `indices [${idx.shape.join(', ')}] must match input [${x.shape.join(', ')}]`);
+  const nd = x.rank - 2;
+  const kernel = ctx.attrs.ints('kernel_shape');
+  const strides = ctx.attrs.ints('strides', new Array<number>(nd).fill(1));
+  const pads = ctx.attrs.ints('pads', new Array<number>(2 * nd).fill(0));
+  if (kernel.length !== nd || strides.length !== nd || pads.length !== 2 * nd) throw attrError(ctx, `kernel_shape/strides need ${nd} values, pads ${2 * nd}`);
+  let outShape: number[];
+  if (shapeT) {
+    outShape = toNumbers(shapeT);
+    if (outShape.length !== x.rank) throw shapeError(ctx, `output_shape must have ${x.rank} values`);
+  } else {
+    outShape = [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map((d, i) => (d - 1) * strides[i]! + kernel[i]! - pads[i]! - pads[i + nd]!)];
+  }
+  const n = sizeChecked(outShape, ctx);
+  const xd = isFloatKernelDType(x.dtype) ? floatData(x, ctx) : numData(x);
+  const out = x.dtype === 'float64' || !isFloatKernelDType(x.dtype) ? new Float64Array(n) : new Float32Array(n);
+  const id = numData(idx);
+  // Indices are flat positions in the whole output tensor, as MaxPool's Indices output is.
+  for (let i = 0; i < xd.length; i++) {
+    const j = id[i]!;
+    if (!(j >= 0 && j < n)) throw shapeError(ctx, `index ${j} at position ${i} is outside the output of ${n} elements`);
+    out[j] = xd[i]!;
+  }
+  return [isFloatKernelDType(x.dtype) ? floatTensor(x.dtype, outShape, out) : numTensor(x.dtype, outShape, out as Float64Array)];
+}
+
+function MaxRoiPool(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
+  const x = tensorIn(inputs, 0, ctx);
+  const rois = tensorIn(inputs, 1, ctx);
+  if (!isFloatKernelDType(x.dtype)) throw dtypeError(ctx, x.dtype);
+  if (x.rank !== 4 || rois.rank !== 2 || rois.shape[1] !== 5) throw shapeError(ctx, `expects X [N, C, H, W] and rois [num, 5], got [${x.shape.join(', ')}] and [${rois.shape.join(', ')}]`);
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [PH, PW] = ctx.attrs.ints('pooled_shape') as [number, number];
+  if (!(PH >= 1) || !(PW >= 1)) throw attrError(ctx, 'pooled_shape must be two positive ints');
+  const scale = ctx.attrs.float('spatial_scale', 1);
+  const num = rois.shape[0]!;
+  const outShape = [num, C, PH, PW];
+  const out = x.dtype === 'float64' ? new Float64Array(sizeChecked(outShape, ctx)) : new Float32Array(sizeChecked(outShape, ctx));
+  const xd = floatData(x, ctx);
+  const r = floatData(rois, ctx);
+  for (let i = 0; i < num; i++) {
+    const b = r[i * 5]!;
+    if (!(b >= 0 && b < N)) throw shapeError(ctx, `roi ${i} refers to batch ${b}, input has ${N}`);
+    const x1 = Math.round(r[i * 5 + 1]! * scale), y1 = Math.round(r[i * 5 + 2]! * scale);
+    const x2 = Math.round(r[i * 5 + 3]! * scale), y2 = Math.round(r[i * 5 + 4]! * scale);
+    const rh = Math.max(y2 - y1 + 1, 1), rw = Math.max(x2 - x1 + 1, 1);
+    for (let c = 0; c < C; c++) {
+      const plane = (Math.trunc(b) * C + c) * H * W;
+      for (let ph = 0; ph < PH; ph++) {
+        const hs = Math.min(Math.max(Math.floor((ph * rh) / PH) + y1, 0), H);
+        const he = Math.min(Math.max(Math.ceil(((ph + 1) * rh) / PH) + y1, 0), H);
+        for (let pw = 0; pw < PW; pw++) {
+          const ws = Math.min(Math.max(Math.floor((pw * rw) / PW) + x1, 0), W);
+          const we = Math.min(Math.max(Math.ceil(((pw + 1) * rw) / PW) + x1, 0), W);
+          let m = -Infinity;
+          for (let h = hs; h < he; h++) for (let w = ws; w < we; w++) m = Math.max(m, xd[plane + h * W + w]!);
+          out[((i * C + c) * PH + ph) * PW + pw] = m === -Infinity ? 0 : m;
+        }
+      }
+    }
+  }
+  return [floatTensor(x.dtype, outShape, out)];
+}
+
+export const poolKernels: KernelTable = {
+  MaxPool,
+  AveragePool: avgLike('avg'),
+  LpPool: avgLike('lp'),
+  GlobalMaxPool: globalPool('max'),
+  GlobalAveragePool: globalPool('avg'),
+  GlobalLpPool: globalPool('lp'),
+  MaxUnpool,
+  MaxRoiPool,
+};
