@@ -117,17 +117,21 @@ function Transpose(inputs: readonly (Value | undefined)[], ctx: KernelContext): 
   return [transposeAs(x, x.shape, perm)];
 }
 
-function Concat(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
-  const xs = inputs.map((_, i) => tensorIn(inputs, i, ctx));
-  if (xs.length === 0) throw shapeErr(ctx, 'Concat needs at least one input');
+/**
+ * Concatenate tensors along `axis` (same dtype, equal dims elsewhere). With `stack`, each input
+ * gets a new size-1 axis at `axis` first (numpy stack), as Scan/Loop outputs and
+ * ConcatFromSequence(new_axis=1) need.
+ */
+export function concatTensors(xs: readonly Tensor[], axis: number, ctx: KernelContext, stack = false): Tensor {
+  if (xs.length === 0) throw shapeErr(ctx, `${ctx.node.opType} needs at least one tensor to concatenate`);
+  if (stack) xs = xs.map((x) => x.reshape([...x.shape.slice(0, axis), 1, ...x.shape.slice(axis)]));
   const first = xs[0]!;
   const r = first.rank;
-  const axis = normAxis(ctx.attrs.int('axis'), r, ctx);
   const outShape = first.shape.slice();
   outShape[axis] = 0;
   for (const x of xs) {
     if (x.rank !== r || x.dtype !== first.dtype || x.shape.some((d, i) => i !== axis && d !== first.shape[i])) {
-      throw shapeErr(ctx, `Concat inputs [${xs.map((t) => `${t.dtype}[${t.shape.join(', ')}]`).join(' ')}] differ outside axis ${axis}`);
+      throw shapeErr(ctx, `${ctx.node.opType} inputs [${xs.map((t) => `${t.dtype}[${t.shape.join(', ')}]`).join(' ')}] differ outside axis ${axis}`);
     }
     outShape[axis]! += x.shape[axis]!;
   }
@@ -150,7 +154,35 @@ function Concat(inputs: readonly (Value | undefined)[], ctx: KernelContext): Val
     }
     col += row;
   }
-  return [out];
+  return out;
+}
+
+function Concat(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
+  const xs = inputs.map((_, i) => tensorIn(inputs, i, ctx));
+  if (xs.length === 0) throw shapeErr(ctx, 'Concat needs at least one input');
+  return [concatTensors(xs, normAxis(ctx.attrs.int('axis'), xs[0]!.rank, ctx), ctx)];
+}
+
+/** Split sizes for Split/SplitToSequence when no `split` input is given: ⌈dim/n⌉ chunks, last one smaller. */
+export function evenSplit(dim: number, n: number): number[] {
+  const chunk = Math.ceil(dim / n);
+  const parts: number[] = [];
+  for (let i = 0, left = dim; i < n; i++, left -= chunk) parts.push(Math.max(0, Math.min(chunk, left)));
+  return parts;
+}
+
+/** Pieces of `x` along `axis` with the given sizes (which must sum to the dimension). */
+export function splitTensor(x: Tensor, axis: number, parts: readonly number[]): Tensor[] {
+  const strides = stridesOf(x.shape);
+  const outs: Tensor[] = [];
+  let start = 0;
+  for (const p of parts) {
+    const shape = x.shape.slice();
+    shape[axis] = p;
+    outs.push(stridedCopy(x, shape, strides, start * strides[axis]!));
+    start += p;
+  }
+  return outs;
 }
 
 function Split(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
@@ -165,20 +197,9 @@ function Split(inputs: readonly (Value | undefined)[], ctx: KernelContext): Valu
   } else {
     const n = ctx.attrs.int('num_outputs', ctx.node.outputs.length);
     if (n <= 0) throw attrErr(ctx, `Split into ${n} outputs`);
-    const chunk = Math.ceil(dim / n);
-    parts = [];
-    for (let i = 0, left = dim; i < n; i++, left -= chunk) parts.push(Math.max(0, Math.min(chunk, left)));
+    parts = evenSplit(dim, n);
   }
-  const strides = stridesOf(x.shape);
-  const outs: Tensor[] = [];
-  let start = 0;
-  for (const p of parts) {
-    const shape = x.shape.slice();
-    shape[axis] = p;
-    outs.push(stridedCopy(x, shape, strides, start * strides[axis]!));
-    start += p;
-  }
-  return outs;
+  return splitTensor(x, axis, parts);
 }
 
 function Slice(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
