@@ -196,21 +196,34 @@ function MaxUnpool(inputs: readonly (Value | undefined)[], ctx: KernelContext): 
   const strides = ctx.attrs.ints('strides', new Array<number>(nd).fill(1));
   const pads = ctx.attrs.ints('pads', new Array<number>(2 * nd).fill(0));
   if (kernel.length !== nd || strides.length !== nd || pads.length !== 2 * nd) throw attrError(ctx, `kernel_shape/strides need ${nd} values, pads ${2 * nd}`);
-  let outShape: number[];
+  const inferred = [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map((d, i) => (d - 1) * strides[i]! + kernel[i]! - pads[i]! - pads[i + nd]!)];
+  let outShape = inferred;
   if (shapeT) {
     outShape = toNumbers(shapeT);
     if (outShape.length !== x.rank) throw shapeError(ctx, `output_shape must have ${x.rank} values`);
-  } else {
-    outShape = [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map((d, i) => (d - 1) * strides[i]! + kernel[i]! - pads[i]! - pads[i + nd]!)];
+    if (outShape.some((d, i) => d < inferred[i]!)) throw shapeError(ctx, `output_shape [${outShape.join(', ')}] is smaller than the unpooled shape [${inferred.join(', ')}]`);
   }
   const n = sizeChecked(outShape, ctx);
   const xd = isFloatKernelDType(x.dtype) ? floatData(x, ctx) : numData(x);
   const out = x.dtype === 'float64' || !isFloatKernelDType(x.dtype) ? new Float64Array(n) : new Float32Array(n);
   const id = numData(idx);
-  // Indices are flat positions in the whole output tensor, as MaxPool's Indices output is.
+  // Indices are flat positions in the inferred (unpadded) output, as MaxPool produced them; an
+  // explicit output_shape only adds room at the end of each dim, so re-ravel into it.
+  const inferredSize = inferred.reduce((a, b) => a * b, 1);
+  const same = outShape.every((d, i) => d === inferred[i]);
   for (let i = 0; i < xd.length; i++) {
-    const j = id[i]!;
-    if (!(j >= 0 && j < n)) throw shapeError(ctx, `index ${j} at position ${i} is outside the output of ${n} elements`);
+    let j = id[i]!;
+    if (!(j >= 0 && j < inferredSize && Number.isInteger(j))) throw shapeError(ctx, `index ${j} at position ${i} is outside the unpooled tensor of ${inferredSize} elements`);
+    if (!same) {
+      let o = 0;
+      let stride = 1;
+      for (let d = inferred.length - 1; d >= 0; d--) {
+        o += (j % inferred[d]!) * stride;
+        j = Math.floor(j / inferred[d]!);
+        stride *= outShape[d]!;
+      }
+      j = o;
+    }
     out[j] = xd[i]!;
   }
   return [isFloatKernelDType(x.dtype) ? floatTensor(x.dtype, outShape, out) : numTensor(x.dtype, outShape, out as Float64Array)];
