@@ -74,15 +74,6 @@ function mainFirst(r: ExportResult): Map<string, Uint8Array> {
   return new Map([[r.mainName, main], ...[...r.files].filter(([k]) => k !== r.mainName)]);
 }
 
-/** Decoder for ONNX `TensorProto` bytes; provided by the ONNX importer module when present. */
-type TensorProtoDecoder = (bytes: Uint8Array, name: string) => Tensor;
-
-async function tensorProtoDecoder(): Promise<TensorProtoDecoder> {
-  const mod = (await import('../importers/onnx/index.js')) as unknown as { decodeTensorProto?: TensorProtoDecoder };
-  if (!mod.decodeTensorProto) throw new RosettaError('E_UNSUPPORTED', 'reading ONNX TensorProto (.pb) files needs the ONNX importer, which is not available');
-  return mod.decodeTensorProto;
-}
-
 /**
  * Read one tensor from `.npy` or an ONNX `TensorProto` `.pb` (decided by magic bytes, then
  * extension: a `.pb` without the numpy magic is parsed as a TensorProto).
@@ -90,7 +81,7 @@ async function tensorProtoDecoder(): Promise<TensorProtoDecoder> {
 export async function readTensorFile(path: string): Promise<Tensor> {
   const bytes = await readBytes(path);
   if (isNpy(bytes)) return readNpy(bytes, path);
-  if (extname(path).toLowerCase() === '.pb') return (await tensorProtoDecoder())(bytes, path);
+  if (extname(path).toLowerCase() === '.pb') return (await import('../importers/onnx/index.js')).decodeTensorProto(bytes, path);
   throw new RosettaError('E_UNKNOWN_FORMAT', `${path} is neither a .npy file nor an ONNX TensorProto .pb`, { where: { file: path }, hint: 'write inputs with numpy.save or onnx.numpy_helper.from_array' });
 }
 
