@@ -7,7 +7,7 @@ import { RosettaError } from '../../ir/errors.js';
 import type { Graph, ValueType } from '../../ir/graph.js';
 import { elementToNumber, Tensor } from '../../ir/tensor.js';
 import { isTensor, type Value } from '../../runtime/value.js';
-import { int64Tensor } from './copy.js';
+import { copyRun, int64Tensor, rawView } from './copy.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { sequenceKernels } from './sequence.js';
 import { concatTensors } from './shape.js';
@@ -86,23 +86,19 @@ async function Loop(inputs: readonly (Value | undefined)[], ctx: KernelContext):
   return [...carried, ...scans.map((items, j) => stackOutputs(items, 0, body.outputs[1 + n + j]!.type, ctx))];
 }
 
-async function Scan(inputs: readonly (Value | undefined)[], ctx: KernelContext): Promise<Value[]> {
-  const body = graphAttr(ctx, 'body');
-  const m = ctx.attrs.int('num_scan_inputs');
-  const n = inputs.length - m;
-  if (m < 1 || n < 0) throw new RosettaError('E_INVALID_ATTR', `Scan num_scan_inputs=${m} does not fit ${inputs.length} inputs`, { where: { node: ctx.node.name } });
+interface ScanSpec {
+  body: Graph;
+  inDirs: number[];
+  inAxes: number[];
+  outDirs: number[];
+  outAxes: number[];
+}
+
+/** Scan-9 semantics over `len` steps: returns final states then stacked scan outputs. */
+async function scanCore(states: Value[], scanIns: Tensor[], len: number, spec: ScanSpec, ctx: KernelContext): Promise<Value[]> {
+  const { body, inDirs, inAxes, outDirs, outAxes } = spec;
+  const n = states.length;
   const k = body.outputs.length - n;
-  if (body.inputs.length !== n + m || k < 0) throw new RosettaError('E_INVALID_GRAPH', `Scan body signature (${body.inputs.length} in, ${body.outputs.length} out) does not fit ${n} states and ${m} scan inputs`, { where: { node: ctx.node.name } });
-  const inDirs = ctx.attrs.ints('scan_input_directions', new Array<number>(m).fill(0));
-  const outDirs = ctx.attrs.ints('scan_output_directions', new Array<number>(k).fill(0));
-  const scanIns = Array.from({ length: m }, (_, j) => tensorIn(inputs, n + j, ctx));
-  const inAxes = ctx.attrs.ints('scan_input_axes', new Array<number>(m).fill(0)).map((a, j) => normAxis(a, scanIns[j]!.rank, ctx));
-  const outAxes = ctx.attrs.ints('scan_output_axes', new Array<number>(k).fill(0));
-  const len = scanIns[0]!.shape[inAxes[0]!]!;
-  scanIns.forEach((t, j) => {
-    if (t.shape[inAxes[j]!] !== len) throw new RosettaError('E_SHAPE_MISMATCH', `Scan input ${j} has ${t.shape[inAxes[j]!]} steps along axis ${inAxes[j]}, input 0 has ${len}`, { where: { node: ctx.node.name } });
-  });
-  let states = inputs.slice(0, n) as Value[];
   const scans: Value[][] = Array.from({ length: k }, () => []);
   for (let t = 0; t < len; t++) {
     const feeds = new Map<string, Value>();
@@ -110,8 +106,7 @@ async function Scan(inputs: readonly (Value | undefined)[], ctx: KernelContext):
     scanIns.forEach((x, j) => {
       const step = inDirs[j] === 1 ? len - 1 - t : t;
       const axis = inAxes[j]!;
-      const s = takeAlong(x, axis, [step]);
-      feeds.set(body.inputs[n + j]!.name, s.reshape(x.shape.filter((_, d) => d !== axis)));
+      feeds.set(body.inputs[n + j]!.name, takeAlong(x, axis, [step]).reshape(x.shape.filter((_, d) => d !== axis)));
     });
     const outs = await ctx.runSubgraph(body, feeds);
     bodyOutputs(ctx, body, outs, n + k);
@@ -123,6 +118,63 @@ async function Scan(inputs: readonly (Value | undefined)[], ctx: KernelContext):
     return stackOutputs(ordered, outAxes[j] ?? 0, body.outputs[n + j]!.type, ctx);
   });
   return [...states, ...results];
+}
+
+/**
+ * Scan. The opset-8 form (an extra leading `sequence_lens` input, batch axis 0 on every state and
+ * scan input, attribute `directions`) is recognised by its input count, one more than the body
+ * takes, and run batch entry by batch entry; steps past a sequence's length are zero in the
+ * scan outputs, as in ONNX Runtime.
+ */
+async function Scan(inputs: readonly (Value | undefined)[], ctx: KernelContext): Promise<Value[]> {
+  const body = graphAttr(ctx, 'body');
+  const m = ctx.attrs.int('num_scan_inputs');
+  const legacy = inputs.length === body.inputs.length + 1;
+  const ins = legacy ? inputs.slice(1) : inputs;
+  const n = ins.length - m;
+  if (m < 1 || n < 0) throw new RosettaError('E_INVALID_ATTR', `Scan num_scan_inputs=${m} does not fit ${ins.length} inputs`, { where: { node: ctx.node.name } });
+  const k = body.outputs.length - n;
+  if (body.inputs.length !== n + m || k < 0) throw new RosettaError('E_INVALID_GRAPH', `Scan body signature (${body.inputs.length} in, ${body.outputs.length} out) does not fit ${n} states and ${m} scan inputs`, { where: { node: ctx.node.name } });
+  const scanIns = Array.from({ length: m }, (_, j) => tensorIn(ins, n + j, ctx));
+  const spec: ScanSpec = {
+    body,
+    inDirs: ctx.attrs.ints(legacy ? 'directions' : 'scan_input_directions', new Array<number>(m).fill(0)),
+    inAxes: legacy ? new Array<number>(m).fill(0) : ctx.attrs.ints('scan_input_axes', new Array<number>(m).fill(0)).map((a, j) => normAxis(a, scanIns[j]!.rank, ctx)),
+    outDirs: legacy ? new Array<number>(k).fill(0) : ctx.attrs.ints('scan_output_directions', new Array<number>(k).fill(0)),
+    outAxes: legacy ? new Array<number>(k).fill(0) : ctx.attrs.ints('scan_output_axes', new Array<number>(k).fill(0)),
+  };
+  const states = ins.slice(0, n).map((_, j) => tensorIn(ins, j, ctx));
+  if (!legacy) {
+    const len = scanIns[0]!.shape[spec.inAxes[0]!]!;
+    scanIns.forEach((t, j) => {
+      if (t.shape[spec.inAxes[j]!] !== len) throw new RosettaError('E_SHAPE_MISMATCH', `Scan input ${j} has ${t.shape[spec.inAxes[j]!]} steps along axis ${spec.inAxes[j]}, input 0 has ${len}`, { where: { node: ctx.node.name } });
+    });
+    return scanCore(states, scanIns, len, spec, ctx);
+  }
+  const batch = scanIns[0]!.shape[0]!;
+  const steps = scanIns[0]!.shape[1]!;
+  for (const t of [...states, ...scanIns]) {
+    if (t.shape[0] !== batch || (scanIns.includes(t) && t.shape[1] !== steps)) throw new RosettaError('E_SHAPE_MISMATCH', `Scan (opset 8) inputs disagree on batch ${batch} / sequence length ${steps}`, { where: { node: ctx.node.name } });
+  }
+  const lensT = optTensorIn(inputs, 0);
+  const lens = lensT ? lensT.toNumbers() : new Array<number>(batch).fill(steps);
+  const per: Value[][] = [];
+  const row = (t: Tensor, b: number): Tensor => takeAlong(t, 0, [b]).reshape(t.shape.slice(1));
+  for (let b = 0; b < batch; b++) {
+    const len = lens[b]!;
+    if (!(len >= 0 && len <= steps)) throw new RosettaError('E_SHAPE_MISMATCH', `Scan sequence_lens[${b}] = ${len} outside [0, ${steps}]`, { where: { node: ctx.node.name } });
+    const outs = await scanCore(states.map((t) => row(t, b)), scanIns.map((t) => row(t, b)), len, spec, ctx);
+    // Pad short sequences' scan outputs with zeros up to the full length.
+    per.push(outs.map((v, j) => (j < n || len === steps ? v : padSteps(v as Tensor, steps))));
+  }
+  return per[0]!.map((_, j) => concatTensors(per.map((o) => o[j] as Tensor), 0, ctx, true));
+}
+
+/** `t` ([len, …]) extended with zero rows to [steps, …]. */
+function padSteps(t: Tensor, steps: number): Tensor {
+  const out = new Tensor(t.dtype, [steps, ...t.shape.slice(1)]);
+  copyRun(rawView(t.data, t.dtype), 0, rawView(out.data, out.dtype), 0, t.size);
+  return out;
 }
 
 /** Sequence and optional ops live in sequence.ts; exported through this table. */
