@@ -67,12 +67,22 @@ export async function loadCase(dir: string): Promise<LoadedCase> {
     numbered(dsDir, 'input_').forEach((f, i) => {
       const info = feedInputs[i];
       if (!info) return;
-      inputs[info.name] = decodeOnnxValue(new Uint8Array(readFileSync(join(dsDir, f))), info.type, join(dsDir, f));
+      inputs[info.name] = decodeCaseValue(join(dsDir, f), info.type);
     });
-    const outputs = numbered(dsDir, 'output_').map((f, i) => decodeOnnxValue(new Uint8Array(readFileSync(join(dsDir, f))), g.outputs[i]?.type as ValueType | undefined, join(dsDir, f)));
+    const outputs = numbered(dsDir, 'output_').map((f, i) => decodeCaseValue(join(dsDir, f), g.outputs[i]?.type));
     dataSets.push({ dir: dsDir, inputs, outputs });
   }
   return { name: dir.split('/').pop() ?? dir, dir, model, dataSets };
+}
+
+/**
+ * Decode one `.pb` value file. ONNX ≤ 1.12 wrote bfloat16 test data as UINT16 tensors (numpy has
+ * no bfloat16); where the model declares bfloat16 the bits are reinterpreted as such.
+ */
+export function decodeCaseValue(path: string, type: ValueType | undefined): Value {
+  const v = decodeOnnxValue(new Uint8Array(readFileSync(path)), type, path);
+  if (type?.kind === 'tensor' && type.dtype === 'bfloat16' && isTensor(v) && v.dtype === 'uint16') return new Tensor('bfloat16', v.shape, v.data);
+  return v;
 }
 
 /** Why `actual` does not match `expected`, or undefined when it does. */
