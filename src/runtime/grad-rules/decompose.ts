@@ -1,0 +1,282 @@
+/**
+ * Decompositions of high-level ops into primitives that have gradient rules. The graph keeps the
+ * high-level op (exporters map it back to a layer, kernels fuse it); autograd expands it on the
+ * tape with the concrete input shapes, so the recurrences are unrolled per time step.
+ *
+ * Covered: BatchNormalization (inference and training_mode), LayerNormalization,
+ * InstanceNormalization, LSTM (peepholes, directions, layout), GRU (linear_before_reset both ways),
+ * RNN (tanh). Semantics follow the ONNX spec exactly (gate orders LSTM i,o,f,c; GRU z,r,h):
+ * https://onnx.ai/onnx/operators/onnx__LSTM.html, onnx__GRU.html, onnx__RNN.html,
+ * onnx__BatchNormalization.html, onnx__LayerNormalization.html
+ */
+import type { AttrReader } from '../../ir/attrs.js';
+import { RosettaError } from '../../ir/errors.js';
+import type { Node } from '../../ir/graph.js';
+import type { IrBuilder } from './builder.js';
+
+/** Emits the primitive nodes for `node` and returns the values standing for its outputs. */
+export type Decomposition = (b: IrBuilder, node: Node, a: AttrReader) => (string | undefined)[];
+
+const int = (value: number) => ({ type: 'int' as const, value });
+
+/** Reshape a per-channel [C] vector to [1, C, 1, ...] for a rank-`rank` NC... tensor. */
+function perChannel(b: IrBuilder, v: string, rank: number): string {
+  const c = b.shape(v)[0]!;
+  return b.reshape(v, [1, c, ...new Array<number>(Math.max(0, rank - 2)).fill(1)]);
+}
+
+const batchNorm: Decomposition = (b, n, a) => {
+  const [x, scale, bias, mean, variance] = n.inputs as [string, string, string, string, string];
+  const rank = b.shape(x).length;
+  const eps = a.float('epsilon', 1e-5);
+  const training = a.int('training_mode', 0) === 1;
+  const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+  let m: string;
+  let v: string;
+  const outs: (string | undefined)[] = [];
+  if (training) {
+    m = b.reduceMean(x, axes, true);
+    const d = b.sub(x, m);
+    v = b.reduceMean(b.mul(d, d), axes, true);
+  } else {
+    m = perChannel(b, mean, rank);
+    v = perChannel(b, variance, rank);
+  }
+  const inv = b.op('Reciprocal', [b.op('Sqrt', [b.add(v, b.scalar(eps))])]);
+  const y = b.add(b.mul(b.mul(b.sub(x, m), inv), perChannel(b, scale, rank)), perChannel(b, bias, rank));
+  outs.push(y);
+  if (training && n.outputs.length > 1) {
+    // ONNX convention: running = input * momentum + batch * (1 - momentum), batch variance biased.
+    const mom = a.float('momentum', 0.9);
+    const c = b.shape(mean)[0]!;
+    const bm = b.reshape(m, [c]);
+    const bv = b.reshape(v, [c]);
+    outs.push(b.add(b.mul(mean, b.scalar(mom)), b.mul(bm, b.scalar(1 - mom))));
+    outs.push(b.add(b.mul(variance, b.scalar(mom)), b.mul(bv, b.scalar(1 - mom))));
+  }
+  return outs;
+};
+
+const layerNorm: Decomposition = (b, n, a) => {
+  const [x, scale, bias] = n.inputs as [string, string, string | undefined];
+  const rank = b.shape(x).length;
+  let axis = a.int('axis', -1);
+  if (axis < 0) axis += rank;
+  const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
+  const eps = a.float('epsilon', 1e-5);
+  const m = b.reduceMean(x, axes, true);
+  const d = b.sub(x, m);
+  const v = b.reduceMean(b.mul(d, d), axes, true);
+  const inv = b.op('Reciprocal', [b.op('Sqrt', [b.add(v, b.scalar(eps))])]);
+  let y = b.mul(b.mul(d, inv), scale);
+  if (bias) y = b.add(y, bias);
+  return [y, m, inv];
+};
+
+const instanceNorm: Decomposition = (b, n, a) => {
+  const [x, scale, bias] = n.inputs as [string, string, string];
+  const rank = b.shape(x).length;
+  const axes = Array.from({ length: rank - 2 }, (_, i) => i + 2);
+  const eps = a.float('epsilon', 1e-5);
+  const m = b.reduceMean(x, axes, true);
+  const d = b.sub(x, m);
+  const v = b.reduceMean(b.mul(d, d), axes, true);
+  const inv = b.op('Reciprocal', [b.op('Sqrt', [b.add(v, b.scalar(eps))])]);
+  return [b.add(b.mul(b.mul(d, inv), perChannel(b, scale, rank)), perChannel(b, bias, rank))];
+};
+
+interface RecurrentSetup {
+  T: number;
+  batch: number;
+  H: number;
+  dirs: number;
+  /** [T, B, I] in layout 0. */
+  x: string;
+  layout: number;
+}
+
+function recurrentSetup(b: IrBuilder, n: Node, a: AttrReader, kind: string): RecurrentSetup {
+  const acts = a.has('activations') ? a.strings('activations') : [];
+  const defaults = kind === 'RNN' ? ['Tanh'] : kind === 'GRU' ? ['Sigmoid', 'Tanh'] : ['Sigmoid', 'Tanh', 'Tanh'];
+  if (acts.some((s, i) => s.toLowerCase() !== defaults[i % defaults.length]!.toLowerCase())) {
+    throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${kind} with activations ${acts.join(',')} is not differentiable yet`, { where: { node: n.name } });
+  }
+  if (a.has('clip') || a.int('input_forget', 0)) throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${kind} with clip/input_forget is not differentiable yet`, { where: { node: n.name } });
+  const layout = a.int('layout', 0);
+  let x = n.inputs[0]!;
+  const xs = b.shape(x);
+  if (layout === 1) x = b.transpose(x, [1, 0, 2]);
+  const T = layout === 1 ? xs[1]! : xs[0]!;
+  const batch = layout === 1 ? xs[0]! : xs[1]!;
+  const seqLens = n.inputs[4];
+  if (seqLens && b.intValues(seqLens).some((l) => l !== T)) {
+    throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${kind} with varying sequence_lens is not differentiable yet`, { where: { node: n.name } });
+  }
+  const dirs = a.string('direction', 'forward') === 'bidirectional' ? 2 : 1;
+  return { T, batch, H: a.int('hidden_size'), dirs, x, layout };
+}
+
+/** Row `d` of a [D, ...] tensor, without the leading axis. */
+function pick(b: IrBuilder, v: string, d: number): string {
+  const s = b.shape(v);
+  return b.reshape(b.slice(v, [d], [d + 1], [0]), s.slice(1));
+}
+
+/** Slice k of `parts` equal chunks along `axis`. */
+function chunk(b: IrBuilder, v: string, k: number, size: number, axis: number): string {
+  return b.slice(v, [k * size], [(k + 1) * size], [axis]);
+}
+
+/** Assemble Y [T, D, B, H] (or layout 1) and Y_h / Y_c [D, B, H] from per-direction step lists. */
+function recurrentOutputs(b: IrBuilder, s: RecurrentSetup, steps: string[][], lastH: string[], lastC?: string[]): (string | undefined)[] {
+  const perDir = steps.map((hs) => b.op('Concat', hs.map((h) => b.reshape(h, [1, 1, s.batch, s.H])), { axis: int(0) }));
+  let y = perDir.length === 1 ? perDir[0]! : b.op('Concat', perDir, { axis: int(1) });
+  const stack = (vs: string[]): string => {
+    const r = vs.map((v) => b.reshape(v, [1, s.batch, s.H]));
+    const c = r.length === 1 ? r[0]! : b.op('Concat', r, { axis: int(0) });
+    return s.layout === 1 ? b.transpose(c, [1, 0, 2]) : c;
+  };
+  if (s.layout === 1) y = b.transpose(y, [2, 0, 1, 3]);
+  return [y, stack(lastH), lastC ? stack(lastC) : undefined];
+}
+
+function initialState(b: IrBuilder, v: string | undefined, d: number, s: RecurrentSetup): string {
+  if (!v) return b.zeros([s.batch, s.H]);
+  const src = s.layout === 1 ? b.transpose(v, [1, 0, 2]) : v;
+  return b.reshape(b.slice(src, [d], [d + 1], [0]), [s.batch, s.H]);
+}
+
+/** x_t W^T + Wb for all t at once: [T, B, G*H]. */
+function inputProjection(b: IrBuilder, s: RecurrentSetup, w: string, bias: string | undefined, gates: number): string {
+  const xw = b.op('MatMul', [s.x, b.transpose(w, [1, 0])]);
+  return bias ? b.add(xw, chunk(b, bias, 0, gates * s.H, 0)) : xw;
+}
+
+function stepRow(b: IrBuilder, xw: string, t: number, s: RecurrentSetup, width: number): string {
+  return b.reshape(b.slice(xw, [t], [t + 1], [0]), [s.batch, width]);
+}
+
+const lstm: Decomposition = (b, n, a) => {
+  const s = recurrentSetup(b, n, a, 'LSTM');
+  const [, W, R, B, , h0, c0, P] = n.inputs;
+  const H = s.H;
+  const steps: string[][] = [];
+  const lastH: string[] = [];
+  const lastC: string[] = [];
+  for (let d = 0; d < s.dirs; d++) {
+    const reverse = a.string('direction', 'forward') === 'reverse' || d === 1;
+    const w = pick(b, W!, d);
+    const r = b.transpose(pick(b, R!, d), [1, 0]);
+    const bias = B ? pick(b, B, d) : undefined;
+    const xw = inputProjection(b, s, w, bias, 4);
+    const rb = bias ? chunk(b, bias, 1, 4 * H, 0) : undefined;
+    const p = P ? pick(b, P, d) : undefined;
+    let h = initialState(b, h0 || undefined, d, s);
+    let c = initialState(b, c0 || undefined, d, s);
+    const hs: string[] = new Array<string>(s.T);
+    for (let k = 0; k < s.T; k++) {
+      const t = reverse ? s.T - 1 - k : k;
+      let gates = b.add(stepRow(b, xw, t, s, 4 * H), b.op('MatMul', [h, r]));
+      if (rb) gates = b.add(gates, rb);
+      let gi = chunk(b, gates, 0, H, 1);
+      let go = chunk(b, gates, 1, H, 1);
+      let gf = chunk(b, gates, 2, H, 1);
+      const gc = chunk(b, gates, 3, H, 1);
+      if (p) {
+        gi = b.add(gi, b.mul(chunk(b, p, 0, H, 0), c));
+        gf = b.add(gf, b.mul(chunk(b, p, 2, H, 0), c));
+      }
+      const i = b.op('Sigmoid', [gi]);
+      const f = b.op('Sigmoid', [gf]);
+      c = b.add(b.mul(f, c), b.mul(i, b.op('Tanh', [gc])));
+      if (p) go = b.add(go, b.mul(chunk(b, p, 1, H, 0), c));
+      h = b.mul(b.op('Sigmoid', [go]), b.op('Tanh', [c]));
+      hs[t] = h;
+    }
+    steps.push(hs);
+    lastH.push(h);
+    lastC.push(c);
+  }
+  return recurrentOutputs(b, s, steps, lastH, lastC);
+};
+
+const gru: Decomposition = (b, n, a) => {
+  const s = recurrentSetup(b, n, a, 'GRU');
+  const [, W, R, B, , h0] = n.inputs;
+  const H = s.H;
+  const lbr = a.int('linear_before_reset', 0) === 1;
+  const steps: string[][] = [];
+  const lastH: string[] = [];
+  for (let d = 0; d < s.dirs; d++) {
+    const reverse = a.string('direction', 'forward') === 'reverse' || d === 1;
+    const w = pick(b, W!, d);
+    const rAll = pick(b, R!, d);
+    const rzr = b.transpose(chunk(b, rAll, 0, 2 * H, 0), [1, 0]);
+    const rh = b.transpose(chunk(b, rAll, 2, H, 0), [1, 0]);
+    const bias = B ? pick(b, B, d) : undefined;
+    const xw = inputProjection(b, s, w, bias, 3);
+    const rbzr = bias ? b.slice(bias, [3 * H], [5 * H], [0]) : undefined;
+    const rbh = bias ? b.slice(bias, [5 * H], [6 * H], [0]) : undefined;
+    let h = initialState(b, h0 || undefined, d, s);
+    const hs: string[] = new Array<string>(s.T);
+    for (let k = 0; k < s.T; k++) {
+      const t = reverse ? s.T - 1 - k : k;
+      const xt = stepRow(b, xw, t, s, 3 * H);
+      let zr = b.add(chunk(b, xt, 0, 2 * H, 1), b.op('MatMul', [h, rzr]));
+      if (rbzr) zr = b.add(zr, rbzr);
+      const z = b.op('Sigmoid', [chunk(b, zr, 0, H, 1)]);
+      const rg = b.op('Sigmoid', [chunk(b, zr, 1, H, 1)]);
+      let hr: string;
+      if (lbr) {
+        hr = b.op('MatMul', [h, rh]);
+        if (rbh) hr = b.add(hr, rbh);
+        hr = b.mul(rg, hr);
+      } else {
+        hr = b.op('MatMul', [b.mul(rg, h), rh]);
+        if (rbh) hr = b.add(hr, rbh);
+      }
+      const ht = b.op('Tanh', [b.add(chunk(b, xt, 2, H, 1), hr)]);
+      // h = (1 - z) * ht + z * h = ht + z * (h - ht)
+      h = b.add(ht, b.mul(z, b.sub(h, ht)));
+      hs[t] = h;
+    }
+    steps.push(hs);
+    lastH.push(h);
+  }
+  return recurrentOutputs(b, s, steps, lastH);
+};
+
+const rnn: Decomposition = (b, n, a) => {
+  const s = recurrentSetup(b, n, a, 'RNN');
+  const [, W, R, B, , h0] = n.inputs;
+  const steps: string[][] = [];
+  const lastH: string[] = [];
+  for (let d = 0; d < s.dirs; d++) {
+    const reverse = a.string('direction', 'forward') === 'reverse' || d === 1;
+    const bias = B ? pick(b, B, d) : undefined;
+    const xw = inputProjection(b, s, pick(b, W!, d), bias, 1);
+    const r = b.transpose(pick(b, R!, d), [1, 0]);
+    const rb = bias ? chunk(b, bias, 1, s.H, 0) : undefined;
+    let h = initialState(b, h0 || undefined, d, s);
+    const hs: string[] = new Array<string>(s.T);
+    for (let k = 0; k < s.T; k++) {
+      const t = reverse ? s.T - 1 - k : k;
+      let pre = b.add(stepRow(b, xw, t, s, s.H), b.op('MatMul', [h, r]));
+      if (rb) pre = b.add(pre, rb);
+      h = b.op('Tanh', [pre]);
+      hs[t] = h;
+    }
+    steps.push(hs);
+    lastH.push(h);
+  }
+  return recurrentOutputs(b, s, steps, lastH);
+};
+
+export const decompositions: Record<string, Decomposition> = {
+  BatchNormalization: batchNorm,
+  LayerNormalization: layerNorm,
+  InstanceNormalization: instanceNorm,
+  LSTM: lstm,
+  GRU: gru,
+  RNN: rnn,
+};

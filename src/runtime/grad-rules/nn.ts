@@ -1,0 +1,306 @@
+/**
+ * Gradient rules for MatMul/Gemm, Conv (1-D/2-D/3-D, strides, pads incl. auto_pad, dilations,
+ * groups), ConvTranspose, MaxPool/AveragePool/global pooling and Dropout, all written in ONNX ops:
+ * - Conv: grad input = ConvTranspose of the output gradient with the same weight; grad weight = a
+ *   Conv whose "batch" is the input's channels and whose "weight" is the output gradient
+ *   (strides and dilations swap roles), sliced to the kernel size; groups are handled one by one.
+ * - ConvTranspose: the mirror image (grad input = Conv, grad weight = the same weight-grad Conv).
+ * - MaxPool: scatter-add through the Indices output (the tape always asks MaxPool for it).
+ * - AveragePool: depthwise ConvTranspose of (g / window count) with a ones kernel, then cropped.
+ * Spec: https://onnx.ai/onnx/operators/onnx__Conv.html, onnx__ConvTranspose.html, onnx__MaxPool.html
+ */
+import type { AttrReader } from '../../ir/attrs.js';
+import { RosettaError } from '../../ir/errors.js';
+import type { Node } from '../../ir/graph.js';
+import { Tensor } from '../../ir/tensor.js';
+import type { IrBuilder } from './builder.js';
+import type { GradRule } from './elementwise.js';
+
+const ints = (value: number[]) => ({ type: 'ints' as const, value });
+const int = (value: number) => ({ type: 'int' as const, value });
+
+/** Swap the last two axes of a value of rank `rank`. */
+function swapLast(b: IrBuilder, x: string, rank: number): string {
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  perm[rank - 1] = rank - 2;
+  perm[rank - 2] = rank - 1;
+  return b.transpose(x, perm);
+}
+
+/** Explicit spatial geometry of a Conv/Pool node: pads resolved from auto_pad with static shapes. */
+export interface Geometry {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  padsBegin: number[];
+  padsEnd: number[];
+}
+
+export function convGeometry(a: AttrReader, inSpatial: readonly number[], outSpatial: readonly number[], kernel: number[]): Geometry {
+  const r = inSpatial.length;
+  const strides = a.ints('strides', new Array<number>(r).fill(1));
+  const dilations = a.ints('dilations', new Array<number>(r).fill(1));
+  const autoPad = a.string('auto_pad', 'NOTSET');
+  let padsBegin: number[];
+  let padsEnd: number[];
+  if (autoPad === 'NOTSET') {
+    const pads = a.ints('pads', new Array<number>(2 * r).fill(0));
+    padsBegin = pads.slice(0, r);
+    padsEnd = pads.slice(r);
+  } else if (autoPad === 'VALID') {
+    padsBegin = new Array<number>(r).fill(0);
+    padsEnd = padsBegin.slice();
+  } else {
+    padsBegin = [];
+    padsEnd = [];
+    for (let i = 0; i < r; i++) {
+      const total = Math.max(0, (outSpatial[i]! - 1) * strides[i]! + (kernel[i]! - 1) * dilations[i]! + 1 - inSpatial[i]!);
+      const small = Math.floor(total / 2);
+      padsBegin.push(autoPad === 'SAME_LOWER' ? total - small : small);
+      padsEnd.push(autoPad === 'SAME_LOWER' ? small : total - small);
+    }
+  }
+  return { kernel, strides, dilations, padsBegin, padsEnd };
+}
+
+/**
+ * dL/dW of a Conv with input `inp` [N, Cin, ...] and output gradient `gy` [N, Cout, ...], one
+ * group: returns [Cout, Cin, ...kernel].
+ */
+function weightGradOneGroup(b: IrBuilder, inp: string, gy: string, rank: number, geo: Geometry): string {
+  const perm = [1, 0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+  const xT = b.transpose(inp, perm);
+  const gT = b.transpose(gy, perm);
+  const r = b.op('Conv', [xT, gT], {
+    strides: ints(geo.dilations),
+    dilations: ints(geo.strides),
+    pads: ints([...geo.padsBegin, ...geo.padsEnd]),
+  });
+  const k = geo.kernel;
+  const cropped = b.slice(r, k.map(() => 0), k, k.map((_, i) => i + 2));
+  return b.transpose(cropped, perm);
+}
+
+function groupSlices(b: IrBuilder, x: string, channels: number, group: number): string[] {
+  if (group === 1) return [x];
+  const per = channels / group;
+  return Array.from({ length: group }, (_, g) => b.slice(x, [g * per], [(g + 1) * per], [1]));
+}
+
+function weightGrad(b: IrBuilder, inp: string, gy: string, inChannels: number, outChannels: number, group: number, rank: number, geo: Geometry): string {
+  const xs = groupSlices(b, inp, inChannels, group);
+  const gs = groupSlices(b, gy, outChannels, group);
+  const parts = xs.map((x, i) => weightGradOneGroup(b, x, gs[i]!, rank, geo));
+  return parts.length === 1 ? parts[0]! : b.op('Concat', parts, { axis: int(0) });
+}
+
+function biasGrad(b: IrBuilder, g: string, rank: number): string {
+  return b.reduceSum(g, [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)], false);
+}
+
+const convRule: GradRule = (b, n, [g], a) => {
+  if (!g) return n.inputs.map(() => undefined);
+  const [x, w] = [n.inputs[0]!, n.inputs[1]!];
+  const xs = b.shape(x);
+  const ws = b.shape(w);
+  const ys = b.shape(n.outputs[0]!);
+  const rank = xs.length;
+  const group = a.int('group', 1);
+  const geo = convGeometry(a, xs.slice(2), ys.slice(2), ws.slice(2));
+  const outPad = geo.kernel.map((k, i) => xs[i + 2]! - ((ys[i + 2]! - 1) * geo.strides[i]! + (k - 1) * geo.dilations[i]! + 1 - geo.padsBegin[i]! - geo.padsEnd[i]!));
+  const gx = b.op('ConvTranspose', [g, w], {
+    strides: ints(geo.strides),
+    dilations: ints(geo.dilations),
+    pads: ints([...geo.padsBegin, ...geo.padsEnd]),
+    group: int(group),
+    output_padding: ints(outPad),
+  });
+  const gw = weightGrad(b, x, g, xs[1]!, ys[1]!, group, rank, geo);
+  const gb = n.inputs[2] ? biasGrad(b, g, rank) : undefined;
+  return [gx, gw, gb];
+};
+
+const convTransposeRule: GradRule = (b, n, [g], a) => {
+  if (!g) return n.inputs.map(() => undefined);
+  const [x, w] = [n.inputs[0]!, n.inputs[1]!];
+  const xs = b.shape(x);
+  const ws = b.shape(w);
+  const ys = b.shape(n.outputs[0]!);
+  const rank = xs.length;
+  const group = a.int('group', 1);
+  if (a.has('output_shape') || (a.string('auto_pad', 'NOTSET') !== 'NOTSET' && a.string('auto_pad', 'NOTSET') !== 'VALID')) {
+    throw new RosettaError('E_UNSUPPORTED_OP', 'autograd: ConvTranspose with output_shape/auto_pad SAME is not differentiable yet; give explicit pads', { where: { node: n.name } });
+  }
+  const r = xs.length - 2;
+  const pads = a.ints('pads', new Array<number>(2 * r).fill(0));
+  const geo: Geometry = {
+    kernel: ws.slice(2),
+    strides: a.ints('strides', new Array<number>(r).fill(1)),
+    dilations: a.ints('dilations', new Array<number>(r).fill(1)),
+    padsBegin: pads.slice(0, r),
+    padsEnd: pads.slice(r),
+  };
+  const gx = b.op('Conv', [g, w], {
+    strides: ints(geo.strides),
+    dilations: ints(geo.dilations),
+    pads: ints([...geo.padsBegin, ...geo.padsEnd]),
+    group: int(group),
+  });
+  // Conv may produce a slightly longer output when output_padding was used; crop to x.
+  const gxc = b.slice(gx, xs.slice(2).map(() => 0), xs.slice(2), xs.slice(2).map((_, i) => i + 2));
+  const gw = weightGrad(b, g, x, ys[1]!, xs[1]!, group, rank, geo);
+  const gb = n.inputs[2] ? biasGrad(b, g, rank) : undefined;
+  return [gxc, gw, gb];
+};
+
+const matmulRule: GradRule = (b, n, [g]) => {
+  if (!g) return [undefined, undefined];
+  const [a, c] = [n.inputs[0]!, n.inputs[1]!];
+  const aS = b.shape(a);
+  const cS = b.shape(c);
+  // numpy matmul: a 1-D operand is promoted to a matrix and the added axis removed afterwards.
+  const a2S = aS.length === 1 ? [1, aS[0]!] : aS;
+  const c2S = cS.length === 1 ? [cS[0]!, 1] : cS;
+  const a2 = aS.length === 1 ? b.reshape(a, a2S) : a;
+  const c2 = cS.length === 1 ? b.reshape(c, c2S) : c;
+  const batch = broadcast(a2S.slice(0, -2), c2S.slice(0, -2));
+  const m = a2S[a2S.length - 2]!;
+  const k = a2S[a2S.length - 1]!;
+  const p = c2S[c2S.length - 1]!;
+  const g2 = aS.length === 1 || cS.length === 1 ? b.reshape(g, [...batch, m, p]) : g;
+  const ga = b.op('MatMul', [g2, swapLast(b, c2, c2S.length)]);
+  const gc = b.op('MatMul', [swapLast(b, a2, a2S.length), g2]);
+  const ga2 = b.sumTo(ga, [...batch, m, k], a2S);
+  const gc2 = b.sumTo(gc, [...batch, k, p], c2S);
+  return [aS.length === 1 ? b.reshape(ga2, aS) : ga2, cS.length === 1 ? b.reshape(gc2, cS) : gc2];
+};
+
+function broadcast(x: readonly number[], y: readonly number[]): number[] {
+  const r = Math.max(x.length, y.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const a = x[x.length - r + i] ?? 1;
+    const c = y[y.length - r + i] ?? 1;
+    out.push(a === 1 ? c : a);
+  }
+  return out;
+}
+
+const gemmRule: GradRule = (b, n, [g], at) => {
+  if (!g) return n.inputs.map(() => undefined);
+  const [A, B] = [n.inputs[0]!, n.inputs[1]!];
+  const transA = at.int('transA', 0);
+  const transB = at.int('transB', 0);
+  const alpha = at.float('alpha', 1);
+  const beta = at.float('beta', 1);
+  const ga0 = alpha === 1 ? g : b.mul(g, b.scalar(alpha));
+  // Y = A' B' with A' = op(A), B' = op(B): dA' = g B'^T, dB' = A'^T g.
+  const gA = transA
+    ? b.op('Gemm', [B, ga0], { transA: int(transB), transB: int(1) }) // (g B'^T)^T = B' g^T
+    : b.op('Gemm', [ga0, B], { transB: int(transB ? 0 : 1) });
+  const gB = transB
+    ? b.op('Gemm', [ga0, A], { transA: int(1), transB: int(transA) }) // (A'^T g)^T = g^T A'
+    : b.op('Gemm', [A, ga0], { transA: int(transA ? 0 : 1) });
+  let gC: string | undefined;
+  if (n.inputs[2]) gC = b.sumTo(beta === 1 ? g : b.mul(g, b.scalar(beta)), b.shape(n.outputs[0]!), b.shape(n.inputs[2]));
+  return [gA, gB, gC];
+};
+
+function poolShapes(b: IrBuilder, n: Node, a: AttrReader): { xs: readonly number[]; ys: readonly number[]; geo: Geometry } {
+  const xs = b.shape(n.inputs[0]!);
+  const ys = b.shape(n.outputs[0]!);
+  const kernel = a.ints('kernel_shape');
+  return { xs, ys, geo: convGeometry(a, xs.slice(2), ys.slice(2), kernel) };
+}
+
+const maxPoolRule: GradRule = (b, n, [g], a) => {
+  if (!g) return [undefined];
+  const ind = n.outputs[1];
+  if (!ind) throw new RosettaError('E_INTERNAL', 'autograd: MaxPool needs its Indices output on the tape', { where: { node: n.name } });
+  if (a.int('storage_order', 0) !== 0) throw new RosettaError('E_UNSUPPORTED_OP', 'autograd: MaxPool with storage_order=1 is not differentiable yet', { where: { node: n.name } });
+  const xs = b.shape(n.inputs[0]!);
+  const total = xs.reduce((p, d) => p * d, 1);
+  const flat = b.op('ScatterElements', [b.zeros([total], b.dtypeOf(n.inputs[0]!)), b.reshape(ind, [-1]), b.reshape(g, [-1])], {
+    axis: int(0),
+    reduction: { type: 'string', value: 'add' },
+  });
+  return [b.reshape(flat, xs)];
+};
+
+const averagePoolRule: GradRule = (b, n, [g], a) => {
+  if (!g) return [undefined];
+  const { xs, ys, geo } = poolShapes(b, n, a);
+  const includePad = a.int('count_include_pad', 0) === 1;
+  const r = xs.length - 2;
+  const outSp = ys.slice(2);
+  // Divisor of every output position: window cells inside the input (or inside input + pads).
+  const count = new Float64Array(outSp.reduce((p, d) => p * d, 1));
+  const idx = new Array<number>(r).fill(0);
+  for (let o = 0; o < count.length; o++) {
+    let c = 1;
+    for (let d = 0; d < r; d++) {
+      const lo = includePad ? -geo.padsBegin[d]! : 0;
+      const hi = includePad ? xs[d + 2]! + geo.padsEnd[d]! : xs[d + 2]!;
+      let cnt = 0;
+      for (let k = 0; k < geo.kernel[d]!; k++) {
+        const p = idx[d]! * geo.strides[d]! + k * geo.dilations[d]! - geo.padsBegin[d]!;
+        if (p >= lo && p < hi) cnt++;
+      }
+      c *= cnt;
+    }
+    count[o] = c;
+    for (let d = r - 1; d >= 0; d--) {
+      if (++idx[d]! < outSp[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  const dt = b.dtypeOf(n.inputs[0]!);
+  const inv = b.constant(Tensor.from(dt, [1, 1, ...outSp], Array.from(count, (c) => (c ? 1 / c : 0))), 'avgdiv');
+  const C = xs[1]!;
+  const ones = b.constant(Tensor.from(dt, [C, 1, ...geo.kernel], new Array<number>(C * geo.kernel.reduce((p, k) => p * k, 1)).fill(1)), 'ones');
+  const full = b.op('ConvTranspose', [b.mul(g, inv), ones], { strides: ints(geo.strides), dilations: ints(geo.dilations), group: int(C) });
+  // `full` covers padded coordinates [-padsBegin, ...): crop (or zero-extend) to the input.
+  const fullSp = outSp.map((o, d) => (o - 1) * geo.strides[d]! + (geo.kernel[d]! - 1) * geo.dilations[d]! + 1);
+  const extra = xs.slice(2).map((x, d) => Math.max(0, geo.padsBegin[d]! + x - fullSp[d]!));
+  let src = full;
+  if (extra.some((e) => e > 0)) src = b.op('Pad', [full, b.ints([0, 0, ...extra.map(() => 0), 0, 0, ...extra])]);
+  const axes = xs.slice(2).map((_, i) => i + 2);
+  return [b.slice(src, geo.padsBegin, geo.padsBegin.map((p, d) => p + xs[d + 2]!), axes)];
+};
+
+const globalAveragePoolRule: GradRule = (b, n, [g]) => {
+  if (!g) return [undefined];
+  const xs = b.shape(n.inputs[0]!);
+  const count = xs.slice(2).reduce((p, d) => p * d, 1);
+  return [b.expand(b.mul(g, b.scalar(1 / count)), xs)];
+};
+
+const globalMaxPoolRule: GradRule = (b, n, [g]) => {
+  if (!g) return [undefined];
+  const xs = b.shape(n.inputs[0]!);
+  const m = b.mask(b.op('Equal', [n.inputs[0]!, n.outputs[0]!]));
+  const cnt = b.reduceSum(m, xs.slice(2).map((_, i) => i + 2), true);
+  return [b.mul(b.expand(b.div(g, cnt), xs), m)];
+};
+
+const dropoutRule: GradRule = (b, n, [g]) => {
+  if (!g) return n.inputs.map(() => undefined);
+  const training = n.inputs[2] ? b.intValues(n.inputs[2])[0] !== 0 : false;
+  const ratio = n.inputs[1] ? b.intValues(n.inputs[1])[0]! : 0.5;
+  if (!training || ratio === 0) return [g, undefined, undefined];
+  const mask = n.outputs[1];
+  if (!mask) throw new RosettaError('E_INTERNAL', 'autograd: training-mode Dropout needs its mask output on the tape', { where: { node: n.name } });
+  return [b.mul(b.mul(g, b.mask(mask)), b.scalar(1 / (1 - ratio))), undefined, undefined];
+};
+
+export const nnRules: Record<string, GradRule> = {
+  MatMul: matmulRule,
+  Gemm: gemmRule,
+  Conv: convRule,
+  ConvTranspose: convTransposeRule,
+  MaxPool: maxPoolRule,
+  AveragePool: averagePoolRule,
+  GlobalAveragePool: globalAveragePoolRule,
+  GlobalMaxPool: globalMaxPoolRule,
+  Dropout: dropoutRule,
+};

@@ -1,0 +1,132 @@
+/**
+ * Gradient rules for data-movement ops: Reshape/Flatten/Squeeze/Unsqueeze (reshape back),
+ * Transpose (inverse permutation), Concat/Split (slice/concat), Slice (pad back), Pad (slice),
+ * Expand/Tile (sum back), Gather/GatherElements (scatter-add).
+ * Spec for each forward op: https://onnx.ai/onnx/operators/
+ */
+import { RosettaError } from '../../ir/errors.js';
+import type { IrBuilder } from './builder.js';
+import type { GradRule } from './elementwise.js';
+
+const norm = (a: number, rank: number): number => (a < 0 ? a + rank : a);
+
+/** Reshape the output gradient back to the (single) data input's shape. */
+const reshapeBack: GradRule = (b, n, [g]) => [g ? b.reshape(g, b.shape(n.inputs[0]!)) : undefined, ...n.inputs.slice(1).map(() => undefined)];
+
+export const shapeRules: Record<string, GradRule> = {
+  Reshape: reshapeBack,
+  Flatten: reshapeBack,
+  Squeeze: reshapeBack,
+  Unsqueeze: reshapeBack,
+  Transpose: (b, n, [g], a) => {
+    if (!g) return [undefined];
+    const rank = b.shape(n.inputs[0]!).length;
+    const perm = a.ints('perm', Array.from({ length: rank }, (_, i) => rank - 1 - i));
+    const inv = new Array<number>(rank);
+    perm.forEach((p, i) => (inv[p] = i));
+    return [b.transpose(g, inv)];
+  },
+  Concat: (b, n, [g], a) => {
+    if (!g) return n.inputs.map(() => undefined);
+    const rank = b.shape(n.outputs[0]!).length;
+    const axis = norm(a.int('axis'), rank);
+    let off = 0;
+    return n.inputs.map((x) => {
+      const d = b.shape(x)[axis]!;
+      const r = b.slice(g, [off], [off + d], [axis]);
+      off += d;
+      return r;
+    });
+  },
+  Split: (b, n, gys, a) => {
+    if (gys.every((g) => !g)) return n.inputs.map(() => undefined);
+    const rank = b.shape(n.inputs[0]!).length;
+    const axis = norm(a.int('axis', 0), rank);
+    const parts = n.outputs.map((o, i) => gys[i] ?? b.zeros(b.shape(o), b.dtypeOf(o)));
+    return [b.op('Concat', parts, { axis: { type: 'int', value: axis } }), ...n.inputs.slice(1).map(() => undefined)];
+  },
+  Slice: (b, n, [g]) => {
+    if (!g) return n.inputs.map(() => undefined);
+    const xs = b.shape(n.inputs[0]!);
+    const rank = xs.length;
+    const starts = b.intValues(n.inputs[1]!);
+    const ends = b.intValues(n.inputs[2]!);
+    const axes = n.inputs[3] ? b.intValues(n.inputs[3]).map((x) => norm(x, rank)) : starts.map((_, i) => i);
+    const steps = n.inputs[4] ? b.intValues(n.inputs[4]) : starts.map(() => 1);
+    const pads = new Array<number>(2 * rank).fill(0);
+    const ys = b.shape(n.outputs[0]!);
+    axes.forEach((ax, i) => {
+      if (steps[i] !== 1) throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Slice with step ${steps[i]} is not differentiable yet`, { where: { node: n.name } });
+      const d = xs[ax]!;
+      const s = Math.min(Math.max(norm(starts[i]!, d), 0), d);
+      pads[ax] = s;
+      pads[ax + rank] = d - s - ys[ax]!;
+    });
+    return [b.op('Pad', [g, b.ints(pads)]), ...n.inputs.slice(1).map(() => undefined)];
+  },
+  Pad: (b, n, [g], a) => {
+    if (!g) return n.inputs.map(() => undefined);
+    const mode = a.string('mode', 'constant');
+    if (mode !== 'constant') throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Pad mode '${mode}' is not differentiable yet`, { where: { node: n.name } });
+    const xs = b.shape(n.inputs[0]!);
+    const rank = xs.length;
+    const pads = b.intValues(n.inputs[1]!);
+    const axes = n.inputs[3] ? b.intValues(n.inputs[3]).map((x) => norm(x, rank)) : xs.map((_, i) => i);
+    const starts: number[] = [];
+    const ends: number[] = [];
+    axes.forEach((ax, i) => {
+      if (pads[i]! < 0 || pads[i + axes.length]! < 0) throw new RosettaError('E_UNSUPPORTED_OP', 'autograd: Pad with negative pads is not differentiable yet', { where: { node: n.name } });
+      starts.push(pads[i]!);
+      ends.push(pads[i]! + xs[ax]!);
+    });
+    return [b.slice(g, starts, ends, axes), ...n.inputs.slice(1).map(() => undefined)];
+  },
+  Expand: (b, n, [g]) => [g ? b.sumTo(g, b.shape(n.outputs[0]!), b.shape(n.inputs[0]!)) : undefined, undefined],
+  Tile: (b, n, [g]) => {
+    if (!g) return [undefined, undefined];
+    // y viewed as [r0, d0, r1, d1, ...]: sum over every repeat axis.
+    const xs = b.shape(n.inputs[0]!);
+    const reps = b.intValues(n.inputs[1]!);
+    const split: number[] = [];
+    xs.forEach((d, i) => split.push(reps[i]!, d));
+    const axes = xs.map((_, i) => 2 * i);
+    return [b.reshape(b.reduceSum(b.reshape(g, split), axes, false), xs), undefined];
+  },
+  Gather: (b, n, [g], a) => gatherGrad(b, n.inputs[0]!, n.inputs[1]!, g, norm(a.int('axis', 0), b.shape(n.inputs[0]!).length)),
+  GatherElements: (b, n, [g], a) => {
+    if (!g) return [undefined, undefined];
+    const xs = b.shape(n.inputs[0]!);
+    const axis = norm(a.int('axis', 0), xs.length);
+    const idx = normalisedIndices(b, n.inputs[1]!, xs[axis]!);
+    return [b.op('ScatterElements', [b.zeros(xs, b.dtypeOf(n.inputs[0]!)), idx, g], { axis: { type: 'int', value: axis }, reduction: { type: 'string', value: 'add' } }), undefined];
+  },
+};
+
+/** Indices read from the tape with negatives made positive (the values are concrete). */
+function normalisedIndices(b: IrBuilder, name: string, dim: number): string {
+  const vals = b.intValues(name).map((v) => (v < 0 ? v + dim : v));
+  return b.reshape(b.ints(vals), b.shape(name));
+}
+
+/**
+ * Gather's gradient: scatter-add the output gradient into zeros of the data shape. The gather axis
+ * is moved to the front so ScatterND (reduction 'add', indices [..., 1]) does the accumulation.
+ */
+function gatherGrad(b: IrBuilder, data: string, indices: string, g: string | undefined, axis: number): (string | undefined)[] {
+  if (!g) return [undefined, undefined];
+  const xs = b.shape(data);
+  const is = b.shape(indices);
+  const rank = xs.length;
+  const idx = b.reshape(normalisedIndices(b, indices, xs[axis]!), [...is, 1]);
+  // g has shape xs[:axis] + is + xs[axis+1:]; bring the index dims to the front.
+  const gRank = rank - 1 + is.length;
+  const idxDims = is.map((_, i) => axis + i);
+  const rest = Array.from({ length: gRank }, (_, i) => i).filter((i) => !idxDims.includes(i));
+  const gT = b.transpose(g, [...idxDims, ...rest]);
+  const permX = [axis, ...Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis)];
+  const xsT = permX.map((p) => xs[p]!);
+  const scattered = b.op('ScatterND', [b.zeros(xsT, b.dtypeOf(data)), idx, gT], { reduction: { type: 'string', value: 'add' } });
+  const inv = new Array<number>(rank);
+  permX.forEach((p, i) => (inv[p] = i));
+  return [b.transpose(scattered, inv), undefined];
+}
