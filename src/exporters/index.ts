@@ -13,6 +13,8 @@ function add(format: FormatName, extensions: string[], load: () => Promise<Expor
 }
 
 // One line per format. Owners: add your line when the exporter exists.
+add('pytorch', ['.pt', '.pth', '.bin'], async () => (await import('./pytorch/index.js')).pytorchExporter);
+add('safetensors', ['.safetensors'], async () => (await import('./pytorch/index.js')).safetensorsExporter);
 
 export function exporterFormats(): FormatName[] {
   return EXPORTERS.map((e) => e.format);
