@@ -55,7 +55,12 @@ const reluKernel: CpuKernel = (inputs, ctx) => {
 /** PRelu: `slope` broadcasts unidirectionally to X's shape. */
 const preluKernel: CpuKernel = (inputs, ctx) => {
   const x = tensorIn(inputs, 0, ctx);
-  const s = tensorIn(inputs, 1, ctx);
+  let s = tensorIn(inputs, 1, ctx);
+  // Opset 6 and earlier gave the slope as [C] for an [N, C, ...] input (per channel, not numpy
+  // broadcasting); accept that form when numpy broadcasting would fail, as onnxruntime does.
+  if (s.rank === 1 && x.rank > 2 && s.shape[0] === x.shape[1] && s.shape[0] !== x.shape[x.rank - 1] && s.shape[0] !== 1) {
+    s = s.reshape([s.shape[0]!, ...new Array<number>(x.rank - 2).fill(1)]);
+  }
   if (x.dtype !== s.dtype) throw new RosettaError('E_DTYPE_MISMATCH', `PRelu slope dtype ${s.dtype} differs from X's ${x.dtype}`, { where: { node: ctx.node.name } });
   const shape = broadcastShapes([x.shape, s.shape], ctx);
   if (shape.length !== x.rank || shape.some((d, i) => d !== x.shape[i])) {

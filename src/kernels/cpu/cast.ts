@@ -32,9 +32,10 @@ export function formatFloat(x: number, single: boolean): string {
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
   const digits = single ? shortestF32(x) : String(x);
   const v = Number(digits);
-  const a = Math.abs(v);
+  // numpy picks the notation from the exact value (float32 0.0001 is 9.99…e-05 → '1e-04').
+  const a = Math.abs(x);
   if (a >= 1e-4 && a < 1e16) {
-    let s = a < 1e-6 || a >= 1e21 ? v.toFixed(20) : String(v);
+    let s = String(v);
     if (!s.includes('.') && !s.includes('e')) s += '.0';
     return s;
   }

@@ -307,6 +307,12 @@ const clipKernel: CpuKernel = (inputs, ctx) => {
     if (b && b.size !== 1) throw new RosettaError('E_SHAPE_MISMATCH', `Clip bounds must be scalars, got shape [${b.shape.join(', ')}]`, { where: { node: ctx.node.name } });
     if (b && b.dtype !== x.dtype) checkSameDType(x, b, ctx);
   }
+  // Opset < 11 carried the bounds as float attributes; accept them when no bound inputs are given.
+  if (!lo && !hi && (ctx.attrs.has('min') || ctx.attrs.has('max'))) {
+    const l = ctx.attrs.float('min', -Infinity);
+    const h = ctx.attrs.float('max', Infinity);
+    return [mapNumbers(x, ctx, (v) => (v < l ? l : v > h ? h : v))];
+  }
   if (isBigIntDType(x.dtype)) {
     const l = lo ? (lo.data as BigArray)[0]! : undefined;
     const h = hi ? (hi.data as BigArray)[0]! : undefined;
