@@ -9,7 +9,7 @@
  */
 import { isFloatDType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
-import { elementToNumber, setElement } from '../../ir/tensor.js';
+import { checkedSize, elementToNumber, MAX_ELEMENTS, setElement } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
 import { intValues, newTensor } from './copy.js';
 import type { KernelContext, KernelTable } from './kernel.js';
@@ -96,7 +96,7 @@ function DFT(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[
   const lenT = optTensorIn(inputs, 1);
   const n = x.shape[axis]!;
   const len = lenT ? intValues(lenT, 'DFT dft_length', ctx.node.name)[0]! : n;
-  if (len <= 0) throw shapeErr(ctx, `DFT dft_length ${len} must be positive`);
+  if (!(len > 0 && len <= MAX_ELEMENTS)) throw shapeErr(ctx, `DFT dft_length ${len} must be positive and at most ${MAX_ELEMENTS}`);
   if (onesided && c === 2) throw shapeErr(ctx, 'DFT onesided needs a real input');
   const outLen = onesided ? Math.floor(len / 2) + 1 : len;
   const outShape = x.shape.slice();
@@ -197,6 +197,7 @@ function MelWeightMatrix(inputs: readonly (Value | undefined)[], ctx: KernelCont
   }
   const dtype = dtypeAttr(ctx, 'output_datatype', 'float32');
   const specBins = Math.floor(dftLength / 2) + 1;
+  checkedSize([specBins, mels], 'MelWeightMatrix output');
   const toMel = (hz: number): number => 2595 * Math.log10(1 + hz / 700);
   const lowMel = toMel(lower);
   const melStep = (toMel(upper) - lowMel) / (mels + 2);

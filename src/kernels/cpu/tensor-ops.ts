@@ -10,7 +10,7 @@
  */
 import { isBigIntDType, isBitsDType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
-import { elementToNumber, setElement, stridesOf, Tensor } from '../../ir/tensor.js';
+import { checkedSize, elementToNumber, setElement, stridesOf, Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
 import { cloneTensor, gatherBlocks, int64Tensor, intValues, rawView } from './copy.js';
 import type { KernelContext, KernelTable } from './kernel.js';
@@ -211,6 +211,7 @@ function OneHot(inputs: readonly (Value | undefined)[], ctx: KernelContext): Val
   const r = it.rank + 1;
   const axis = normAxis(ctx.attrs.int('axis', -1), r, ctx);
   const outShape = [...it.shape.slice(0, axis), depth, ...it.shape.slice(axis)];
+  checkedSize(outShape, 'OneHot output');
   const outer = prod(it.shape.slice(0, axis));
   const inner = prod(it.shape.slice(axis));
   const idx = it.toNumbers();
