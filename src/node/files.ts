@@ -7,7 +7,8 @@
  * Absolute paths, `..` segments, NUL bytes and symbolic links whose real path leaves the folder are
  * refused with E_PATH_ESCAPE; the same checks guard every file an exporter asks us to write.
  */
-import { lstat, mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { RosettaError, wrapError } from '../ir/errors.js';
 import type { FileSource } from '../importers/types.js';
@@ -129,4 +130,14 @@ export async function writeFilesInside(folder: string, files: ReadonlyMap<string
     written.push(finalPath);
   }
   return written;
+}
+
+/** Run `f` with a fresh temporary folder that is removed afterwards (even on error). */
+export async function withTempDir<T>(prefix: string, f: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), `${prefix}-`));
+  try {
+    return await f(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -2,7 +2,7 @@
  * `rosetta/node`: the Node-only entry point. Everything that touches the file system lives here;
  * the main `rosetta` entry stays browser-safe.
  */
-export { checkRelativePath, openFile, readBytes, resolveInside, writeFilesInside } from './files.js';
+export { checkRelativePath, openFile, readBytes, resolveInside, withTempDir, writeFilesInside } from './files.js';
 export {
   loadFile,
   loadModel,
@@ -10,6 +10,7 @@ export {
   readTensorsFile,
   saveModel,
   saveWeights,
+  writeFileAt,
   writeFiles,
   writeNpyFile,
   writeNpzFile,

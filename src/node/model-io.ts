@@ -97,6 +97,12 @@ export async function writeFiles(folder: string, files: ReadonlyMap<string, Uint
   return writeFilesInside(folder, files, folder);
 }
 
+/** Write one file at `path` (its folder is created if needed). */
+export async function writeFileAt(path: string, bytes: Uint8Array): Promise<string> {
+  const [p] = await writeFilesInside(dirname(path), new Map([[basename(path), bytes]]), path);
+  return p!;
+}
+
 /** Write one tensor as `.npy`. */
 export async function writeNpyFile(path: string, t: Tensor): Promise<string> {
   const [p] = await writeFilesInside(dirname(path), new Map([[basename(path), writeNpy(t)]]), path);
