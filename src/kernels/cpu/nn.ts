@@ -5,14 +5,18 @@
  * RNNs live in rnn.ts and quantised ops in quant.ts, each with its own table.
  */
 import { convKernels } from './conv.js';
+import { detectionKernels } from './detection.js';
 import type { KernelTable } from './kernel.js';
 import { matmulKernels } from './matmul.js';
 import { normKernels } from './norm.js';
 import { poolKernels } from './pool.js';
+import { resizeKernels } from './resize.js';
 
 export const nnKernels: KernelTable = {
   ...matmulKernels,
   ...convKernels,
   ...poolKernels,
   ...normKernels,
+  ...resizeKernels,
+  ...detectionKernels,
 };
