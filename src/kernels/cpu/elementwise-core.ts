@@ -212,12 +212,37 @@ const BLOCK: Record<F32Op | 'rsub' | 'rdiv', BlockLoop> = {
   },
 };
 
+// Scalar (`y` has one element) and row (`inner` = 1) variants avoid the short innermost loop.
+const SCALAR: Record<F32Op | 'rsub' | 'rdiv', (x: Float32Array, v: number, o: Float32Array) => void> = {
+  add: (x, v, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! + v; },
+  sub: (x, v, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! - v; },
+  rsub: (x, v, o) => { for (let k = 0; k < o.length; k++) o[k] = v - x[k]!; },
+  mul: (x, v, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! * v; },
+  div: (x, v, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! / v; },
+  rdiv: (x, v, o) => { for (let k = 0; k < o.length; k++) o[k] = v / x[k]!; },
+};
+
+const ROW: Record<F32Op | 'rsub' | 'rdiv', (x: Float32Array, y: Float32Array, o: Float32Array, outer: number, mid: number) => void> = {
+  add: (x, y, o, outer, mid) => { let k = 0; for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++, k++) o[k] = x[k]! + y[m]!; },
+  sub: (x, y, o, outer, mid) => { let k = 0; for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++, k++) o[k] = x[k]! - y[m]!; },
+  rsub: (x, y, o, outer, mid) => { let k = 0; for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++, k++) o[k] = y[m]! - x[k]!; },
+  mul: (x, y, o, outer, mid) => { let k = 0; for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++, k++) o[k] = x[k]! * y[m]!; },
+  div: (x, y, o, outer, mid) => { let k = 0; for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++, k++) o[k] = x[k]! / y[m]!; },
+  rdiv: (x, y, o, outer, mid) => { let k = 0; for (let p = 0; p < outer; p++) for (let m = 0; m < mid; m++, k++) o[k] = y[m]! / x[k]!; },
+};
+
 const FLAT: Record<F32Op, (x: Float32Array, y: Float32Array, o: Float32Array) => void> = {
   add: (x, y, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! + y[k]!; },
   sub: (x, y, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! - y[k]!; },
   mul: (x, y, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! * y[k]!; },
   div: (x, y, o) => { for (let k = 0; k < o.length; k++) o[k] = x[k]! / y[k]!; },
 };
+
+function block(op: F32Op | 'rsub' | 'rdiv', x: Float32Array, y: Float32Array, o: Float32Array, p: BroadcastPlan): void {
+  if (p.mid === 1) SCALAR[op](x, y[0]!, o);
+  else if (p.inner === 1) ROW[op](x, y, o, p.outer, p.mid);
+  else BLOCK[op](x, y, o, p.outer, p.mid, p.inner);
+}
 
 /**
  * float32 Add/Sub/Mul/Div with the specialised loops when one side is full-shape and the other a
@@ -230,11 +255,9 @@ export function f32Binary(op: F32Op, a: Tensor, b: Tensor, outShape: readonly nu
   const y = b.data as Float32Array;
   const o = new Float32Array(pa.n);
   if (pa.kind === 'full' && pb.kind === 'full') FLAT[op](x, y, o);
-  else if (pa.kind === 'full' && pb.kind === 'block') BLOCK[op](x, y, o, pb.outer, pb.mid, pb.inner);
-  else if (pb.kind === 'full' && pa.kind === 'block') {
-    const rop = op === 'sub' ? 'rsub' : op === 'div' ? 'rdiv' : op;
-    BLOCK[rop](y, x, o, pa.outer, pa.mid, pa.inner);
-  } else return undefined;
+  else if (pa.kind === 'full' && pb.kind === 'block') block(op, x, y, o, pb);
+  else if (pb.kind === 'full' && pa.kind === 'block') block(op === 'sub' ? 'rsub' : op === 'div' ? 'rdiv' : op, y, x, o, pa);
+  else return undefined;
   return new Tensor('float32', outShape, o);
 }
 

@@ -24,9 +24,11 @@ interface ReducePlan {
   outShape: number[];
   outSize: number;
   /** For input element k, the output element it accumulates into. */
-  map: Int32Array;
+  readonly map: Int32Array;
   /** Elements per output (product of the reduced dims). */
   count: number;
+  /** True when output o reads exactly the input run [o·count, (o+1)·count). */
+  trailing: boolean;
 }
 
 /** Axes from the optional second input (or a legacy `axes` attribute); null = "no axes given". */
@@ -54,7 +56,32 @@ export function planReduce(shape: readonly number[], axes: number[] | null, keep
   const kept = shape.map((d, i) => (reduced[i] ? 1 : d));
   const outShape = keepdims ? kept : shape.filter((_, i) => !reduced[i]);
   const count = shape.reduce((p, d, i) => (reduced[i] ? p * d : p), 1);
-  return { outShape, outSize: sizeOf(kept), map: broadcastIndex(kept, shape), count };
+  const outSize = sizeOf(kept);
+  // Reducing trailing axes (the common case: spatial means, last-axis sums) needs no odometer.
+  let trailing = true;
+  let seenReduced = false;
+  for (let i = 0; i < rank; i++) {
+    if (shape[i] === 1) continue;
+    if (reduced[i]) seenReduced = true;
+    else if (seenReduced) trailing = false;
+  }
+  let map: Int32Array | undefined;
+  return {
+    outShape,
+    outSize,
+    count,
+    trailing,
+    // Built on first use: the trailing sum/mean loops never need it.
+    get map(): Int32Array {
+      if (!map) {
+        if (trailing) {
+          map = new Int32Array(outSize * count);
+          for (let o = 0, k = 0; o < outSize; o++) for (let j = 0; j < count; j++) map[k++] = o;
+        } else map = broadcastIndex(kept, shape);
+      }
+      return map;
+    },
+  };
 }
 
 const reduceDType = (d: DType): boolean => isFloatDType(d) || isIntDType(d);
@@ -87,47 +114,55 @@ function reduceKernel(kind: ReduceKind): CpuKernel {
 function reduceNumbers(kind: ReduceKind, x: NumArray | BigArray, plan: ReducePlan): Float64Array {
   const { map, outSize } = plan;
   const n = x.length;
-  const big = x instanceof BigInt64Array || x instanceof BigUint64Array;
-  const at = (k: number): number => (big ? Number((x as BigArray)[k]) : (x as NumArray)[k]!);
+  const xs: NumArray = x instanceof BigInt64Array || x instanceof BigUint64Array ? Float64Array.from(x, Number) : x;
   const acc = new Float64Array(outSize);
   const init = kind === 'max' || kind === 'logsumexp' ? -Infinity : kind === 'min' ? Infinity : kind === 'prod' ? 1 : 0;
   acc.fill(init);
+  if (plan.trailing && (kind === 'sum' || kind === 'mean')) {
+    for (let o = 0, k = 0; o < outSize; o++) {
+      let a = 0;
+      for (const e = k + plan.count; k < e; k++) a += xs[k]!;
+      acc[o] = a;
+    }
+    if (kind === 'mean') for (let o = 0; o < outSize; o++) acc[o] /= plan.count;
+    return acc;
+  }
   switch (kind) {
     case 'sum':
     case 'mean':
     case 'logsum':
-      for (let k = 0; k < n; k++) acc[map[k]!] += at(k);
+      for (let k = 0; k < n; k++) acc[map[k]!] += xs[k]!;
       break;
     case 'l1':
-      for (let k = 0; k < n; k++) acc[map[k]!] += Math.abs(at(k));
+      for (let k = 0; k < n; k++) acc[map[k]!] += Math.abs(xs[k]!);
       break;
     case 'l2':
     case 'sumsquare':
       for (let k = 0; k < n; k++) {
-        const v = at(k);
+        const v = xs[k]!;
         acc[map[k]!] += v * v;
       }
       break;
     case 'prod':
-      for (let k = 0; k < n; k++) acc[map[k]!] *= at(k);
+      for (let k = 0; k < n; k++) acc[map[k]!] *= xs[k]!;
       break;
     case 'max':
       for (let k = 0; k < n; k++) {
-        const v = at(k);
+        const v = xs[k]!;
         const o = map[k]!;
         if (v > acc[o]! || v !== v) acc[o] = v;
       }
       break;
     case 'min':
       for (let k = 0; k < n; k++) {
-        const v = at(k);
+        const v = xs[k]!;
         const o = map[k]!;
         if (v < acc[o]! || v !== v) acc[o] = v;
       }
       break;
     case 'logsumexp': {
       for (let k = 0; k < n; k++) {
-        const v = at(k);
+        const v = xs[k]!;
         if (v > acc[map[k]!]!) acc[map[k]!] = v;
       }
       const m = acc.slice();
@@ -135,7 +170,7 @@ function reduceNumbers(kind: ReduceKind, x: NumArray | BigArray, plan: ReducePla
       for (let k = 0; k < n; k++) {
         const o = map[k]!;
         const mo = Number.isFinite(m[o]!) ? m[o]! : 0;
-        acc[o] += Math.exp(at(k) - mo);
+        acc[o] += Math.exp(xs[k]! - mo);
       }
       for (let o = 0; o < outSize; o++) acc[o] = Math.log(acc[o]!) + (Number.isFinite(m[o]!) ? m[o]! : 0);
       return acc;
