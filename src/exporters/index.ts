@@ -13,6 +13,7 @@ function add(format: FormatName, extensions: string[], load: () => Promise<Expor
 }
 
 // One line per format. Owners: add your line when the exporter exists.
+add('onnx', ['.onnx'], async () => (await import('./onnx/index.js')).onnxExporter);
 add('pytorch', ['.pt', '.pth', '.bin'], async () => (await import('./pytorch/index.js')).pytorchExporter);
 add('safetensors', ['.safetensors'], async () => (await import('./pytorch/index.js')).safetensorsExporter);
 

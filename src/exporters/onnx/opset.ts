@@ -1,0 +1,213 @@
+/**
+ * Which ONNX opset the exporter writes, and how it lowers IR (latest-form) nodes when a lower
+ * opset is requested.
+ *
+ * `FORM_SINCE` holds, per op, the opset in which the form the IR uses became valid (the
+ * since-version of the latest change to the op's inputs/attributes, not of type additions);
+ * `formSince` refines it from a node's actual inputs and attributes (a ReduceMean without an axes
+ * input is valid from 13, with one only from 18). Lowering (`DOWNGRADES`) turns constant inputs
+ * back into the attributes older opsets expect; anything else below its since-version is refused.
+ * Versions from the operator changelogs: https://onnx.ai/onnx/operators/
+ */
+import { RosettaError } from '../../ir/errors.js';
+import type { Attr, AttrMap, Graph, Node } from '../../ir/graph.js';
+import type { Tensor } from '../../ir/tensor.js';
+
+/** Since-version of each op's latest form (default-domain ops; unknown ops count as 1). */
+export const FORM_SINCE: Readonly<Record<string, number>> = {
+  Abs: 6, Acos: 7, Acosh: 9, Add: 7, And: 7, ArgMax: 1, ArgMin: 1, Asin: 7, Asinh: 9, Atan: 7, Atanh: 9,
+  AveragePool: 7, BatchNormalization: 9, Bernoulli: 15, BitShift: 11, BitwiseAnd: 18, BitwiseNot: 18, BitwiseOr: 18, BitwiseXor: 18,
+  BlackmanWindow: 17, Cast: 6, CastLike: 15, Ceil: 6, Celu: 12, CenterCropPad: 18, Clip: 6, Col2Im: 18, Compress: 9, Concat: 4,
+  ConcatFromSequence: 11, Constant: 1, ConstantOfShape: 9, Conv: 1, ConvInteger: 10, ConvTranspose: 1, Cos: 7, Cosh: 9, CumSum: 11,
+  DFT: 17, DepthToSpace: 1, DequantizeLinear: 10, Det: 11, Div: 7, Dropout: 7, DynamicQuantizeLinear: 11, Einsum: 12, Elu: 6,
+  Equal: 7, Erf: 9, Exp: 6, Expand: 8, EyeLike: 9, Flatten: 1, Floor: 6, GRU: 7, Gather: 1, GatherElements: 11, GatherND: 11,
+  Gemm: 7, GlobalAveragePool: 1, GlobalLpPool: 2, GlobalMaxPool: 1, Greater: 7, GreaterOrEqual: 12, GridSample: 16,
+  GroupNormalization: 18, HammingWindow: 17, HannWindow: 17, HardSigmoid: 6, HardSwish: 14, Hardmax: 13, Identity: 1, If: 1,
+  InstanceNormalization: 6, IsInf: 10, IsNaN: 9, LRN: 1, LSTM: 7, LayerNormalization: 17, LeakyRelu: 6, Less: 7, LessOrEqual: 12,
+  Log: 6, LogSoftmax: 13, Loop: 1, LpNormalization: 1, LpPool: 2, MatMul: 1, MatMulInteger: 10, Max: 8, MaxPool: 8, MaxRoiPool: 1,
+  MaxUnpool: 9, Mean: 8, MeanVarianceNormalization: 9, MelWeightMatrix: 17, Min: 8, Mish: 18, Mod: 10, Mul: 7, Multinomial: 7,
+  Neg: 6, NegativeLogLikelihoodLoss: 12, NonMaxSuppression: 10, NonZero: 9, Not: 1, OneHot: 9, Optional: 15, OptionalGetElement: 15,
+  OptionalHasElement: 15, Or: 7, PRelu: 7, Pad: 11, Pow: 7, QLinearConv: 10, QLinearMatMul: 10, QuantizeLinear: 10, RNN: 7,
+  RandomNormal: 1, RandomNormalLike: 1, RandomUniform: 1, RandomUniformLike: 1, Range: 11, Reciprocal: 6, ReduceL1: 1, ReduceL2: 1,
+  ReduceLogSum: 1, ReduceLogSumExp: 1, ReduceMax: 1, ReduceMean: 1, ReduceMin: 1, ReduceProd: 1, ReduceSum: 1, ReduceSumSquare: 1,
+  Relu: 6, Reshape: 5, Resize: 13, ReverseSequence: 10, RoiAlign: 10, Round: 11, STFT: 17, Scan: 9, ScatterElements: 11, ScatterND: 11,
+  Selu: 6, SequenceAt: 11, SequenceConstruct: 11, SequenceEmpty: 11, SequenceErase: 11, SequenceInsert: 11, SequenceLength: 11,
+  SequenceMap: 17, Shape: 1, Shrink: 9, Sigmoid: 6, Sign: 9, Sin: 7, Sinh: 9, Size: 1, Slice: 10, Softmax: 13,
+  SoftmaxCrossEntropyLoss: 12, Softplus: 1, Softsign: 1, SpaceToDepth: 1, Split: 13, SplitToSequence: 11, Sqrt: 6, Squeeze: 1,
+  StringNormalizer: 10, Sub: 7, Sum: 8, Tan: 7, Tanh: 6, TfIdfVectorizer: 9, ThresholdedRelu: 10, Tile: 6, TopK: 11, Transpose: 1,
+  Trilu: 14, Unique: 11, Unsqueeze: 13, Where: 9, Xor: 7,
+};
+
+const REDUCE18 = new Set(['ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceProd', 'ReduceSumSquare']);
+
+const has = (n: Node, a: string): boolean => Object.prototype.hasOwnProperty.call(n.attrs, a);
+const input = (n: Node, i: number): boolean => !!n.inputs[i];
+
+/** The lowest default-domain opset in which `node`, exactly as it is, is valid. */
+export function formSince(n: Node): number {
+  let v = FORM_SINCE[n.opType] ?? 1;
+  const bump = (cond: boolean, to: number): void => {
+    if (cond && to > v) v = to;
+  };
+  if (REDUCE18.has(n.opType)) bump(input(n, 1) || has(n, 'noop_with_empty_axes'), 18);
+  if (n.opType === 'ReduceSum') bump(input(n, 1) || has(n, 'noop_with_empty_axes'), 13);
+  if (n.opType === 'Squeeze') bump(input(n, 1), 13);
+  if (n.opType === 'Split') bump(has(n, 'num_outputs'), 18);
+  if (n.opType === 'Pad') bump(input(n, 3), 18);
+  if (n.opType === 'Clip') bump(input(n, 1) || input(n, 2), 11);
+  if (n.opType === 'Dropout') bump(input(n, 1) || input(n, 2), 12);
+  if (n.opType === 'Shape') bump(has(n, 'start') || has(n, 'end'), 15);
+  if (n.opType === 'Reshape') bump(has(n, 'allowzero'), 14);
+  if (n.opType === 'Resize') bump(has(n, 'antialias') || has(n, 'axes') || has(n, 'keep_aspect_ratio_policy'), 18);
+  if (n.opType === 'BatchNormalization') bump(has(n, 'training_mode'), 14);
+  if (n.opType === 'Cast' || n.opType === 'CastLike') bump(has(n, 'saturate'), 19);
+  if (n.opType === 'ArgMax' || n.opType === 'ArgMin') bump(has(n, 'select_last_index'), 12);
+  if (n.opType === 'GatherND') bump(has(n, 'batch_dims'), 12);
+  if (n.opType === 'ScatterND' || n.opType === 'ScatterElements') {
+    const r = n.attrs['reduction'];
+    bump(!!r, 16);
+    bump(r?.type === 'string' && (r.value === 'min' || r.value === 'max'), 18);
+  }
+  if (n.opType === 'LSTM' || n.opType === 'GRU' || n.opType === 'RNN') bump(has(n, 'layout'), 14);
+  if (n.opType === 'MaxPool') bump(has(n, 'dilations') || has(n, 'storage_order'), 10);
+  if (n.opType === 'AveragePool') {
+    bump(has(n, 'ceil_mode'), 10);
+    bump(has(n, 'dilations'), 19);
+  }
+  if (n.opType === 'Constant') bump(['value_float', 'value_floats', 'value_int', 'value_ints', 'value_string', 'value_strings'].some((a) => has(n, a)), 12);
+  if (n.opType === 'DepthToSpace') bump(has(n, 'mode'), 11);
+  if (n.opType === 'TopK') bump(has(n, 'largest') || has(n, 'sorted'), 11);
+  if (n.opType === 'Gemm') bump(!input(n, 2), 11);
+  if (n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear') bump(has(n, 'axis'), 13);
+  if (formUntil(n) === 8) v = 8;
+  if (n.opType === 'RoiAlign') bump(has(n, 'coordinate_transformation_mode'), 16);
+  return v;
+}
+
+/**
+ * The highest opset in which `node`'s form is still valid (Infinity for latest forms). The IR
+ * admits one legacy form: Scan-8 (a leading `sequence_lens` input and a batch axis, recognised by
+ * having one input more than its body), which the CPU kernel runs and only opset 8 expresses.
+ */
+export function formUntil(n: Node): number {
+  if (n.opType === 'Scan' && n.domain === '') {
+    const body = n.attrs['body'];
+    if (body?.type === 'graph' && n.inputs.length === body.value.inputs.length + 1) return 8;
+  }
+  return Infinity;
+}
+
+/** What a downgrade may ask of the exporter. */
+export interface LowerContext {
+  /** The constant value of `name` (an initializer) or undefined. */
+  constant(name: string): Tensor | undefined;
+}
+
+type Lower = (n: Node, ctx: LowerContext) => Node | undefined;
+
+const ints = (t: Tensor | undefined): number[] | undefined => (t ? t.toNumbers() : undefined);
+const intsAttr = (value: number[]): Attr => ({ type: 'ints', value });
+
+/** Input `i` (a constant) → attribute `attr`; undefined when it is not constant. */
+function inputToAttr(i: number, attr: string, scalar = false): Lower {
+  return (n, ctx) => {
+    if (!input(n, i)) return n;
+    const v = ints(ctx.constant(n.inputs[i]!));
+    if (!v) return undefined;
+    const out: Node = { ...n, inputs: n.inputs.slice(0, i), attrs: { ...n.attrs, [attr]: scalar ? { type: 'int', value: v[0] ?? 0 } : intsAttr(v) } };
+    return out;
+  };
+}
+
+/** Rewrites back to an older form: `before` = the form's since-version. */
+export const DOWNGRADES: Record<string, { before: number; lower: Lower }[]> = {
+  ...Object.fromEntries([...REDUCE18].map((op) => [op, [{ before: 18, lower: (n: Node, ctx: LowerContext) => (has(n, 'noop_with_empty_axes') ? undefined : inputToAttr(1, 'axes')(n, ctx)) }]])),
+  ReduceSum: [{ before: 13, lower: (n, ctx) => (has(n, 'noop_with_empty_axes') ? undefined : inputToAttr(1, 'axes')(n, ctx)) }],
+  Squeeze: [{ before: 13, lower: inputToAttr(1, 'axes') }],
+  Unsqueeze: [{ before: 13, lower: inputToAttr(1, 'axes') }],
+  Split: [
+    { before: 18, lower: (n) => (has(n, 'num_outputs') && !input(n, 1) ? { ...n, attrs: Object.fromEntries(Object.entries(n.attrs).filter(([k]) => k !== 'num_outputs')) } : n) },
+    { before: 13, lower: inputToAttr(1, 'split') },
+  ],
+  Slice: [
+    {
+      before: 10,
+      lower: (n, ctx) => {
+        const starts = ints(ctx.constant(n.inputs[1] ?? ''));
+        const ends = ints(ctx.constant(n.inputs[2] ?? ''));
+        const axes = input(n, 3) ? ints(ctx.constant(n.inputs[3]!)) : undefined;
+        const steps = input(n, 4) ? ints(ctx.constant(n.inputs[4]!)) : undefined;
+        if (!starts || !ends || (input(n, 3) && !axes) || (steps && steps.some((s) => s !== 1)) || (input(n, 4) && !steps)) return undefined;
+        const attrs: AttrMap = { ...n.attrs, starts: intsAttr(starts), ends: intsAttr(ends) };
+        if (axes) attrs['axes'] = intsAttr(axes);
+        return { ...n, inputs: [n.inputs[0]!], attrs };
+      },
+    },
+  ],
+  Pad: [
+    {
+      before: 11,
+      lower: (n, ctx) => {
+        if (input(n, 3)) return undefined;
+        const pads = ints(ctx.constant(n.inputs[1] ?? ''));
+        const value = input(n, 2) ? ctx.constant(n.inputs[2]!)?.toNumbers()[0] : 0;
+        if (!pads || value === undefined) return undefined;
+        return { ...n, inputs: [n.inputs[0]!], attrs: { ...n.attrs, pads: intsAttr(pads), value: { type: 'float', value } } };
+      },
+    },
+  ],
+  Clip: [
+    {
+      before: 11,
+      lower: (n, ctx) => {
+        const attrs = { ...n.attrs };
+        for (const [i, name] of [[1, 'min'], [2, 'max']] as const) {
+          if (!input(n, i)) continue;
+          const v = ctx.constant(n.inputs[i]!)?.toNumbers()[0];
+          if (v === undefined) return undefined;
+          attrs[name] = { type: 'float', value: v };
+        }
+        return { ...n, inputs: [n.inputs[0]!], attrs };
+      },
+    },
+  ],
+  TopK: [{ before: 10, lower: (n, ctx) => (has(n, 'largest') || has(n, 'sorted') ? undefined : inputToAttr(1, 'k', true)(n, ctx)) }],
+  Dropout: [
+    {
+      before: 12,
+      lower: (n, ctx) => {
+        if (input(n, 2)) return undefined;
+        if (!input(n, 1)) return n;
+        const r = ctx.constant(n.inputs[1]!)?.toNumbers()[0];
+        return r === undefined ? undefined : { ...n, inputs: [n.inputs[0]!], attrs: { ...n.attrs, ratio: { type: 'float', value: r } } };
+      },
+    },
+  ],
+};
+
+/** Lower every node of `g` (recursively) to `opset`, or throw naming the first node that cannot be. */
+export function lowerGraph(g: Graph, opset: number, outer: LowerContext | undefined, file: string): Graph {
+  const ctx: LowerContext = { constant: (name) => g.initializers.get(name) ?? outer?.constant(name) };
+  const nodes = g.nodes.map((n0) => {
+    let n: Node = n0;
+    const attrs = Object.entries(n.attrs).map(([k, a]) => {
+      if (a.type === 'graph') return [k, { type: 'graph', value: lowerGraph(a.value, opset, ctx, file) }] as const;
+      if (a.type === 'graphs') return [k, { type: 'graphs', value: a.value.map((sg) => lowerGraph(sg, opset, ctx, file)) }] as const;
+      return [k, a] as const;
+    });
+    n = { ...n, attrs: Object.fromEntries(attrs) as Node['attrs'] };
+    if (n.domain !== '') return n;
+    for (const d of DOWNGRADES[n.opType] ?? []) {
+      if (opset >= d.before) continue;
+      const lowered = d.lower(n, ctx);
+      if (!lowered) break;
+      n = lowered;
+    }
+    const need = formSince(n);
+    if (need > opset) {
+      throw new RosettaError('E_UNSUPPORTED', `${n.opType} as used here needs opset ${need}, but opset ${opset} was requested`, { where: { file, node: n.name }, hint: `export with --opset ${need} or higher (values that older opsets take as attributes must be constants to be lowered)` });
+    }
+    return n;
+  });
+  return { ...g, nodes };
+}
