@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/ir/tensor.js';
 import { expectValueClose, goldens, runOp, toAttrs, toValue } from './tensor-goldens.js';
 
-const single = goldens.cases.filter((c) => c.op !== 'Scan');
+const single = goldens.cases.filter((c) => c.op !== 'Scan' && c.op !== 'Loop');
 
 describe('shape/tensor/sequence/signal kernels match numpy goldens', () => {
   it('has the golden cases', () => expect(single.length).toBeGreaterThan(90));
