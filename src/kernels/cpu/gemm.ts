@@ -58,6 +58,12 @@ export function sgemm(
   if (M === 0 || N === 0) return;
   scaleC(M, N, beta, C, cOff, ldc);
   if (K === 0 || alpha === 0) return;
+  if (M <= SMALL_M && !transA) {
+    // A few rows (batch-1 Linear, RNN steps): packing B would cost as much as the multiply.
+    if (transB) smallMDot(M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
+    else smallMAxpy(M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
+    return;
+  }
   if (packB.length < KC * Math.min(N + NR, NC + NR)) packB = new Float32Array(KC * (Math.min(N, NC) + NR));
   if (packA.length < (MC + MR) * KC) packA = new Float32Array((MC + MR) * KC);
   const pa = packA;
@@ -200,6 +206,58 @@ function microKernel(kc: number, alpha: number, a: Float32Array, ao: number, b: 
 }
 
 const tile = new Float64Array(MR * NR);
+
+/** Row count up to which the unpacked small-M kernels beat packing. */
+const SMALL_M = 8;
+
+/** C[i, j] += alpha · A[i, :]·B[j, :] (B transposed: both operands contiguous along K); 4 columns at a time. */
+function smallMDot(M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number): void {
+  for (let i = 0; i < M; i++) {
+    const ar = aOff + i * lda;
+    const cr = cOff + i * ldc;
+    let j = 0;
+    for (; j + 4 <= N; j += 4) {
+      const b0 = bOff + j * ldb, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < K; k++) {
+        const a = A[ar + k]!;
+        s0 += a * B[b0 + k]!;
+        s1 += a * B[b1 + k]!;
+        s2 += a * B[b2 + k]!;
+        s3 += a * B[b3 + k]!;
+      }
+      C[cr + j] += alpha * s0;
+      C[cr + j + 1] += alpha * s1;
+      C[cr + j + 2] += alpha * s2;
+      C[cr + j + 3] += alpha * s3;
+    }
+    for (; j < N; j++) {
+      const b0 = bOff + j * ldb;
+      let s = 0;
+      for (let k = 0; k < K; k++) s += A[ar + k]! * B[b0 + k]!;
+      C[cr + j] += alpha * s;
+    }
+  }
+}
+
+/** C[i, :] += alpha · Σ_k A[i, k]·B[k, :] (B not transposed: rows of B are contiguous); 4 k at a time. */
+function smallMAxpy(M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number): void {
+  for (let i = 0; i < M; i++) {
+    const ar = aOff + i * lda;
+    const cr = cOff + i * ldc;
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const a0 = alpha * A[ar + k]!, a1 = alpha * A[ar + k + 1]!, a2 = alpha * A[ar + k + 2]!, a3 = alpha * A[ar + k + 3]!;
+      const b0 = bOff + k * ldb, b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
+      for (let j = 0; j < N; j++) C[cr + j] += a0 * B[b0 + j]! + a1 * B[b1 + j]! + a2 * B[b2 + j]! + a3 * B[b3 + j]!;
+    }
+    for (; k < K; k++) {
+      const a = alpha * A[ar + k]!;
+      const b0 = bOff + k * ldb;
+      for (let j = 0; j < N; j++) C[cr + j] += a * B[b0 + j]!;
+    }
+  }
+}
 
 /**
  * Reference-quality GEMM on float64 storage (same contract as `sgemm`). Used for float64 tensors and
