@@ -1,0 +1,155 @@
+/**
+ * torch.save files written by torch 1.13 (fixtures/pytorch-formats/gen.py; expected dtypes, shapes
+ * and sha256 of the C-ordered bytes in gen/expect.json): every storage dtype, views, shared storage,
+ * parameters, checkpoints, a whole pickled nn.Module, big-endian storages, TorchScript (refused),
+ * sharded `.bin` checkpoints. Then round trips .pt → WeightSet → .pt / .safetensors → back, and
+ * real `torch.load(weights_only=True)` reading our `.pt` (skipped visibly without torch).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { getExporter } from '../../src/exporters/index.js';
+import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors.js';
+import { tensorToLE } from '../../src/formats/tensor-bytes.js';
+import { readTorch, writeTorch } from '../../src/formats/torch.js';
+import { isRosettaError } from '../../src/ir/errors.js';
+import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
+import { importFile } from '../../src/importers/index.js';
+import { readPytorchWeights } from '../../src/importers/pytorch/index.js';
+import { PROJECT_ROOT, SYSTEM_PYTHON } from '../helpers/corpus.js';
+
+const DIR = join(PROJECT_ROOT, 'fixtures', 'pytorch-formats', 'gen');
+type Exp = Record<string, { dtype: string; shape: number[]; sha256: string }>;
+const EXPECT = JSON.parse(readFileSync(join(DIR, 'expect.json'), 'utf8')) as { files: Record<string, Exp> };
+const read = (f: string): Uint8Array => new Uint8Array(readFileSync(join(DIR, f)));
+const sha = (t: Tensor): string => createHash('sha256').update(tensorToLE(t)).digest('hex');
+
+function matches(tensors: Map<string, Tensor>, exp: Exp): void {
+  expect([...tensors.keys()].sort()).toEqual(Object.keys(exp).sort());
+  for (const [k, e] of Object.entries(exp)) {
+    const t = tensors.get(k)!;
+    expect([t.dtype, ...t.shape], k).toEqual([e.dtype, ...e.shape]);
+    expect(sha(t), k).toBe(e.sha256);
+  }
+}
+
+function errorOf(f: () => unknown): { code: string; message: string } {
+  try {
+    f();
+  } catch (e) {
+    if (isRosettaError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected an error');
+}
+
+const TORCH_OK = existsSync(SYSTEM_PYTHON) && spawnSync(SYSTEM_PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+
+describe('torch.save files written by torch 1.13', () => {
+  for (const f of ['dtypes_zip.pt', 'dtypes_legacy.pt', 'big_endian.pt']) {
+    it(`${f}: every dtype, views with offsets and strides, parameters`, () => {
+      const ws = readPytorchWeights(read(f), f);
+      matches(ws.tensors, EXPECT.files[f]!);
+    });
+  }
+
+  it('big_endian.pt is reported as converted', () => {
+    expect(readPytorchWeights(read('big_endian.pt'), 'big_endian.pt').notes.join()).toMatch(/big-endian/);
+  });
+
+  it('views share one storage and record their strides', () => {
+    const m = readTorch(read('dtypes_zip.pt')).value as Map<string, { storage: unknown; offset: number; stride: readonly number[] }>;
+    expect(m.get('transposed')!.storage).toBe(m.get('base')!.storage);
+    expect(m.get('sliced')!.offset).toBe(8);
+    expect([...m.get('strided')!.stride]).toEqual([12, 3]);
+  });
+
+  it('checkpoint.pt: state dict unwrapped, scalars as metadata, --key for the optimizer', () => {
+    const ws = readPytorchWeights(read('checkpoint.pt'), 'checkpoint.pt');
+    matches(ws.tensors, EXPECT.files['checkpoint.pt']!);
+    expect(ws.metadata).toMatchObject({ epoch: '7', loss: '0.5' });
+    expect(ws.notes.join()).toMatch(/model_state_dict.*optimizer_state_dict/);
+    const opt = readPytorchWeights(read('checkpoint.pt'), 'checkpoint.pt', { key: 'optimizer_state_dict' });
+    matches(opt.tensors, EXPECT.files['checkpoint.pt#optimizer_state_dict']!);
+    expect(errorOf(() => readPytorchWeights(read('checkpoint.pt'), 'checkpoint.pt', { key: 'nope' })).code).toBe('E_USAGE');
+  });
+
+  it('whole_module.pt: a pickled nn.Module yields its state dict and says the architecture is missing', () => {
+    const ws = readPytorchWeights(read('whole_module.pt'), 'whole_module.pt');
+    matches(ws.tensors, EXPECT.files['whole_module.pt']!);
+    expect([...ws.tensors.keys()]).toEqual(Object.keys(EXPECT.files['whole_module.pt']!)); // state_dict() order
+    expect(ws.notes.join()).toMatch(/whole nn\.Module \(torch\.nn\.modules\.container\.Sequential.*architecture must come from elsewhere/);
+  });
+
+  it('scripted.pt: TorchScript is recognised and refused, never run', () => {
+    const e = errorOf(() => readPytorchWeights(read('scripted.pt'), 'scripted.pt'));
+    expect(e.code).toBe('E_UNSUPPORTED');
+    expect(e.message).toMatch(/TorchScript/);
+  });
+
+  it('sharded pytorch_model.bin.index.json reads both shards through readSibling', async () => {
+    const idx = join(DIR, 'sharded', 'pytorch_model.bin.index.json');
+    const src = { name: 'pytorch_model.bin.index.json', bytes: new Uint8Array(readFileSync(idx)), readSibling: async (p: string) => new Uint8Array(readFileSync(join(dirname(idx), p))) };
+    const r = await importFile(src);
+    expect(r.kind).toBe('weights');
+    if (r.kind === 'weights') matches(r.weights.tensors, EXPECT.files['sharded/pytorch_model.bin.index.json']!);
+  });
+});
+
+describe('round trips', () => {
+  const original = readPytorchWeights(read('dtypes_zip.pt'), 'dtypes_zip.pt');
+
+  it('.pt → WeightSet → .pt is bit-exact', () => {
+    const back = readPytorchWeights(writeTorch(original.tensors), 'ours.pt');
+    expect([...back.tensors.keys()]).toEqual([...original.tensors.keys()]);
+    for (const [k, t] of original.tensors) expect(tensorsBitEqual(t, back.tensors.get(k)!), k).toBe(true);
+  });
+
+  it('.pt → .safetensors → back is bit-exact (complex128 has no safetensors dtype and is left out)', () => {
+    const sub = new Map([...original.tensors].filter(([, t]) => t.dtype !== 'complex128'));
+    const st = readSafetensors(writeSafetensors(sub, { source: 'dtypes_zip.pt' }));
+    expect(Object.fromEntries(st.metadata)).toEqual({ source: 'dtypes_zip.pt' });
+    expect([...st.tensors.keys()]).toEqual([...sub.keys()]);
+    for (const [k, t] of sub) expect(tensorsBitEqual(t, st.tensors.get(k)!), k).toBe(true);
+    const pt = readPytorchWeights(writeTorch(st.tensors), 'again.pt');
+    for (const [k, t] of sub) expect(tensorsBitEqual(t, pt.tensors.get(k)!), k).toBe(true);
+  });
+
+  it('exporters are registered for .pt and .safetensors', async () => {
+    const ex = await getExporter('pytorch');
+    const out = await ex.exportWeights!(original, 'w.pt');
+    expect(readPytorchWeights(out.files.get('w.pt')!, 'w.pt').tensors.size).toBe(original.tensors.size);
+    const sx = await getExporter('safetensors');
+    expect(sx.extensions).toContain('.safetensors');
+  });
+
+  it('writing a dtype torch 1.13 lacks is refused with a typed error', () => {
+    expect(errorOf(() => writeTorch(new Map([['u', new Tensor('uint32', [1])]]))).code).toBe('E_UNSUPPORTED_DTYPE');
+  });
+
+  it.skipIf(!TORCH_OK)('real torch.load(weights_only=True) reads our .pt with identical values (skipped when /usr/bin/python3 has no torch)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rosetta-pt-'));
+    const p = join(dir, 'ours.pt');
+    writeFileSync(p, writeTorch(original.tensors));
+    const script = [
+      'import sys, json, hashlib, torch',
+      'sd = torch.load(sys.argv[1], weights_only=True)',
+      'def b(t):',
+      '    t = t.contiguous()',
+      '    return (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()',
+      'print(json.dumps({k: [str(v.dtype), list(v.shape), hashlib.sha256(b(v)).hexdigest()] for k, v in sd.items()}))',
+    ].join('\n');
+    const r = spawnSync(SYSTEM_PYTHON, ['-c', script, p], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const got = JSON.parse(r.stdout) as Record<string, [string, number[], string]>;
+    const exp = EXPECT.files['dtypes_zip.pt']!;
+    expect(Object.keys(got)).toEqual([...original.tensors.keys()]);
+    for (const [k, [, shape, digest]] of Object.entries(got)) {
+      expect(shape, k).toEqual(exp[k]!.shape);
+      expect(digest, k).toBe(exp[k]!.sha256);
+    }
+  });
+});
