@@ -8,6 +8,7 @@
 import { expect } from 'vitest';
 import type { DType } from '../../src/ir/dtype.js';
 import { dtypeToOnnx } from '../../src/ir/dtype.js';
+import { f16ToF32 } from '../../src/ir/float-bits.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { encodeOnnxMessage } from '../../src/formats/onnx-proto.js';
 import { importOnnx } from '../../src/importers/onnx/index.js';
@@ -102,7 +103,8 @@ export async function checkAgainstOrt(ort: Ort, c: OracleCase): Promise<void> {
     expect(g, `output ${i}`).toBeInstanceOf(Tensor);
     expect(g.dtype, `output ${i} dtype`).toBe(dtype);
     expect(g.shape, `output ${i} shape`).toEqual(e.dims.map(Number));
-    const ev = Array.from(e.data as ArrayLike<number | bigint>, (v) => Number(v));
+    // float16 comes back from onnxruntime-node as raw bits
+    const ev = Array.from(e.data as ArrayLike<number | bigint>, (v) => (dtype === 'float16' ? f16ToF32(Number(v)) : Number(v)));
     const gv = g.toNumbers();
     let worst = 0;
     let at = -1;
