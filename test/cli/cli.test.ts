@@ -14,7 +14,7 @@ import { readNpy, readNpz, writeNpy } from '../../src/formats/npy.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { compareTensors } from '../../src/cli/compare.js';
 import { loadModel, saveModel } from '../../src/node/index.js';
-import { PROJECT_ROOT } from '../helpers/corpus.js';
+import { HAS_CORPUS, PROJECT_ROOT, corpusPath } from '../helpers/corpus.js';
 
 const MODELS = join(PROJECT_ROOT, 'fixtures', 'models');
 const TESTDATA = process.env.ROSETTA_ONNX_TESTDATA ?? '/usr/share/libonnx-testdata/data';
@@ -227,5 +227,36 @@ describe('rosetta demo', () => {
     expect(r.out).toMatch(/bit-identical:[\s\S]*logits\s+float32\s+\[2,10\]\s+0\s+0\s+yes/);
     expect(r.out).toMatch(/parity: OK\n$/);
     expect(existsSync(join(dir, 'mnist-cnn.roundtrip.onnx'))).toBe(true);
+  });
+});
+
+describe.skipIf(!HAS_CORPUS)('CLI on third-party files (corpus)', () => {
+  it('inspects a weights-only file as a tensor table', async () => {
+    const r = await cli('inspect', corpusPath('pytorch', 'mnist.pt'));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/format\s+pytorch \(weights only\)/);
+    expect(r.out).toMatch(/fc1\.weight\s+float32\s+\[32, 11616\]\s+1486848/);
+    const j = JSON.parse((await cli('inspect', corpusPath('pytorch', 'mnist.pt'), '--json')).out);
+    expect(j.kind).toBe('weights');
+    expect(j.tensors).toHaveLength(20);
+  });
+
+  it('converts a state dict to safetensors and verifies it tensor by tensor', async () => {
+    const dir = tmp();
+    const r = await cli('convert', corpusPath('pytorch', 'mnist.pt'), join(dir, 'mnist.safetensors'), '--verify');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/verify \(tensor by tensor\)/);
+    expect(r.out).toMatch(/fc1\.weight\s+float32\s+\[32,11616\]\s+0\s+0\s+yes/);
+  });
+
+  it('converts a Keras HDF5 model to ONNX, printing the layout rewrites, and verifies it', async () => {
+    const dir = tmp();
+    const r = await cli('convert', corpusPath('keras', 'cnn_batch_norm.h5'), join(dir, 'cnn.onnx'), '--verify');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\(keras-h5\) → .*\(onnx\)/);
+    expect(r.out).toMatch(/rewrites \(\d+\):[\s\S]*weight-layout/);
+    expect(r.out).toMatch(/yes\n$/);
   });
 });
