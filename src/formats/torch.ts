@@ -267,6 +267,9 @@ export function torchGlobals(module: string, name: string): PyGlobal | undefined
 function storageDType(t: PickleValue, where: ErrorWhere): DType {
   if (t instanceof PyGlobal && t.module === 'torch' && t.name in STORAGE_DTYPES) return STORAGE_DTYPES[t.name]!;
   if (t instanceof TorchDType) return t.dtype; // torch ≥ 2 may pickle the dtype itself
+  if (t instanceof PyGlobal && t.module === 'torch' && t.name.endsWith('Storage')) {
+    throw new RosettaError('E_UNSUPPORTED_DTYPE', `storage type torch.${t.name} (quantized or otherwise unsupported) cannot be read`, { where, hint: 'dequantize or cast the tensors before saving' });
+  }
   throw new RosettaError('E_BAD_FORMAT', `persistent id names storage type ${describe(t)}`, { where });
 }
 

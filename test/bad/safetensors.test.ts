@@ -1,0 +1,64 @@
+/**
+ * Malformed safetensors files: each check of the reference implementation's validation
+ * (huggingface/safetensors `Metadata::validate`, `read_metadata`) refuses with a typed error.
+ */
+import { describe, expect, it } from 'vitest';
+import { readSafetensors, readSafetensorsIndex } from '../../src/formats/safetensors.js';
+import { isRosettaError } from '../../src/ir/errors.js';
+
+function errorOf(f: () => unknown): { code: string; message: string } {
+  try {
+    f();
+  } catch (e) {
+    if (isRosettaError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected an error');
+}
+
+/** A file from a raw header string and `dataLen` zero bytes of data. */
+function file(header: string, dataLen: number, declared?: number): Uint8Array {
+  const h = new TextEncoder().encode(header);
+  const out = new Uint8Array(8 + h.length + dataLen);
+  new DataView(out.buffer).setUint32(0, declared ?? h.length, true);
+  out.set(h, 8);
+  return out;
+}
+
+describe('safetensors: invalid files are refused', () => {
+  it('control: a valid two-tensor file reads', () => {
+    const f = readSafetensors(file('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"U8","shape":[],"data_offsets":[8,9]}}', 9));
+    expect([...f.tensors.keys()]).toEqual(['a', 'b']);
+  });
+
+  const cases: [string, Uint8Array, string][] = [
+    ['shorter than the length prefix', new Uint8Array(5), 'E_TRUNCATED'],
+    ['header longer than the file', file('{}', 0, 1000), 'E_TRUNCATED'],
+    ['header above 100 MB', file('{}', 0, 100_000_001), 'E_TOO_LARGE'],
+    ['header not starting with {', file(' {}', 0), 'E_BAD_FORMAT'],
+    ['header not JSON', file('{"a":', 0), 'E_BAD_FORMAT'],
+    ['header not an object', file('{}', 0).fill(0x5b, 8, 9), 'E_BAD_FORMAT'],
+    ['duplicate tensor names', file('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', 1), 'E_BAD_FORMAT'],
+    ['unknown dtype', file('{"a":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}}', 16), 'E_UNSUPPORTED_DTYPE'],
+    ['dtype that is an Object.prototype key', file('{"a":{"dtype":"constructor","shape":[1],"data_offsets":[0,1]}}', 1), 'E_UNSUPPORTED_DTYPE'],
+    ['negative dimension', file('{"a":{"dtype":"U8","shape":[-1],"data_offsets":[0,1]}}', 1), 'E_BAD_FORMAT'],
+    ['offsets reversed', file('{"a":{"dtype":"U8","shape":[0],"data_offsets":[1,0]}}', 1), 'E_BAD_FORMAT'],
+    ['gap before the first tensor', file('{"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}', 2), 'E_BAD_FORMAT'],
+    ['overlapping tensors', file('{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[1,3]}}', 3), 'E_BAD_FORMAT'],
+    ['byte length ≠ dtype size × elements', file('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}', 4), 'E_BAD_FORMAT'],
+    ['data past the end of the file', file('{"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}', 4), 'E_TRUNCATED'],
+    ['bytes after the last tensor', file('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', 2), 'E_BAD_FORMAT'],
+    ['__metadata__ with a non-string value', file('{"__metadata__":{"a":1}}', 0), 'E_BAD_FORMAT'],
+    ['element count above the limit', file('{"a":{"dtype":"U8","shape":[65536,65536],"data_offsets":[0,1]}}', 1), 'E_TOO_LARGE'],
+    ['invalid UTF-8 in the header', file('{"\xff":1}', 0).fill(0xff, 10, 11), 'E_BAD_FORMAT'],
+  ];
+  for (const [what, bytes, code] of cases) {
+    it(what, () => expect(errorOf(() => readSafetensors(bytes, 'bad.safetensors')).code).toBe(code));
+  }
+
+  it('a sharded index may not name shards outside its folder', () => {
+    const idx = new TextEncoder().encode(JSON.stringify({ weight_map: { w: '../../etc/passwd' } }));
+    expect(errorOf(() => readSafetensorsIndex(idx)).code).toBe('E_PATH_ESCAPE');
+    expect(errorOf(() => readSafetensorsIndex(new TextEncoder().encode('{"weight_map": 3}'))).code).toBe('E_BAD_FORMAT');
+  });
+});
