@@ -87,6 +87,10 @@ describe('kernel errors are typed', () => {
   it('TopK with K larger than the axis is rejected', async () => {
     await expect(runOp('TopK', {}, [new Tensor('float32', [2, 3]), Tensor.from('int64', [1], [4n])])).rejects.toMatchObject({ code: 'E_INVALID_ATTR' });
   });
+  it('an Einsum whose contraction would run for hours is refused with E_LIMIT', async () => {
+    const v = new Tensor('float32', [40000]);
+    await expect(runOp('Einsum', { equation: { type: 'string', value: 'i,j,k->' } }, [v, v, v])).rejects.toMatchObject({ code: 'E_LIMIT' });
+  });
   it('a malformed Einsum equation is rejected', async () => {
     await expect(runOp('Einsum', { equation: { type: 'string', value: 'ij,jk->iz' } }, [new Tensor('float32', [2, 3]), new Tensor('float32', [3, 2])])).rejects.toMatchObject({ code: 'E_INVALID_ATTR' });
   });

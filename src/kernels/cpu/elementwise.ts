@@ -314,12 +314,14 @@ const clipKernel: CpuKernel = (inputs, ctx) => {
     return [mapNumbers(x, ctx, (v) => (v < l ? l : v > h ? h : v))];
   }
   if (isBigIntDType(x.dtype)) {
-    const l = lo ? (lo.data as BigArray)[0]! : undefined;
     const h = hi ? (hi.data as BigArray)[0]! : undefined;
+    let l = lo ? (lo.data as BigArray)[0]! : undefined;
+    if (l !== undefined && h !== undefined && l > h) l = h;
     return [mapBigints(x, (v) => (l !== undefined && v < l ? l : h !== undefined && v > h ? h : v))];
   }
-  const l = lo ? (valuesOf(lo) as NumArray)[0]! : -Infinity;
   const h = hi ? (valuesOf(hi) as NumArray)[0]! : Infinity;
+  // Spec: when min > max every value becomes max.
+  const l = Math.min(lo ? (valuesOf(lo) as NumArray)[0]! : -Infinity, h);
   return [mapNumbers(x, ctx, (v) => (v < l ? l : v > h ? h : v))];
 };
 

@@ -16,6 +16,9 @@ import { finish, numbersOf, workArray, type BigArray, type NumArray } from './el
 import type { CpuKernel, KernelContext, KernelTable } from './kernel.js';
 import { dtypeError, tensorIn } from './util.js';
 
+/** Upper bound on Einsum's multiply-adds (a hostile equation over long vectors would otherwise hang). */
+const MAX_EINSUM_STEPS = 2 ** 34;
+
 /** Labels are letters; ellipsis dims become labels '0'…'9' (right-aligned across operands). */
 interface EinsumPlan {
   inputs: string[][];
@@ -98,26 +101,60 @@ const einsumKernel: CpuKernel = (inputs, ctx) => {
     return s;
   });
   const vals = ts.map((t) => (isBigIntDType(t.dtype) ? Float64Array.from(t.data as BigArray, Number) : numbersOf(t, ctx)));
-  const acc = new Float64Array(outSize);
   const total = sizeOf(dims);
+  if (total > MAX_EINSUM_STEPS) {
+    throw new RosettaError('E_LIMIT', `Einsum '${ctx.attrs.string('equation')}' needs ${total} multiply-adds, above the limit of ${MAX_EINSUM_STEPS}`, { where: { node: ctx.node.name }, hint: 'Express large contractions as MatMul' });
+  }
+  const acc = new Float64Array(outSize);
+  const L = all.length;
   const nOut = plan.output.length;
   const outStrides = stridesOf(outShape);
-  const idx = new Array<number>(all.length).fill(0);
-  const offs = new Array<number>(ts.length).fill(0);
-  let outOff = 0;
-  for (let it = 0; it < total; it++) {
+  if (L === 0) {
     let p = 1;
-    for (let k = 0; k < ts.length; k++) p *= vals[k]![offs[k]!]!;
-    acc[outOff] += p;
-    // advance the odometer, updating operand and output offsets incrementally
-    for (let d = all.length - 1; d >= 0; d--) {
-      idx[d]++;
-      for (let k = 0; k < ts.length; k++) offs[k] += strides[k]![d]!;
-      if (d < nOut) outOff += outStrides[d]!;
-      if (idx[d]! < dims[d]!) break;
-      for (let k = 0; k < ts.length; k++) offs[k] -= strides[k]![d]! * idx[d]!;
-      if (d < nOut) outOff -= outStrides[d]! * idx[d]!;
-      idx[d] = 0;
+    for (const v of vals) p *= v[0]!;
+    acc[0] = p;
+  } else if (total > 0) {
+    // The innermost label runs as a tight loop (a dot product when it is summed); an odometer
+    // over the other labels moves the operand and output offsets incrementally.
+    const last = L - 1;
+    const n = dims[last]!;
+    const si = strides.map((st) => st[last]!);
+    const so = last < nOut ? outStrides[last]! : 0;
+    const idx = new Array<number>(L).fill(0);
+    const offs = new Array<number>(ts.length).fill(0);
+    let outOff = 0;
+    const two = ts.length === 2;
+    const A = vals[0]!;
+    const B = two ? vals[1]! : A;
+    for (let it = 0, outerN = total / n; it < outerN; it++) {
+      if (two) {
+        const sa = si[0]!;
+        const sb = si[1]!;
+        let oa = offs[0]!;
+        let ob = offs[1]!;
+        if (so === 0) {
+          let sum = 0;
+          for (let j = 0; j < n; j++, oa += sa, ob += sb) sum += A[oa]! * B[ob]!;
+          acc[outOff] += sum;
+        } else {
+          for (let j = 0, oo = outOff; j < n; j++, oa += sa, ob += sb, oo += so) acc[oo] += A[oa]! * B[ob]!;
+        }
+      } else {
+        for (let j = 0; j < n; j++) {
+          let p = 1;
+          for (let k = 0; k < ts.length; k++) p *= vals[k]![offs[k]! + j * si[k]!]!;
+          acc[outOff + j * so] += p;
+        }
+      }
+      for (let d = last - 1; d >= 0; d--) {
+        idx[d]++;
+        for (let k = 0; k < ts.length; k++) offs[k] += strides[k]![d]!;
+        if (d < nOut) outOff += outStrides[d]!;
+        if (idx[d]! < dims[d]!) break;
+        for (let k = 0; k < ts.length; k++) offs[k] -= strides[k]![d]! * idx[d]!;
+        if (d < nOut) outOff -= outStrides[d]! * idx[d]!;
+        idx[d] = 0;
+      }
     }
   }
   if (isBigIntDType(dtype)) {
