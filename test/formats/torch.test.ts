@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { getExporter } from '../../src/exporters/index.js';
 import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors.js';
 import { tensorToLE } from '../../src/formats/tensor-bytes.js';
-import { readTorch, writeTorch } from '../../src/formats/torch.js';
+import { TorchTensorRef, readTorch, writeTorch } from '../../src/formats/torch.js';
 import { isRosettaError } from '../../src/ir/errors.js';
 import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
 import { importFile } from '../../src/importers/index.js';
@@ -61,7 +61,7 @@ describe('torch.save files written by torch 1.13', () => {
   });
 
   it('views share one storage and record their strides', () => {
-    const m = readTorch(read('dtypes_zip.pt')).value as Map<string, { storage: unknown; offset: number; stride: readonly number[] }>;
+    const m = readTorch(read('dtypes_zip.pt')).value as Map<string, TorchTensorRef>;
     expect(m.get('transposed')!.storage).toBe(m.get('base')!.storage);
     expect(m.get('sliced')!.offset).toBe(8);
     expect([...m.get('strided')!.stride]).toEqual([12, 3]);
