@@ -4,6 +4,8 @@
  * sequence outputs as `<name>_<i>.npy`), printing a one-line summary per output.
  */
 import type { FormatName } from '../importers/types.js';
+import { RosettaError } from '../ir/errors.js';
+import { backendNames } from '../runtime/backend.js';
 import { Session } from '../runtime/session.js';
 import { isOptional, isSequence, isTensor } from '../runtime/value.js';
 import { writeNpy } from '../formats/npy.js';
@@ -21,10 +23,12 @@ export interface RunOptions {
 
 /** The `run` command. */
 export async function runCommand(modelPath: string, opts: RunOptions, io: CliIo): Promise<number> {
+  const backend = opts.backend ?? 'cpu';
+  if (!backendNames().includes(backend)) throw new RosettaError('E_USAGE', `unknown backend '${backend}'`, { hint: `available: ${backendNames().join(', ')}` });
   const model = await loadModel(modelPath, { format: opts.from });
   const feeds = await readFeeds(opts.inputs, opts.input ?? []);
   checkFeeds(model.graph, feeds, modelPath);
-  const session = await Session.create(model, { backend: opts.backend ?? 'cpu' });
+  const session = await Session.create(model, { backend });
   const { outputs } = await session.run(feeds);
   const files = new Map<string, Uint8Array>();
   const taken = new Set<string>();

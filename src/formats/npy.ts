@@ -19,6 +19,7 @@ import { Tensor, checkedSize, stridesOf } from '../ir/tensor.js';
 import { readZip, writeZip } from './zip.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+const MAX_HEADER = 1 << 20;
 
 /** numpy type code (without byte order) ⇄ IR dtype, for fixed-size numeric types. */
 const NUMERIC: Readonly<Record<string, DType>> = {
@@ -75,6 +76,8 @@ export function readNpyHeader(bytes: Uint8Array, name = 'array.npy'): NpyHeader 
     headerLen = (bytes[8]! | (bytes[9]! << 8) | (bytes[10]! << 16)) + bytes[11]! * 0x1000000;
     start = 12;
   }
+  // numpy itself refuses headers above 10,000 bytes by default; a megabyte is generous.
+  check(headerLen <= MAX_HEADER, 'E_LIMIT', `.npy header declares ${headerLen} bytes, above the limit of ${MAX_HEADER}`, { file: name, offset: start });
   check(start + headerLen <= bytes.length, 'E_TRUNCATED', `.npy header declares ${headerLen} bytes but the file has ${bytes.length - start} after the preamble`, { file: name, offset: start });
   const raw = bytes.subarray(start, start + headerLen);
   // Versions 1 and 2 are latin-1, version 3 is UTF-8 (only field names of structured dtypes can differ).
@@ -252,7 +255,8 @@ export function writeNpy(t: Tensor, opts: WriteNpyOptions = {}): Uint8Array {
   if (t.dtype === 'string') {
     const strs = (fortran ? cToFortran(t.data, t.shape, 1) : t.data) as string[];
     const cps = strs.map((s) => Array.from(s, (c) => c.codePointAt(0)!));
-    const chars = Math.max(1, ...cps.map((c) => c.length));
+    let chars = 1;
+    for (const c of cps) if (c.length > chars) chars = c.length;
     descr = `<U${chars}`;
     body = new Uint8Array(strs.length * chars * 4);
     const dv = new DataView(body.buffer);

@@ -105,6 +105,9 @@ describe('rosetta run', () => {
     const wrongName = await cli('run', model('mlp.onnx'), '--input', `nope=${model('x.npy')}`, '--out', tmp());
     expect(wrongName.code).not.toBe(0);
     expect((await cli('frobnicate')).code).toBe(2);
+    const backend = await cli('run', model('mlp.onnx'), '--inputs', model('mlp.inputs.npz'), '--out', tmp(), '--backend', 'nope');
+    expect(backend.code).toBe(2);
+    expect(backend.err).toMatch(/^E_USAGE: unknown backend 'nope'.*available: cpu/);
     expect((await cli()).code).toBe(2);
   });
 

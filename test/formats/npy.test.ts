@@ -135,6 +135,11 @@ describe('hostile .npy headers', () => {
   it('rejects a truncated preamble', () => expect(code(() => readNpy(good.subarray(0, 8)))).toBe('E_TRUNCATED'));
   it('rejects a header length beyond the file', () => expect(code(() => readNpy(good.subarray(0, 40)))).toBe('E_TRUNCATED'));
   it('rejects data shorter than the shape', () => expect(code(() => readNpy(good.subarray(0, good.length - 1)))).toBe('E_TRUNCATED'));
+  it('rejects a header above the size limit', () => {
+    const b = new Uint8Array(16);
+    b.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0, 0, 0, 0, 0x10]);
+    expect(code(() => readNpy(b))).toBe('E_LIMIT');
+  });
   it('rejects an unknown version', () => {
     const b = good.slice();
     b[6] = 9;
