@@ -45,23 +45,31 @@ interface ResizeOpts {
   excludeOutside: boolean;
 }
 
-function originalCoord(x: number, scale: number, inLen: number, outLen: number, ctm: string, roiStart: number, roiEnd: number, ctx: KernelContext): number {
+/**
+ * Output coordinate → input coordinate. `outLen` is the unrounded resized length (scale · inLen),
+ * as in the reference; `outInt` the integer output size. Arithmetic is rounded to float32 at each
+ * step: the reference computes with float32 scales (and onnxruntime in float), and nearest/floor
+ * decisions at exact .0/.5 boundaries depend on it.
+ */
+function originalCoord(x: number, scale: number, inLen: number, outLen: number, outInt: number, ctm: string, roiStart: number, roiEnd: number, ctx: KernelContext): number {
+  const f = Math.fround;
   switch (ctm) {
     case 'half_pixel':
-      return (x + 0.5) / scale - 0.5;
+      return f(f(f(x + 0.5) / scale) - 0.5);
     case 'half_pixel_symmetric': {
-      const adj = outLen / (scale * inLen);
-      const center = inLen / 2;
-      return center * (1 - adj) + (x + 0.5) / scale - 0.5;
+      const adj = f(outInt / outLen);
+      const center = f(inLen / 2);
+      const offset = f(center * f(1 - adj));
+      return f(offset + f(f(f(x + 0.5) / scale) - 0.5));
     }
     case 'pytorch_half_pixel':
-      return outLen > 1 ? (x + 0.5) / scale - 0.5 : 0;
+      return outLen > 1 ? f(f(f(x + 0.5) / scale) - 0.5) : 0;
     case 'align_corners':
-      return outLen === 1 ? 0 : (x * (inLen - 1)) / (outLen - 1);
+      return outLen === 1 ? 0 : f(f(x * (inLen - 1)) / f(outLen - 1));
     case 'asymmetric':
-      return x / scale;
+      return f(x / scale);
     case 'tf_half_pixel_for_nn':
-      return (x + 0.5) / scale;
+      return f(f(x + 0.5) / scale);
     case 'tf_crop_and_resize':
       return outLen > 1 ? roiStart * (inLen - 1) + (x * (roiEnd - roiStart) * (inLen - 1)) / (outLen - 1) : 0.5 * (roiStart + roiEnd) * (inLen - 1);
     default:
@@ -92,7 +100,7 @@ function axisTaps(inLen: number, outLen: number, scale: number, roiStart: number
   const w = new Float64Array(outLen * n);
   for (let x = 0; x < outLen; x++) {
     // The reference uses the unrounded resized length (scale · inLen), not the integer output size.
-    const xo = originalCoord(x, scale, inLen, scale * inLen, o.ctm, roiStart, roiEnd, ctx);
+    const xo = originalCoord(x, scale, inLen, Math.fround(scale * inLen), outLen, o.ctm, roiStart, roiEnd, ctx);
     const base = x * n;
     if (o.ctm === 'tf_crop_and_resize' && (xo < 0 || xo > inLen - 1)) {
       idx.fill(-1, base, base + n);
