@@ -21,9 +21,10 @@ import { RosettaError, isRosettaError } from '../ir/errors.js';
 import { emptyGraph, makeNode, opKey, topoSort, type Graph, type Node } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { CpuBackend } from '../kernels/cpu/backend.js';
+import { CPU_KERNELS } from '../kernels/cpu/index.js';
 import type { Backend, BackendTensor, RunContext } from './backend.js';
 import { IrBuilder, type ShapeSource } from './grad-rules/builder.js';
-import { decompositions } from './grad-rules/decompose.js';
+import { decompositions, type Decomposition } from './grad-rules/decompose.js';
 import { elementwiseRules, type GradRule } from './grad-rules/elementwise.js';
 import { nnRules } from './grad-rules/nn.js';
 import { shapeRules } from './grad-rules/shape.js';
@@ -32,6 +33,7 @@ import { isTensor, type Value } from './value.js';
 
 export type { GradRule } from './grad-rules/elementwise.js';
 export type { Decomposition } from './grad-rules/decompose.js';
+export { IrBuilder } from './grad-rules/builder.js';
 
 /** The one table of gradient rules, by op name. */
 export const GRAD_RULES: Readonly<Record<string, GradRule>> = { ...elementwiseRules, ...shapeRules, ...nnRules };
@@ -61,63 +63,118 @@ export interface TapeOptions {
 
 const cpu = new CpuBackend();
 
-/** Run `graph` on the CPU recording every value. */
-export async function recordTape(graph: Graph, feeds: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>, opts: TapeOptions = {}): Promise<Tape> {
-  const values = new Map<string, Tensor>();
-  for (const [k, t] of graph.initializers) values.set(k, t);
-  const entries = feeds instanceof Map ? [...feeds] : Object.entries(feeds as Record<string, Tensor>);
-  for (const [k, t] of entries) values.set(k, t);
-  for (const i of graph.inputs) {
-    if (!values.has(i.name)) throw new RosettaError('E_MISSING_INPUT', `graph input '${i.name}' was not fed`);
+/**
+ * Runs nodes one at a time on the CPU and records them (decomposed) with their values. Used by
+ * `recordTape` for whole graphs and by the eager `src/nn` trace op by op (`runSync`).
+ */
+export class TapeRecorder implements Tape {
+  readonly nodes: Node[] = [];
+  readonly values = new Map<string, Tensor>();
+  readonly ctx: RunContext;
+  private uid = 0;
+  private readonly source: ShapeSource;
+
+  constructor(private readonly opts: TapeOptions = {}) {
+    this.ctx = {
+      training: opts.training ?? false,
+      random: opts.random ?? seededRandom(opts.seed ?? 0),
+      runSubgraph: () => Promise.reject(new RosettaError('E_UNSUPPORTED_OP', 'autograd: control flow (If/Loop/Scan) is not differentiable yet')),
+    };
+    this.source = tapeSource(this.values);
   }
-  const ctx: RunContext = {
-    training: opts.training ?? false,
-    random: opts.random ?? seededRandom(opts.seed ?? 0),
-    runSubgraph: () => Promise.reject(new RosettaError('E_UNSUPPORTED_OP', 'autograd: control flow (If/Loop/Scan) is not differentiable yet')),
-  };
-  const nodes: Node[] = [];
-  const source = tapeSource(values);
-  const run = async (node: Node): Promise<void> => {
-    const inputs = node.inputs.map((n) => {
+
+  /** Decompose (when it has a decomposition) and run `original`; returns the node as recorded. */
+  runSync(original: Node): Node {
+    const { node, dec } = this.prepare(original);
+    if (!dec) {
+      this.exec(node);
+      return node;
+    }
+    for (const n of this.expand(node, dec)) this.exec(n);
+    return node;
+  }
+
+  async run(original: Node): Promise<void> {
+    const { node, dec } = this.prepare(original);
+    const list = dec ? this.expand(node, dec) : [node];
+    for (const n of list) await this.execAsync(n);
+  }
+
+  private prepare(original: Node): { node: Node; dec: Decomposition | undefined } {
+    const node = withGradOutputs(original, () => `${original.outputs[0] || original.name}::aux${this.uid++}`, this.ctx.training);
+    const dec = (this.opts.decompose ?? true) ? decompositions[opKey(node)] : undefined;
+    return { node, dec };
+  }
+
+  private expand(node: Node, dec: Decomposition): Node[] {
+    const b = new IrBuilder(this.source, `${node.name}::${this.uid++}::`);
+    b.scope = node.scope;
+    b.dtype = floatDType(this.values.get(node.inputs[0]!)?.dtype);
+    const outs = dec(b, node, new AttrReader(node.attrs, node));
+    for (const [k, t] of b.constants) this.values.set(k, t);
+    const list = b.nodes.slice();
+    // Keep the original output names alive: Identity nodes (with their own gradient rule).
+    node.outputs.forEach((o, k) => {
+      if (o && outs[k]) list.push(makeNode('Identity', [outs[k]!], [o], {}, { name: `${node.name}::out${k}`, scope: node.scope }));
+    });
+    return list;
+  }
+
+  private inputsOf(node: Node): (Tensor | undefined)[] {
+    return node.inputs.map((n) => {
       if (!n) return undefined;
-      const v = values.get(n);
+      const v = this.values.get(n);
       if (!v) throw new RosettaError('E_MISSING_INPUT', `value '${n}' needed by node ${node.name} (${node.opType}) has not been computed`, { where: { node: node.name } });
       return v;
     });
-    let outs: (Value | BackendTensor)[];
-    try {
-      outs = await cpu.run(node, inputs, ctx);
-    } catch (e) {
-      if (isRosettaError(e)) throw e;
-      throw new RosettaError('E_INTERNAL', `kernel ${node.opType} failed: ${e instanceof Error ? e.message : String(e)}`, { where: { node: node.name }, cause: e });
-    }
+  }
+
+  private record(node: Node, outs: readonly (Value | BackendTensor)[]): void {
     node.outputs.forEach((o, k) => {
       const v = outs[k];
-      if (o && isTensor(v)) values.set(o, v);
+      if (o && isTensor(v)) this.values.set(o, v);
     });
-    nodes.push(node);
-  };
-  let uid = 0;
-  for (const original of topoSort(graph)) {
-    const node = withGradOutputs(original, () => `${original.outputs[0] || original.name}::aux${uid++}`, ctx.training);
-    const dec = (opts.decompose ?? true) ? decompositions[opKey(node)] : undefined;
-    if (!dec) {
-      await run(node);
-      continue;
+    this.nodes.push(node);
+  }
+
+  private exec(node: Node): void {
+    const k = CPU_KERNELS[opKey(node)];
+    if (!k) throw new RosettaError('E_UNSUPPORTED_OP', `no CPU kernel for ${opKey(node)}`, { where: { node: node.name }, hint: 'the op is not implemented by the CPU backend yet' });
+    let outs: Value[] | Promise<Value[]>;
+    try {
+      outs = k(this.inputsOf(node), { ...this.ctx, node, attrs: new AttrReader(node.attrs, node) });
+    } catch (e) {
+      throw asKernelError(e, node);
     }
-    const b = new IrBuilder(source, `${node.name}::`);
-    b.scope = node.scope;
-    b.dtype = floatDType(values.get(node.inputs[0]!)?.dtype);
-    const outs = dec(b, node, new AttrReader(node.attrs, node));
-    for (const [k, t] of b.constants) values.set(k, t);
-    for (const n of b.nodes) await run(n);
-    // Keep the original output names alive: Identity nodes (with their own gradient rule).
-    for (let k = 0; k < node.outputs.length; k++) {
-      const o = node.outputs[k];
-      if (o && outs[k]) await run(makeNode('Identity', [outs[k]!], [o], {}, { name: `${node.name}::out${k}`, scope: node.scope }));
+    if (outs instanceof Promise) throw new RosettaError('E_UNSUPPORTED_OP', `${node.opType} cannot run eagerly`, { where: { node: node.name } });
+    this.record(node, outs);
+  }
+
+  private async execAsync(node: Node): Promise<void> {
+    try {
+      this.record(node, await cpu.run(node, this.inputsOf(node), this.ctx));
+    } catch (e) {
+      throw asKernelError(e, node);
     }
   }
-  return { nodes, values };
+}
+
+function asKernelError(e: unknown, node: Node): RosettaError {
+  if (isRosettaError(e)) return e.where.node === undefined ? new RosettaError(e.code, e.message.replace(/^E_[A-Z_]+: /, ''), { where: { ...e.where, node: `${node.name} (${node.opType})` }, hint: e.hint, cause: e, detail: e.detail }) : e;
+  return new RosettaError('E_INTERNAL', `kernel ${node.opType} failed: ${e instanceof Error ? e.message : String(e)}`, { where: { node: `${node.name} (${node.opType})` }, cause: e });
+}
+
+/** Run `graph` on the CPU recording every value. */
+export async function recordTape(graph: Graph, feeds: ReadonlyMap<string, Tensor> | Readonly<Record<string, Tensor>>, opts: TapeOptions = {}): Promise<Tape> {
+  const rec = new TapeRecorder(opts);
+  for (const [k, t] of graph.initializers) rec.values.set(k, t);
+  const entries = feeds instanceof Map ? [...feeds] : Object.entries(feeds as Record<string, Tensor>);
+  for (const [k, t] of entries) rec.values.set(k, t);
+  for (const i of graph.inputs) {
+    if (!rec.values.has(i.name)) throw new RosettaError('E_MISSING_INPUT', `graph input '${i.name}' was not fed`);
+  }
+  for (const node of topoSort(graph)) await rec.run(node);
+  return rec;
 }
 
 /** MaxPool needs Indices and training Dropout its mask for the backward pass: add them if absent. */
