@@ -263,3 +263,18 @@ describe.skipIf(!HAS_CORPUS)('CLI on third-party files (corpus)', () => {
     expect(r.out).toMatch(/yes\n$/);
   });
 });
+
+describe('bin/rosetta.js as a process', () => {
+  it('sets the exit status and prints the typed error without a stack', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const bin = join(PROJECT_ROOT, 'bin', 'rosetta.js');
+    const ok = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout.trim()).toBe('0.1.0');
+    const bad = spawnSync(process.execPath, [bin, 'inspect', join(tmp(), 'absent.onnx')], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/^E_IO: cannot read /);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+    expect(spawnSync(process.execPath, [bin, 'nonsense'], { encoding: 'utf8' }).status).toBe(2);
+  }, 30_000);
+});
