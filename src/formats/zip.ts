@@ -251,7 +251,11 @@ export function readZip(bytes: Uint8Array, where: { file?: string } = {}, limits
     if (!(offset + 30 <= cdOffset) || u32(b, offset) !== SIG_LOCAL) {
       throw new RosettaError('E_BAD_FORMAT', `zip local header for the entry is not at offset ${offset}`, { where: at });
     }
-    const start = offset + 30 + u16(b, offset + 26) + u16(b, offset + 28);
+    const localNameLen = u16(b, offset + 26);
+    const start = offset + 30 + localNameLen + u16(b, offset + 28);
+    if (localNameLen !== nameLen || !b.subarray(offset + 30, offset + 30 + nameLen).every((c, k) => c === b[p + 46 + k])) {
+      throw new RosettaError('E_BAD_FORMAT', 'zip local header names a different file than the central directory', { where: at });
+    }
     if (!(start + csize <= cdOffset)) {
       throw new RosettaError('E_TRUNCATED', `zip entry data (${csize} bytes from offset ${start}) runs past the file data`, { where: at });
     }
@@ -260,6 +264,15 @@ export function readZip(bytes: Uint8Array, where: { file?: string } = {}, limits
     byName.set(name, e);
     dataStart.set(name, start);
     p = recEnd;
+  }
+
+  // Entries whose data overlap let a small archive expand many times over (the overlapping-file zip
+  // bomb) and never occur in archives written by real tools; CPython's zipfile refuses them too.
+  const spans = entries.map((e) => [e.offset, dataStart.get(e.name)! + e.compressedSize, e.name] as const).sort((a, b) => a[0] - b[0]);
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i]![0] < spans[i - 1]![1]) {
+      throw new RosettaError('E_BAD_FORMAT', `zip entry overlaps the data of '${spans[i - 1]![2]}'`, { where: { ...w, entry: spans[i]![2] }, hint: 'overlapping entries are a zip-bomb technique; refusing' });
+    }
   }
 
   const verified = new Set<string>();

@@ -96,6 +96,20 @@ describe('zip: hostile archives are refused with typed errors', () => {
     expect(codeOf(() => readZip(bad))).toBe('E_BAD_FORMAT');
   });
 
+  it('refuses entries whose data overlap (overlapping-file zip bomb)', () => {
+    const bad = GOOD.slice();
+    const x = readZip(GOOD).entries.find((e) => e.name === 'aa/x')!;
+    // Stretch aa/x's stored data over aa/y's local header: the two entries now share bytes.
+    const dv = new DataView(bad.buffer);
+    dv.setUint32(findCentral(bad, 'aa/x') + 20, x.size + 100, true);
+    dv.setUint32(findCentral(bad, 'aa/x') + 24, x.size + 100, true);
+    expect(() => readZip(bad)).toThrow(/overlaps/);
+    // and a central record pointing at another entry's local header is caught by the name check
+    const other = GOOD.slice();
+    new DataView(other.buffer).setUint32(findCentral(other, 'aa/y') + 42, x.offset, true);
+    expect(() => readZip(other)).toThrow(/names a different file/);
+  });
+
   it('refuses unknown compression methods and encryption', () => {
     const bad = GOOD.slice();
     new DataView(bad.buffer).setUint16(findCentral(bad, 'aa/x') + 10, 12, true);
