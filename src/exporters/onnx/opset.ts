@@ -10,7 +10,7 @@
  * Versions from the operator changelogs: https://onnx.ai/onnx/operators/
  */
 import { RosettaError } from '../../ir/errors.js';
-import type { Attr, AttrMap, Graph, Node } from '../../ir/graph.js';
+import { nodeDependencies, type Attr, type AttrMap, type Graph, type Node } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 
 /** Since-version of each op's latest form (default-domain ops; unknown ops count as 1). */
@@ -209,5 +209,11 @@ export function lowerGraph(g: Graph, opset: number, outer: LowerContext | undefi
     }
     return n;
   });
-  return { ...g, nodes };
+  // Constants that only fed lowered inputs are now unused: do not write them.
+  const used = new Set<string>(g.outputs.map((o) => o.name));
+  for (const n of nodes) for (const d of nodeDependencies(n)) used.add(d);
+  const before = new Set<string>();
+  for (const n of g.nodes) for (const d of n.inputs) before.add(d);
+  const initializers = new Map([...g.initializers].filter(([k]) => used.has(k) || !before.has(k)));
+  return { ...g, nodes, initializers };
 }
