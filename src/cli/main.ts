@@ -6,8 +6,7 @@
  * runs a command in-process with injected output, which is how the tests drive it; the module runs
  * itself only when it is the program's entry (`bin/rosetta.js` or `node dist/cli/main.js`).
  *
- * Subcommands are registered only once they work: `finetune` and `bench` join when training and
- * the benchmark harness expose an API for them.
+ * Subcommands are registered only once they work: `finetune` joins when training has an API.
  */
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -15,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRosettaError } from '../ir/errors.js';
 import type { FormatName } from '../importers/types.js';
+import { benchCommand } from './bench.js';
 import { convertCommand, parityCommand } from './convert.js';
 import { demoCommand } from './demo.js';
 import { inspectCommand } from './inspect.js';
@@ -97,6 +97,17 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .option('--seed <n>', 'seed for random inputs', number('--seed'))
     .option('--json', 'print JSON')
     .action(async (a: string, b: string, o: Parameters<typeof parityCommand>[2]) => exit(await parityCommand(a, b, o, io)));
+
+  p.command('bench')
+    .description('time the forward pass of a model (median/min/mean); `npm run bench` compares with onnxruntime')
+    .argument('<model>', 'model file')
+    .option('--inputs <file.npz>', 'inputs (default: seeded random inputs, symbolic dims = 1)')
+    .option('--iterations <n>', 'timed runs', integer('--iterations'), 20)
+    .option('--warmup <n>', 'untimed runs first', number('--warmup'), 3)
+    .option('--backend <name>', 'execution backend', 'cpu')
+    .option('--json', 'print JSON')
+    .addOption(formatOption('--from <format>', 'force the model format'))
+    .action(async (model: string, o: Parameters<typeof benchCommand>[1]) => exit(await benchCommand(model, o, io)));
 
   p.command('demo')
     .description('run the bundled MNIST CNN through import → run → export → re-import → run and print parity')

@@ -220,6 +220,21 @@ describe('rosetta convert', () => {
   });
 });
 
+describe('rosetta bench', () => {
+  it('times a model on its fixture inputs', async () => {
+    const r = await cli('bench', model('mlp.onnx'), '--inputs', model('mlp.inputs.npz'), '--iterations', '3', '--warmup', '1', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ backend: 'cpu', iterations: 3, warmup: 1 });
+    expect(j.minMs).toBeGreaterThan(0);
+    expect(j.medianMs).toBeGreaterThanOrEqual(j.minMs);
+  });
+
+  it('rejects a non-integer iteration count as a usage error', async () => {
+    expect((await cli('bench', model('mlp.onnx'), '--iterations', '0')).code).toBe(2);
+  });
+});
+
 describe('rosetta demo', () => {
   it('runs import → run → export → re-import → run and reports parity', async () => {
     const dir = tmp();
