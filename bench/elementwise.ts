@@ -47,3 +47,7 @@ await bench('Relu [1,64,56,56]', 'Relu', [x]);
 await bench('Sigmoid [1,64,56,56]', 'Sigmoid', [x]);
 await bench('Softmax [32,1000] axis -1', 'Softmax', [rand([32, 1000])]);
 await bench('ReduceMean [1,64,56,56] axes [2,3]', 'ReduceMean', [x, Tensor.from('int64', [2], [2n, 3n])]);
+await bench('Sqrt [1,64,56,56]', 'Sqrt', [x]);
+await bench('Erf [1,64,56,56]', 'Erf', [x]);
+await bench('Tanh [1,64,56,56]', 'Tanh', [x]);
+await bench('Einsum bhqd,bhkd->bhqk [1,4,64,32]', 'Einsum', [rand([1, 4, 64, 32]), rand([1, 4, 64, 32])], { equation: { type: 'string', value: 'bhqd,bhkd->bhqk' } });
