@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { isRosettaError } from '../../src/ir/errors.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { isNpy, readNpy, readNpyHeader, readNpz, writeNpy, writeNpz } from '../../src/formats/npy.js';
+import { writeZip } from '../../src/formats/zip.js';
 
 const DIR = join(import.meta.dirname, '..', '..', 'fixtures', 'npy');
 type Golden = { descr: string; shape: number[]; fortran: boolean; values: unknown[]; bits?: number[] };
@@ -95,6 +96,11 @@ describe('npz', () => {
     expect(m.get('x')!.dtype).toBe('float32');
     expect([...(m.get('ids')!.data as BigInt64Array)]).toEqual([1n, 2n, 3n, 4n]);
     if (file.includes('compressed')) expect(m.get('names')!.data).toEqual(['α', 'b']);
+  });
+
+  it('rejects archive entries that are not .npy files, and corrupt entries', () => {
+    expect(() => readNpz(writeZip([{ name: 'x.txt', data: new Uint8Array([1]) }]))).toThrow(/E_BAD_FORMAT.*not a \.npy/);
+    expect(() => readNpz(writeZip([{ name: 'x.npy', data: new Uint8Array([0x93, 0x4e, 0x55]) }]))).toThrow(/E_BAD_FORMAT/);
   });
 
   it('round-trips through writeNpz, stored and deflated', () => {
