@@ -30,7 +30,7 @@ export class SimpleLinearModel extends nn.Module {
 }
 
 export class ConvBN extends nn.Module {
-  conv = new nn.Conv2d(3, 8, 3, { padding: 1 });
+  conv = new nn.Conv2d(3, 8, 3, { padding: 1, bias: false });
   bn = new nn.BatchNorm2d(8, { momentum: 0.2 });
   pool = new nn.MaxPool2d(2);
   fc = new nn.Linear(8 * 4 * 4, 5);
