@@ -68,28 +68,44 @@ export function isZip(bytes: Uint8Array): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), table-driven.
+// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), "slicing-by-8": eight 256-entry tables
+// let the loop consume 8 bytes per step, several times faster than the byte-wise table loop.
 
-let CRC_TABLE: Uint32Array | undefined;
+let CRC_TABLES: Int32Array | undefined;
 
-function crcTable(): Uint32Array {
-  if (CRC_TABLE) return CRC_TABLE;
-  const t = new Uint32Array(256);
+function crcTables(): Int32Array {
+  if (CRC_TABLES) return CRC_TABLES;
+  const t = new Int32Array(256 * 8);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
+    t[n] = c;
   }
-  CRC_TABLE = t;
+  for (let n = 0; n < 256; n++) {
+    let c = t[n]!;
+    for (let k = 1; k < 8; k++) {
+      c = t[c & 0xff]! ^ (c >>> 8);
+      t[k * 256 + n] = c;
+    }
+  }
+  CRC_TABLES = t;
   return t;
 }
 
 /** CRC-32 of `data` as an unsigned 32-bit number. */
 export function crc32(data: Uint8Array): number {
-  const t = crcTable();
-  let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  const t = crcTables();
+  let c = -1;
+  let i = 0;
+  const end8 = data.length - (data.length % 8);
+  for (; i < end8; i += 8) {
+    const a = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
+    c =
+      t[1792 + (a & 0xff)]! ^ t[1536 + ((a >>> 8) & 0xff)]! ^ t[1280 + ((a >>> 16) & 0xff)]! ^ t[1024 + (a >>> 24)]! ^
+      t[768 + data[i + 4]!]! ^ t[512 + data[i + 5]!]! ^ t[256 + data[i + 6]!]! ^ t[data[i + 7]!]!;
+  }
+  for (; i < data.length; i++) c = t[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
 }
 
 // ---------------------------------------------------------------------------------------------
