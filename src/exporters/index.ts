@@ -16,6 +16,9 @@ function add(format: FormatName, extensions: string[], load: () => Promise<Expor
 add('onnx', ['.onnx'], async () => (await import('./onnx/index.js')).onnxExporter);
 add('pytorch', ['.pt', '.pth', '.bin'], async () => (await import('./pytorch/index.js')).pytorchExporter);
 add('safetensors', ['.safetensors'], async () => (await import('./pytorch/index.js')).safetensorsExporter);
+add('keras', ['.keras'], async () => (await import('./keras/index.js')).kerasZipExporter);
+add('keras-h5', ['.weights.h5', '.h5', '.hdf5'], async () => (await import('./keras/index.js')).kerasH5Exporter);
+add('tfjs', ['model.json'], async () => (await import('./keras/index.js')).tfjsExporter);
 
 export function exporterFormats(): FormatName[] {
   return EXPORTERS.map((e) => e.format);

@@ -15,8 +15,12 @@ export interface KerasWeight {
   tensor: Tensor;
 }
 
-/** Weights of a layer in Keras order, or undefined when the source has no weights (JSON). */
-export type WeightSource = (layerPath: string[]) => KerasWeight[] | undefined;
+/**
+ * Weights of a layer in Keras order, or undefined when the source has no weights (JSON).
+ * `specs` are the roles and shapes the layer's config implies (the exporter uses them to
+ * generate index-encoded weights, see src/exporters/keras/weights.ts).
+ */
+export type WeightSource = (layerPath: string[], specs: readonly WeightSpec[]) => KerasWeight[] | undefined;
 
 export interface LowerCtx {
   b: GraphBuilder;
@@ -42,7 +46,7 @@ export interface WeightSpec {
  */
 export function takeWeights(ctx: LowerCtx, layer: NormLayer, specs: WeightSpec[], scope: string, pre?: (w: KerasWeight[]) => KerasWeight[]): { tensors: Tensor[]; names: string[] } {
   void scope;
-  const raw = ctx.weights?.([...ctx.path, layer.weightKey ?? layer.name]);
+  const raw = ctx.weights?.([...ctx.path, layer.weightKey ?? layer.name], specs);
   const got = raw && pre ? pre(raw) : raw;
   if (!got) {
     const tensors = specs.map((s) => new Tensor('float32', s.shape, new Float32Array(checkedSize(s.shape, `weight ${s.role} of layer ${layer.name}`))));

@@ -151,7 +151,7 @@ export async function modelFromJsonAndWeights(configText: string, weightsBytes: 
           throw new RosettaError('E_BINDING', `the weights file has ${stored.length} layers with weights, the model ${order.length}`, { where: { file }, hint: 'load by name, or use the weights saved from this architecture' });
         }
         const map = new Map(order.map((l, i) => [l, stored[i]!]));
-        source = (path) => base([map.get(path[0]!) ?? path[0]!, ...path.slice(1)]);
+        source = (path, specs) => base([map.get(path[0]!) ?? path[0]!, ...path.slice(1)], specs);
       }
     }
     return modelFromConfig(configText, file, source, kerasVersion, backend);
