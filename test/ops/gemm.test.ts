@@ -2,10 +2,12 @@
  * The blocked float32 GEMM (src/kernels/cpu/gemm.ts) against a naive triple loop on odd sizes that
  * cross every blocking edge (MR/NR = 4, MC = 64, KC = 256), all transpose combinations, alpha/beta,
  * offsets and leading dimensions larger than the matrix. The reference is the definition of GEMM,
- * computed in float64; tolerance covers float32 accumulation order.
+ * computed in float64; tolerance covers float32 accumulation order. Both micro-kernels are checked:
+ * the WebAssembly SIMD one (wasm-gemm.ts) and the plain-JS one.
  */
-import { describe, expect, it } from 'vitest';
-import { dgemm, sgemm } from '../../src/kernels/cpu/gemm.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { activeGemmKernel, dgemm, setGemmKernel, sgemm, type GemmKernel } from '../../src/kernels/cpu/gemm.js';
+import { wasmGemm } from '../../src/kernels/cpu/wasm-gemm.js';
 
 function rand(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);
@@ -43,7 +45,17 @@ for (const [M, N, K] of sizes) {
   cases.push({ M, N, K, tA: false, tB: false, alpha: 0.5, beta: 2 });
 }
 
-describe('sgemm matches the naive definition', () => {
+const kernels: GemmKernel[] = ['js', 'wasm'];
+
+describe.each(kernels)('sgemm (%s micro-kernel) matches the naive definition', (kernel) => {
+  beforeAll(() => setGemmKernel(kernel));
+  afterAll(() => setGemmKernel('wasm'));
+
+  it('uses the requested kernel', () => {
+    if (kernel === 'wasm' && !wasmGemm()) console.warn('[rosetta tests] no WebAssembly SIMD here: the wasm case runs the JS kernel');
+    expect(activeGemmKernel()).toBe(kernel === 'wasm' && !wasmGemm() ? 'js' : kernel);
+  });
+
   it.each(cases)('M=$M N=$N K=$K tA=$tA tB=$tB alpha=$alpha beta=$beta', (c) => {
     const padA = 3, padB = 2, padC = 5, offA = 7, offB = 11, offC = 13;
     const lda = (c.tA ? c.M : c.K) + padA;
@@ -71,6 +83,9 @@ describe('sgemm matches the naive definition', () => {
     expect(Array.from(C)).toEqual([3, 4, 6, 8]);
   });
 
+});
+
+describe('dgemm', () => {
   it('dgemm matches the naive definition (transposed B, alpha, beta)', () => {
     const c: Case = { M: 9, N: 11, K: 13, tA: true, tB: true, alpha: 1.5, beta: -1 };
     const A = Float64Array.from(rand(c.K * c.M, 4));

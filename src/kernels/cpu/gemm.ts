@@ -9,12 +9,18 @@
  * (`microKernel`) behind `sgemm`'s signature so a WebAssembly SIMD version can replace it without
  * touching any caller.
  *
+ * When the engine has WebAssembly SIMD, the same blocking drives the 4×8 f32x4 micro-kernel from
+ * wasm-gemm.ts (panels packed straight into the module's memory); the plain-JS kernel remains the
+ * fallback and the reference the tests compare against (`setGemmKernel`).
+ *
  * `dgemm` is the straightforward reference-quality kernel used for float64 and for integer ops
  * computed exactly in float64 (MatMulInteger, ConvInteger: |products sums| < 2^53).
  *
  * Both compute C = alpha·op(A)·op(B) + beta·C on row-major storage with leading dimensions, like
  * BLAS: op(A) is M×K, op(B) is K×N, C is M×N. Spec context: https://onnx.ai/onnx/operators/onnx__Gemm.html
  */
+
+import { type WasmGemm, wasmGemm } from './wasm-gemm.js';
 
 /** Row-major operand: data, offset of element (0,0) and leading dimension (row stride). */
 export interface MatRef<T> {
@@ -28,6 +34,20 @@ const NR = 4;
 const KC = 256;
 const MC = 64;
 const NC = 2048;
+
+/** Which micro-kernel `sgemm` uses: 'wasm' (SIMD, when available) or 'js'. */
+export type GemmKernel = 'wasm' | 'js';
+let kernelChoice: GemmKernel = 'wasm';
+
+/** Select the float32 micro-kernel (tests compare both; 'wasm' falls back to 'js' when unavailable). */
+export function setGemmKernel(k: GemmKernel): void {
+  kernelChoice = k;
+}
+
+/** The micro-kernel `sgemm` will actually use. */
+export function activeGemmKernel(): GemmKernel {
+  return kernelChoice === 'wasm' && wasmGemm() ? 'wasm' : 'js';
+}
 
 let packA = new Float32Array(MC * KC);
 let packB = new Float32Array(KC * NC);
@@ -64,6 +84,11 @@ export function sgemm(
     else smallMAxpy(M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
     return;
   }
+  const w = kernelChoice === 'wasm' ? wasmGemm() : undefined;
+  if (w) {
+    sgemmWasm(w, transA, transB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
+    return;
+  }
   if (packB.length < KC * Math.min(N + NR, NC + NR)) packB = new Float32Array(KC * (Math.min(N, NC) + NR));
   if (packA.length < (MC + MR) * KC) packA = new Float32Array((MC + MR) * KC);
   const pa = packA;
@@ -75,7 +100,7 @@ export function sgemm(
       packPanelsB(transB, B, bOff, ldb, pc, jc, kc, nc, pb);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = Math.min(MC, M - ic);
-        packPanelsA(transA, A, aOff, lda, ic, pc, mc, kc, pa);
+        packPanelsA(transA, A, aOff, lda, ic, pc, mc, kc, pa, 0);
         for (let jr = 0; jr < nc; jr += NR) {
           const nr = Math.min(NR, nc - jr);
           const bp = jr * kc;
@@ -126,10 +151,10 @@ function packPanelsB(trans: boolean, B: Float32Array, off: number, ld: number, p
 }
 
 /** Pack op(A)[ic:ic+mc, pc:pc+kc] into MR-high panels, each kc×MR (k-major), zero-padded. */
-function packPanelsA(trans: boolean, A: Float32Array, off: number, ld: number, ic: number, pc: number, mc: number, kc: number, out: Float32Array): void {
+function packPanelsA(trans: boolean, A: Float32Array, off: number, ld: number, ic: number, pc: number, mc: number, kc: number, out: Float32Array, outOff: number): void {
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = Math.min(MR, mc - ir);
-    let o = ir * kc;
+    let o = outOff + ir * kc;
     if (!trans && mr === MR) {
       let r0 = off + (ic + ir) * ld + pc;
       let r1 = r0 + ld;
@@ -206,6 +231,74 @@ function microKernel(kc: number, alpha: number, a: Float32Array, ao: number, b: 
 }
 
 const tile = new Float64Array(MR * NR);
+
+const WNR = 8;
+const WNC = 1024;
+
+/** Pack op(B)[pc:pc+kc, jc:jc+nc] into 8-wide panels (kc×8, k-major, zero-padded) at out[outOff]. */
+function packPanelsB8(trans: boolean, B: Float32Array, off: number, ld: number, pc: number, jc: number, kc: number, nc: number, out: Float32Array, outOff: number): void {
+  for (let jr = 0; jr < nc; jr += WNR) {
+    const nr = Math.min(WNR, nc - jr);
+    let o = outOff + jr * kc;
+    if (!trans && nr === WNR) {
+      let src = off + pc * ld + jc + jr;
+      for (let p = 0; p < kc; p++) {
+        for (let j = 0; j < WNR; j++) out[o + j] = B[src + j]!;
+        o += WNR;
+        src += ld;
+      }
+      continue;
+    }
+    if (trans && nr === WNR) {
+      // column j of op(B) is row (jc + jr + j) of B: walk each row once
+      for (let j = 0; j < WNR; j++) {
+        let src = off + (jc + jr + j) * ld + pc;
+        for (let p = 0; p < kc; p++) out[o + p * WNR + j] = B[src++]!;
+      }
+      continue;
+    }
+    for (let p = 0; p < kc; p++) {
+      for (let j = 0; j < WNR; j++) out[o + j] = j < nr ? (trans ? B[off + (jc + jr + j) * ld + pc + p]! : B[off + (pc + p) * ld + jc + jr + j]!) : 0;
+      o += WNR;
+    }
+  }
+}
+
+/** sgemm's blocking with the WebAssembly SIMD micro-kernel; packed panels live in the module memory. */
+function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number): void {
+  // Layout in floats: [packed A (MC+MR)·KC][packed B KC·(WNC+WNR)][tiles (WNC/WNR+1)·32]
+  const aF = 0;
+  const bF = (MC + MR) * KC;
+  const tF = bF + KC * (WNC + WNR);
+  const needBytes = (tF + (WNC / WNR + 1) * MR * WNR) * 4;
+  if (w.memory.buffer.byteLength < needBytes) w.memory.grow(Math.ceil((needBytes - w.memory.buffer.byteLength) / 65536));
+  const heap = new Float32Array(w.memory.buffer);
+  for (let jc = 0; jc < N; jc += WNC) {
+    const nc = Math.min(WNC, N - jc);
+    const nPanels = Math.ceil(nc / WNR);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = Math.min(KC, K - pc);
+      packPanelsB8(transB, B, bOff, ldb, pc, jc, kc, nc, heap, bF);
+      for (let ic = 0; ic < M; ic += MC) {
+        const mc = Math.min(MC, M - ic);
+        packPanelsA(transA, A, aOff, lda, ic, pc, mc, kc, heap, aF);
+        for (let ir = 0; ir < mc; ir += MR) {
+          const mr = Math.min(MR, mc - ir);
+          w.panels(kc, (aF + ir * kc) * 4, bF * 4, tF * 4, nPanels);
+          for (let p = 0; p < nPanels; p++) {
+            const nr = Math.min(WNR, nc - p * WNR);
+            const t = tF + p * MR * WNR;
+            let co = cOff + (ic + ir) * ldc + jc + p * WNR;
+            for (let i = 0; i < mr; i++, co += ldc) {
+              const ti = t + i * WNR;
+              for (let j = 0; j < nr; j++) C[co + j] += alpha * heap[ti + j]!;
+            }
+          }
+        }
+      }
+    }
+  }
+}
 
 /** Row count up to which the unpacked small-M kernels beat packing. */
 const SMALL_M = 8;

@@ -1,0 +1,144 @@
+/**
+ * A WebAssembly SIMD micro-kernel for `sgemm` (gemm.ts): 4×8 register tile, f32x4 arithmetic,
+ * packed panels read linearly from the module's own memory.
+ *
+ * The module is tiny and fixed, so it is emitted here byte by byte from the WebAssembly binary
+ * format (https://webassembly.github.io/spec/core/binary/) rather than assembled by a build tool:
+ * set-up stays `npm install`, the bytes are reviewable below, and nothing is fetched or evaluated.
+ * When the engine lacks SIMD (`WebAssembly.validate` fails) `wasmGemm()` returns undefined and
+ * gemm.ts keeps its plain-JS micro-kernel.
+ *
+ * Exports: `mem` (memory), `panels(kc, a, b, out, n)`: for each of n B panels (kc×8 floats, packed
+ * k-major), out[p] (4×8 floats, row-major) = Apanel(kc×4, k-major)ᵀ · Bpanel[p]. Pointers are byte
+ * offsets into `mem`.
+ */
+
+/** Unsigned LEB128. */
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 (small constants only). */
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+
+// opcodes
+const I32 = 0x7f;
+const V128 = 0x7b;
+const get = (i: number): number[] => [0x20, ...uleb(i)];
+const set = (i: number): number[] => [0x21, ...uleb(i)];
+const i32c = (v: number): number[] => [0x41, ...sleb(v)];
+const I32_ADD = 0x6a;
+const I32_LT_U = 0x49;
+const I32_EQZ = 0x45;
+const I32_SHL = 0x74;
+const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
+const v128Load = (offset: number): number[] => simd(0x00, 2, ...uleb(offset)); // align hint 4 bytes
+const v128Load32Splat = (offset: number): number[] => simd(0x09, 2, ...uleb(offset));
+const v128Store = (offset: number): number[] => simd(0x0b, 2, ...uleb(offset));
+const F32X4_ADD = simd(0xe4);
+const F32X4_MUL = simd(0xe6);
+
+/** Body of `tile(kc, a, b, out)`: params 0..3, locals 4..11 acc, 12..13 b0/b1, 14 splat, 15 end. */
+function tileBody(): number[] {
+  const [KC, A, B, OUT] = [0, 1, 2, 3];
+  const acc = (r: number, h: number): number => 4 + r * 2 + h;
+  const B0 = 12, B1 = 13, AV = 14, END = 15;
+  const code: number[] = [];
+  // end = a + kc * 16
+  code.push(...get(A), ...get(KC), ...i32c(4), I32_SHL, I32_ADD, ...set(END));
+  code.push(0x02, 0x40); // block
+  code.push(...get(KC), I32_EQZ, 0x0d, 0); // br_if 0 (kc == 0)
+  code.push(0x03, 0x40); // loop
+  code.push(...get(B), ...v128Load(0), ...set(B0));
+  code.push(...get(B), ...v128Load(16), ...set(B1));
+  for (let r = 0; r < 4; r++) {
+    code.push(...get(A), ...v128Load32Splat(r * 4), ...set(AV));
+    for (let h = 0; h < 2; h++) code.push(...get(acc(r, h)), ...get(AV), ...get(h === 0 ? B0 : B1), ...F32X4_MUL, ...F32X4_ADD, ...set(acc(r, h)));
+  }
+  code.push(...get(A), ...i32c(16), I32_ADD, ...set(A));
+  code.push(...get(B), ...i32c(32), I32_ADD, ...set(B));
+  code.push(...get(A), ...get(END), I32_LT_U, 0x0d, 0); // br_if 0 → loop
+  code.push(0x0b); // end loop
+  code.push(0x0b); // end block
+  for (let r = 0; r < 4; r++) for (let h = 0; h < 2; h++) code.push(...get(OUT), ...get(acc(r, h)), ...v128Store((r * 2 + h) * 16));
+  code.push(0x0b);
+  const locals = vec([[...uleb(11), V128], [...uleb(1), I32]]);
+  const body = [...locals, ...code];
+  return [...uleb(body.length), ...body];
+}
+
+/** Body of `panels(kc, a, b, out, n)`: params 0..4, local 5 = end of out. */
+function panelsBody(): number[] {
+  const [KC, A, B, OUT, N] = [0, 1, 2, 3, 4];
+  const END = 5;
+  const code: number[] = [];
+  code.push(...get(OUT), ...get(N), ...i32c(7), I32_SHL, I32_ADD, ...set(END)); // out + n*128
+  code.push(0x02, 0x40, ...get(N), I32_EQZ, 0x0d, 0);
+  code.push(0x03, 0x40);
+  code.push(...get(KC), ...get(A), ...get(B), ...get(OUT), 0x10, 0); // call tile
+  code.push(...get(B), ...get(KC), ...i32c(5), I32_SHL, I32_ADD, ...set(B)); // b += kc*32
+  code.push(...get(OUT), ...i32c(128), I32_ADD, ...set(OUT));
+  code.push(...get(OUT), ...get(END), I32_LT_U, 0x0d, 0);
+  code.push(0x0b, 0x0b, 0x0b);
+  const body = [...vec([[...uleb(1), I32]]), ...code];
+  return [...uleb(body.length), ...body];
+}
+
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32]]), 0x00], [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), 0x00]])),
+    ...section(3, vec([[0], [1]])),
+    ...section(5, vec([[0x00, ...uleb(1)]])),
+    ...section(7, vec([[...name('mem'), 0x02, 0], [...name('tile'), 0x00, 0], [...name('panels'), 0x00, 1]])),
+    ...section(10, [...uleb(2), ...tileBody(), ...panelsBody()]),
+  ];
+  return new Uint8Array(bytes);
+}
+
+/** The instantiated kernel: its memory and the panel loop. */
+export interface WasmGemm {
+  memory: WebAssembly.Memory;
+  panels: (kc: number, a: number, b: number, out: number, n: number) => void;
+}
+
+let cached: WasmGemm | null | undefined;
+
+/** The SIMD kernel, or undefined when this engine has no WebAssembly SIMD (or it is disabled). */
+export function wasmGemm(): WasmGemm | undefined {
+  if (cached !== undefined) return cached ?? undefined;
+  cached = null;
+  try {
+    if (typeof WebAssembly === 'undefined' || (typeof process !== 'undefined' && process.env?.ROSETTA_NO_WASM)) return undefined;
+    const bytes = moduleBytes();
+    if (!WebAssembly.validate(bytes)) return undefined;
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+    const e = inst.exports as unknown as { mem: WebAssembly.Memory; panels: WasmGemm['panels'] };
+    cached = { memory: e.mem, panels: e.panels };
+  } catch {
+    cached = null;
+  }
+  return cached ?? undefined;
+}
