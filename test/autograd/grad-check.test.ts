@@ -1,0 +1,182 @@
+/**
+ * Every gradient rule and decomposition checked against central finite differences in float64.
+ * Data-driven: one case per op configuration. Each case builds a one-node graph (plus constant
+ * inputs), takes loss = Σ(output_k · W_k) with fixed random W_k, and compares autograd's
+ * d loss / d input with (loss(x + h) − loss(x − h)) / 2h for every element of every float input.
+ * The expected values are computed here by the forward kernels themselves (no hand-written numbers).
+ */
+import { describe, expect, it } from 'vitest';
+import type { Attr, AttrMap } from '../../src/ir/graph.js';
+import { emptyGraph, makeNode } from '../../src/ir/graph.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { gradients, recordTape } from '../../src/runtime/autograd.js';
+import { seededRandom } from '../../src/runtime/session.js';
+
+type Init = number[] | { shape: number[]; positive?: boolean; values?: number[] };
+
+interface Case {
+  name: string;
+  op: string;
+  /** Differentiable float64 inputs by position (shape or explicit values). */
+  inputs: (Init | null)[];
+  /** Non-differentiable inputs (axes, shapes, indices, flags) by position. */
+  consts?: Record<number, Tensor>;
+  attrs?: AttrMap;
+  /** How many outputs to put in the loss (default 1). */
+  outputs?: number;
+  /** Extra declared outputs the node has but the loss ignores. */
+  nodeOutputs?: number;
+}
+
+const i64 = (v: number[], shape = [v.length]): Tensor => new Tensor('int64', shape, BigInt64Array.from(v.map(BigInt)));
+const ints = (value: number[]): Attr => ({ type: 'ints', value });
+const int = (value: number): Attr => ({ type: 'int', value });
+const float = (value: number): Attr => ({ type: 'float', value });
+const str = (value: string): Attr => ({ type: 'string', value });
+const pos = (...shape: number[]): Init => ({ shape, positive: true });
+
+const CASES: Case[] = [
+  { name: 'Add broadcast', op: 'Add', inputs: [[2, 3, 4], [3, 1]] },
+  { name: 'Sub broadcast', op: 'Sub', inputs: [[3, 1], [2, 1, 4]] },
+  { name: 'Mul broadcast', op: 'Mul', inputs: [[2, 3], [3]] },
+  { name: 'Div', op: 'Div', inputs: [[2, 3], pos(2, 3)] },
+  { name: 'Pow', op: 'Pow', inputs: [pos(2, 3), [3]] },
+  { name: 'Max', op: 'Max', inputs: [[2, 3], [2, 3]] },
+  { name: 'Min broadcast', op: 'Min', inputs: [[2, 3], [3]] },
+  { name: 'Sum', op: 'Sum', inputs: [[2, 3], [3], [2, 1]] },
+  { name: 'Mean', op: 'Mean', inputs: [[2, 3], [2, 3]] },
+  { name: 'Where', op: 'Where', inputs: [null, [2, 3], [3]], consts: { 0: new Tensor('bool', [2, 3], Uint8Array.from([1, 0, 0, 1, 1, 0])) } },
+  ...['Neg', 'Abs', 'Exp', 'Sin', 'Cos', 'Erf', 'Relu', 'Sigmoid', 'Tanh', 'Softplus', 'Softsign', 'HardSwish'].map((op): Case => ({ name: op, op, inputs: [[3, 4]] })),
+  ...['Log', 'Sqrt', 'Reciprocal'].map((op): Case => ({ name: op, op, inputs: [pos(3, 4)] })),
+  { name: 'LeakyRelu', op: 'LeakyRelu', inputs: [[3, 4]], attrs: { alpha: float(0.2) } },
+  { name: 'Elu', op: 'Elu', inputs: [[3, 4]], attrs: { alpha: float(0.7) } },
+  { name: 'Selu', op: 'Selu', inputs: [[3, 4]] },
+  { name: 'HardSigmoid', op: 'HardSigmoid', inputs: [[3, 4]], attrs: { alpha: float(0.3), beta: float(0.4) } },
+  { name: 'Clip', op: 'Clip', inputs: [[3, 4]], consts: { 1: Tensor.from('float64', [], [-0.5]), 2: Tensor.from('float64', [], [0.6]) } },
+  { name: 'Identity', op: 'Identity', inputs: [[2, 2]] },
+  { name: 'Softmax axis 1', op: 'Softmax', inputs: [[2, 3, 4]], attrs: { axis: int(1) } },
+  { name: 'LogSoftmax last', op: 'LogSoftmax', inputs: [[2, 5]] },
+  { name: 'ReduceSum axes keepdims=0', op: 'ReduceSum', inputs: [[2, 3, 4]], consts: { 1: i64([0, 2]) }, attrs: { keepdims: int(0) } },
+  { name: 'ReduceSum all', op: 'ReduceSum', inputs: [[2, 3]] },
+  { name: 'ReduceMean', op: 'ReduceMean', inputs: [[2, 3, 4]], consts: { 1: i64([-1]) } },
+  { name: 'ReduceSumSquare', op: 'ReduceSumSquare', inputs: [[2, 3]], consts: { 1: i64([1]) } },
+  { name: 'ReduceMax', op: 'ReduceMax', inputs: [[2, 3, 4]], consts: { 1: i64([1]) }, attrs: { keepdims: int(0) } },
+  { name: 'ReduceMin', op: 'ReduceMin', inputs: [[3, 4]], consts: { 1: i64([0]) } },
+  { name: 'ReduceL2', op: 'ReduceL2', inputs: [[3, 4]], consts: { 1: i64([1]) } },
+  { name: 'Reshape', op: 'Reshape', inputs: [[2, 6]], consts: { 1: i64([3, -1]) } },
+  { name: 'Flatten', op: 'Flatten', inputs: [[2, 3, 2]], attrs: { axis: int(2) } },
+  { name: 'Squeeze', op: 'Squeeze', inputs: [[2, 1, 3]], consts: { 1: i64([1]) } },
+  { name: 'Unsqueeze', op: 'Unsqueeze', inputs: [[2, 3]], consts: { 1: i64([0, 3]) } },
+  { name: 'Transpose', op: 'Transpose', inputs: [[2, 3, 4]], attrs: { perm: ints([2, 0, 1]) } },
+  { name: 'Concat', op: 'Concat', inputs: [[2, 3], [2, 1], [2, 2]], attrs: { axis: int(1) } },
+  { name: 'Split', op: 'Split', inputs: [[5, 2]], consts: { 1: i64([2, 3]) }, attrs: { axis: int(0) }, outputs: 2 },
+  { name: 'Slice', op: 'Slice', inputs: [[4, 5]], consts: { 1: i64([1, -4]), 2: i64([3, 100]), 3: i64([0, 1]) } },
+  { name: 'Pad constant', op: 'Pad', inputs: [[2, 3]], consts: { 1: i64([1, 0, 0, 2]) } },
+  { name: 'Expand', op: 'Expand', inputs: [[3, 1]], consts: { 1: i64([2, 3, 4]) } },
+  { name: 'Tile', op: 'Tile', inputs: [[2, 3]], consts: { 1: i64([2, 2]) } },
+  { name: 'Gather axis 0 (Embedding)', op: 'Gather', inputs: [[5, 3]], consts: { 1: i64([0, 4, 0, 2, 3, 4], [2, 3]) } },
+  { name: 'Gather axis 1 negative scalar', op: 'Gather', inputs: [[2, 4, 3]], consts: { 1: i64([-1], []) }, attrs: { axis: int(1) } },
+  { name: 'GatherElements', op: 'GatherElements', inputs: [[3, 4]], consts: { 1: i64([0, 3, 1, 1, 2, 0], [3, 2]) }, attrs: { axis: int(1) } },
+  { name: 'MatMul 2D', op: 'MatMul', inputs: [[3, 4], [4, 2]] },
+  { name: 'MatMul batched broadcast', op: 'MatMul', inputs: [[2, 1, 3, 4], [3, 4, 2]] },
+  { name: 'MatMul 1-D × 2-D', op: 'MatMul', inputs: [[4], [4, 3]] },
+  { name: 'MatMul 3-D × 1-D', op: 'MatMul', inputs: [[2, 3, 4], [4]] },
+  { name: 'Gemm', op: 'Gemm', inputs: [[3, 4], [4, 2], [2]], attrs: { alpha: float(0.7), beta: float(1.3) } },
+  { name: 'Gemm transA transB', op: 'Gemm', inputs: [[4, 3], [2, 4], [3, 1]], attrs: { transA: int(1), transB: int(1) } },
+  { name: 'Conv 2D', op: 'Conv', inputs: [[2, 3, 5, 5], [4, 3, 3, 3], [4]], attrs: { pads: ints([1, 1, 1, 1]) } },
+  { name: 'Conv 2D stride dilation', op: 'Conv', inputs: [[1, 2, 7, 6], [3, 2, 2, 3]], attrs: { strides: ints([2, 1]), dilations: ints([2, 1]), pads: ints([0, 1, 1, 0]) } },
+  { name: 'Conv 2D groups', op: 'Conv', inputs: [[1, 4, 5, 5], [6, 2, 3, 3], [6]], attrs: { group: int(2), strides: ints([2, 2]) } },
+  { name: 'Conv 2D depthwise SAME_UPPER', op: 'Conv', inputs: [[1, 3, 5, 4], [3, 1, 2, 2]], attrs: { group: int(3), auto_pad: str('SAME_UPPER') } },
+  { name: 'Conv 1D', op: 'Conv', inputs: [[2, 2, 9], [3, 2, 3], [3]], attrs: { strides: ints([2]), pads: ints([1, 2]) } },
+  { name: 'ConvTranspose 2D', op: 'ConvTranspose', inputs: [[1, 2, 3, 3], [2, 3, 3, 3], [3]], attrs: { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]), output_padding: ints([1, 1]) } },
+  { name: 'ConvTranspose 2D groups', op: 'ConvTranspose', inputs: [[1, 4, 3, 2], [4, 1, 2, 2]], attrs: { group: int(2), strides: ints([1, 2]) } },
+  { name: 'MaxPool 2D pads', op: 'MaxPool', inputs: [[1, 2, 5, 5]], attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) } },
+  { name: 'AveragePool exclude pad', op: 'AveragePool', inputs: [[1, 2, 5, 5]], attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) } },
+  { name: 'AveragePool include pad', op: 'AveragePool', inputs: [[1, 2, 4, 5]], attrs: { kernel_shape: ints([2, 3]), strides: ints([2, 1]), pads: ints([0, 1, 1, 1]), count_include_pad: int(1) } },
+  { name: 'AveragePool ceil_mode', op: 'AveragePool', inputs: [[1, 1, 5, 5]], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]), ceil_mode: int(1) } },
+  { name: 'GlobalAveragePool', op: 'GlobalAveragePool', inputs: [[2, 3, 3, 2]] },
+  { name: 'GlobalMaxPool', op: 'GlobalMaxPool', inputs: [[2, 3, 3, 2]] },
+  { name: 'Dropout inference', op: 'Dropout', inputs: [[2, 3]] },
+  { name: 'BatchNormalization inference', op: 'BatchNormalization', inputs: [[2, 3, 2, 2], [3], [3], [3], pos(3)], attrs: { epsilon: float(1e-3) } },
+  { name: 'BatchNormalization training', op: 'BatchNormalization', inputs: [[3, 2, 2, 2], [2], [2], null, null], consts: { 3: Tensor.from('float64', [2], [0.1, -0.2]), 4: Tensor.from('float64', [2], [1.5, 0.7]) }, attrs: { training_mode: int(1) }, nodeOutputs: 3 },
+  { name: 'LayerNormalization', op: 'LayerNormalization', inputs: [[2, 3, 4], [3, 4], [3, 4]], attrs: { axis: int(-2) } },
+  { name: 'InstanceNormalization', op: 'InstanceNormalization', inputs: [[2, 3, 4], [3], [3]] },
+  { name: 'LSTM bidirectional with states and peepholes', op: 'LSTM', inputs: [[3, 2, 3], [2, 16, 3], [2, 16, 4], [2, 32], null, [2, 2, 4], [2, 2, 4], [2, 12]], attrs: { hidden_size: int(4), direction: str('bidirectional') }, outputs: 3 },
+  { name: 'LSTM layout 1', op: 'LSTM', inputs: [[2, 3, 3], [1, 8, 3], [1, 8, 2]], attrs: { hidden_size: int(2), layout: int(1) }, outputs: 3 },
+  { name: 'GRU linear_before_reset', op: 'GRU', inputs: [[3, 2, 3], [1, 9, 3], [1, 9, 3], [1, 18]], attrs: { hidden_size: int(3), linear_before_reset: int(1) }, outputs: 2 },
+  { name: 'GRU reverse', op: 'GRU', inputs: [[3, 2, 3], [1, 9, 3], [1, 9, 3], [1, 18], null, [1, 2, 3]], attrs: { hidden_size: int(3), direction: str('reverse') }, outputs: 2 },
+  { name: 'RNN', op: 'RNN', inputs: [[4, 2, 3], [1, 3, 3], [1, 3, 3], [1, 6]], attrs: { hidden_size: int(3) }, outputs: 2 },
+];
+
+function makeInput(init: Init, rnd: () => number): Tensor {
+  const shape = Array.isArray(init) ? init : init.shape;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const positive = !Array.isArray(init) && init.positive;
+  const values = !Array.isArray(init) && init.values ? init.values : Array.from({ length: n }, () => (positive ? 0.5 + rnd() : rnd() * 2 - 1));
+  return Tensor.from('float64', shape, values);
+}
+
+describe('gradient rules agree with finite differences (float64)', () => {
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const rnd = seededRandom(42);
+      const g = emptyGraph('check');
+      const ins: string[] = [];
+      const diff: string[] = [];
+      const feeds = new Map<string, Tensor>();
+      const arity = Math.max(c.inputs.length, ...Object.keys(c.consts ?? {}).map((k) => Number(k) + 1));
+      Array.from({ length: arity }, (_, k) => c.inputs[k] ?? null).forEach((init, k) => {
+        const cst = c.consts?.[k];
+        if (cst) {
+          g.initializers.set(`c${k}`, cst);
+          ins.push(`c${k}`);
+        } else if (init) {
+          const name = `x${k}`;
+          const t = makeInput(init, rnd);
+          g.inputs.push({ name, type: { kind: 'tensor', dtype: 'float64', shape: t.shape.slice() } });
+          feeds.set(name, t);
+          ins.push(name);
+          diff.push(name);
+        } else ins.push('');
+      });
+      const nOut = c.outputs ?? 1;
+      const outs = Array.from({ length: Math.max(nOut, c.nodeOutputs ?? 0) }, (_, k) => `y${k}`);
+      g.nodes.push(makeNode(c.op, ins, outs, c.attrs ?? {}));
+      // Loss = Σ_k sum(y_k * W_k) with W_k fixed random (shapes from a first forward run).
+      const first = await recordTape(g, feeds, { decompose: false });
+      let lossName = '';
+      for (let k = 0; k < nOut; k++) {
+        const y = first.values.get(`y${k}`)!;
+        const w = Tensor.from('float64', y.shape, Array.from({ length: y.size }, () => rnd() * 2 - 1));
+        g.initializers.set(`w${k}`, w);
+        g.nodes.push(makeNode('Mul', [`y${k}`, `w${k}`], [`p${k}`]));
+        g.nodes.push(makeNode('ReduceSum', [`p${k}`], [`s${k}`], { keepdims: int(0) }));
+        if (k === 0) lossName = 's0';
+        else {
+          g.nodes.push(makeNode('Add', [lossName, `s${k}`], [`l${k}`]));
+          lossName = `l${k}`;
+        }
+      }
+      g.outputs.push({ name: lossName });
+      const { grads } = await gradients(g, feeds, lossName, diff);
+      const lossAt = async (f: Map<string, Tensor>): Promise<number> => (await recordTape(g, f, { decompose: false })).values.get(lossName)!.get(0);
+      const h = 1e-6;
+      for (const name of diff) {
+        const x = feeds.get(name)!;
+        const analytic = grads.get(name)!;
+        expect(analytic.shape, `${name} gradient shape`).toEqual(x.shape);
+        for (let i = 0; i < x.size; i++) {
+          const plus = new Float64Array(x.data as Float64Array);
+          const minus = new Float64Array(x.data as Float64Array);
+          plus[i]! += h;
+          minus[i]! -= h;
+          const lp = await lossAt(new Map(feeds).set(name, new Tensor('float64', x.shape, plus)));
+          const lm = await lossAt(new Map(feeds).set(name, new Tensor('float64', x.shape, minus)));
+          const numeric = (lp - lm) / (2 * h);
+          const a = analytic.get(i);
+          expect(Math.abs(a - numeric), `${c.name}: d/d${name}[${i}] autograd ${a} vs finite difference ${numeric}`).toBeLessThanOrEqual(1e-5 + 1e-5 * Math.abs(numeric));
+        }
+      }
+    });
+  }
+});
