@@ -330,6 +330,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
   };
   const parseDecimal = (s: string, what: string): number | bigint => {
     const t = s.trim().replace(/L$/, '');
+    // BigInt parsing is superlinear; the same bound as LONG1/LONG4 (in decimal digits) applies.
+    if (t.length > lim.long * 3) throw new RosettaError('E_LIMIT', `pickle ${what} integer of ${t.length} digits is too long`, { where: where() });
     if (!/^[+-]?\d+$/.test(t)) fail(`${what} argument '${s.slice(0, 40)}' is not an integer`);
     return int(BigInt(t));
   };

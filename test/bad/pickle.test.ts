@@ -200,6 +200,20 @@ describe('structural limits and malformed streams', () => {
     expect(errorOf(() => readPytorchWeights(cyc, 'cyc.pkl')).code).toBe('E_BAD_FORMAT');
   });
 
+  it('a DAG of shared containers (2^40 paths in a few hundred bytes) hits E_LIMIT instead of hanging', () => {
+    // d0 = {}; d_{i+1} = {'a': d_i, 'b': d_i}; the flattener would visit 2^40 leaves.
+    const parts: number[] = [0x80, 2, 0x7d, 0x71, 0];
+    for (let i = 1; i <= 40; i++) parts.push(0x30, 0x7d, 0x71, i, 0x28, 0x55, 1, 0x61, 0x68, i - 1, 0x55, 1, 0x62, 0x68, i - 1, 0x75);
+    parts.push(0x2e);
+    const t0 = Date.now();
+    expect(errorOf(() => readPytorchWeights(Uint8Array.from(parts), 'dag.pkl')).code).toBe('E_LIMIT');
+    expect(Date.now() - t0).toBeLessThan(60_000);
+  });
+
+  it('protocol-0 integers with millions of digits are refused', () => {
+    expect(errorOf(() => unpickle(enc(`L${'9'.repeat(100_000)}L\n.`))).code).toBe('E_LIMIT');
+  });
+
   it('a legitimate file still loads after all that (control)', () => {
     const ok = writeTorch(new Map([['w', Tensor.from('float32', [2], [1, 2])]]));
     expect(readPytorchWeights(ok, 'ok.pt').tensors.get('w')!.toNumbers()).toEqual([1, 2]);

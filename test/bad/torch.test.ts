@@ -94,3 +94,36 @@ describe('torch: malformed archives are refused with typed errors', () => {
     expect(errorOf(() => readPytorchWeights(bad, 'flip.pt')).code).toBe('E_BAD_FORMAT');
   });
 });
+
+/** Deterministic xorshift so failures reproduce. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+describe('torch: mutated real files never escape as untyped errors', () => {
+  const files = ['dtypes_zip.pt', 'dtypes_legacy.pt', 'whole_module.pt', 'checkpoint.pt'];
+  for (const f of files) {
+    it(`${f}: 300 byte flips and truncations give a result or a RosettaError`, () => {
+      const good = new Uint8Array(readFileSync(join(PROJECT_ROOT, 'fixtures', 'pytorch-formats', 'gen', f)));
+      const r = rng(f.length * 7919);
+      let refused = 0;
+      for (let k = 0; k < 300; k++) {
+        const b = k % 3 === 0 ? good.subarray(0, Math.floor(r() * good.length)) : good.slice();
+        if (k % 3 !== 0) for (let j = 0; j < 1 + Math.floor(r() * 4); j++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+        try {
+          readPytorchWeights(b, f);
+        } catch (e) {
+          if (!isRosettaError(e)) throw new Error(`mutation ${k} of ${f} escaped as ${String(e)}`);
+          refused++;
+        }
+      }
+      expect(refused).toBeGreaterThan(0);
+    });
+  }
+});

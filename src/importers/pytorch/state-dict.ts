@@ -24,6 +24,11 @@ export interface FlatStateDict {
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net', 'network', 'params', 'weights', 'ema'];
 
 const MAX_DEPTH = 64;
+/**
+ * Most container entries visited while flattening. The memo lets a few hundred pickle bytes
+ * describe a DAG with 2^n paths; this bound turns that into E_LIMIT instead of a hang.
+ */
+const MAX_VISITS = 2_000_000;
 
 function isModule(v: PickleValue): v is PyObject {
   return v instanceof PyObject && v.className.startsWith('torch.nn.modules.');
@@ -58,11 +63,17 @@ function moduleEntries(m: PyObject): [string, PickleValue][] {
   return out;
 }
 
-function hasTensors(v: PickleValue, depth = 0): boolean {
+/** Whether any tensor is reachable; memoised so shared or cyclic containers cost one visit each. */
+function hasTensors(v: PickleValue, seen = new Map<object, boolean>()): boolean {
   if (v instanceof TorchTensorRef) return true;
-  if (depth > MAX_DEPTH) return false;
+  if (typeof v !== 'object' || v === null) return false;
+  const known = seen.get(v);
+  if (known !== undefined) return known;
+  seen.set(v, false);
   const c = children(v);
-  return !!c && c.some(([, x]) => hasTensors(x, depth + 1));
+  const r = !!c && c.some(([, x]) => hasTensors(x, seen));
+  seen.set(v, r);
+  return r;
 }
 
 /** Resolve a dotted `key` inside the object; dict keys that themselves contain dots are matched whole first. */
@@ -116,11 +127,20 @@ export function flattenStateDict(value: PickleValue, opts: { key?: string; where
   }
   const modules: string[] = [];
   const onPath = new Set<object>();
+  // One IR tensor per pickled tensor: tied weights stay shared instead of being copied per key.
+  const materialized = new Map<TorchTensorRef, Tensor>();
+  let visits = 0;
   const walk = (v: PickleValue, prefix: string, depth: number): void => {
+    if (++visits > MAX_VISITS) throw new RosettaError('E_LIMIT', `checkpoint has more than ${MAX_VISITS} entries (shared containers expand to too many keys)`, { where });
     if (v instanceof TorchTensorRef) {
       const name = prefix.slice(0, -1);
       if (tensors.has(name)) throw new RosettaError('E_BAD_FORMAT', `two tensors flatten to the key '${name}'`, { where });
-      tensors.set(name, v.materialize({ ...where, entry: name }));
+      let t = materialized.get(v);
+      if (!t) {
+        t = v.materialize({ ...where, entry: name });
+        materialized.set(v, t);
+      }
+      tensors.set(name, t);
       return;
     }
     const c = children(v);
