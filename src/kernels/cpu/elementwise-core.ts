@@ -253,22 +253,19 @@ export function f32Binary(op: F32Op, a: Tensor, b: Tensor, outShape: readonly nu
   const pb = planBroadcast(b.shape, outShape);
   const x = a.data as Float32Array;
   const y = b.data as Float32Array;
+  const fullA = pa.kind === 'full';
+  const fullB = pb.kind === 'full';
+  if (!(fullA && (fullB || pb.kind === 'block')) && !(fullB && pa.kind === 'block')) return undefined;
   const o = new Float32Array(pa.n);
-  if (pa.kind === 'full' && pb.kind === 'full') FLAT[op](x, y, o);
-  else if (pa.kind === 'full' && pb.kind === 'block') block(op, x, y, o, pb);
-  else if (pb.kind === 'full' && pa.kind === 'block') block(op === 'sub' ? 'rsub' : op === 'div' ? 'rdiv' : op, y, x, o, pa);
-  else return undefined;
+  if (fullA && fullB) FLAT[op](x, y, o);
+  else if (fullA) block(op, x, y, o, pb);
+  else block(op === 'sub' ? 'rsub' : op === 'div' ? 'rdiv' : op, y, x, o, pa);
   return new Tensor('float32', outShape, o);
-}
-
-/** Throw the standard dtype error unless `t.dtype` is in `allowed`. */
-export function requireDType(t: Tensor, allowed: (d: DType) => boolean, ctx: KernelContext): void {
-  if (!allowed(t.dtype)) throw dtypeError(ctx, t.dtype);
 }
 
 // ---- scalar math the JS Math object lacks -------------------------------------------------------
 
-/** Taylor coefficients of erf·√π/2: (-1)^n / (n! (2n+1)), n = 0…12 (enough for |x| < 0.5 to ~1e-18). */
+/** Taylor coefficients of erf(x)·√π/(2x) in powers of x²: (-1)^n / (n! (2n+1)), n = 0…12 (|x| < 0.5: error ~1e-18). */
 const ERF_TAYLOR: Float64Array = (() => {
   const c = new Float64Array(13);
   let fact = 1;
