@@ -130,6 +130,34 @@ describe('ONNX bad input', () => {
     expect(e.message).toContain(FILE);
   });
 
+  it('model-local functions: inlining works, and a multiplying call tree is E_LIMIT, not a hang', async () => {
+    // f0(x) = Relu(x); f_k(x) = f_{k-1}(f_{k-1}(...)) with 10 calls: 10^depth nodes if unbounded.
+    const fn = (k: number): Record<string, unknown> => ({
+      name: `f${k}`,
+      domain: 'local',
+      input: ['a'],
+      output: ['z'],
+      opset_import: [{ domain: '', version: 13 }, { domain: 'local', version: 1 }],
+      node:
+        k === 0
+          ? [{ op_type: 'Relu', input: ['a'], output: ['z'] }]
+          : Array.from({ length: 10 }, (_, j) => ({ op_type: `f${k - 1}`, domain: 'local', input: [j === 0 ? 'a' : `t${j - 1}`], output: [j === 9 ? 'z' : `t${j}`] })),
+    });
+    const call = (depth: number): Uint8Array =>
+      encodeOnnxMessage('ModelProto', {
+        ir_version: 8,
+        opset_import: [{ domain: '', version: 13 }, { domain: 'local', version: 1 }],
+        functions: Array.from({ length: depth + 1 }, (_, k) => fn(k)),
+        graph: { name: 'g', node: [{ op_type: `f${depth}`, domain: 'local', input: ['x'], output: ['y'], name: 'top' }], input: [{ name: 'x', type: f32([2]) }], output: [{ name: 'y', type: f32([2]) }] },
+      });
+    const small = await importOnnx(call(2), { name: FILE });
+    expect(small.graph.nodes.length).toBe(100);
+    expect(small.graph.nodes.every((n) => n.opType === 'Relu')).toBe(true);
+    const { outputs } = await (await Session.create(small)).run({ x: Tensor.from('float32', [2], [-1, 2]) });
+    expect((outputs['y'] as Tensor).toNumbers()).toEqual([0, 2]);
+    await expectRosetta(() => importOnnx(call(9), { name: FILE }), ['E_LIMIT']);
+  });
+
   it('protobuf nesting beyond the decoder recursion limit is E_LIMIT, not a stack overflow', async () => {
     // Hand-written wire bytes (our encoder refuses to write this): ModelProto.graph.input[0].type
     // nests TypeProto.sequence_type.elem_type 200 levels (400 messages) deep.

@@ -15,6 +15,9 @@ import { sparseToDense, tensorFromProto, type ExternalFiles, type TensorReadCont
 /** Deepest nesting of subgraphs (If inside Loop inside …) and function calls we accept. */
 export const MAX_GRAPH_DEPTH = 16;
 
+/** Most nodes function inlining may create: stops "billion laughs" call trees (E_LIMIT). */
+export const MAX_INLINED_NODES = 250_000;
+
 /** AttributeProto.AttributeType codes. */
 const AT = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10, SPARSE_TENSOR: 11, SPARSE_TENSORS: 12, TYPE_PROTO: 13, TYPE_PROTOS: 14 } as const;
 
@@ -28,6 +31,8 @@ export interface ModelImportContext {
   rewrites: RewriteRecord[];
   /** Every value name in the model, so generated names never collide. */
   names: Set<string>;
+  /** Nodes created by function inlining so far (bounded by MAX_INLINED_NODES). */
+  inlined?: number;
 }
 
 export function functionKey(domain: string, name: string, overload = ''): string {
@@ -277,6 +282,10 @@ function convertAttribute(a: AttributePb, ctx: ModelImportContext, depth: number
 function inlineFunction(call: NodePb, fn: FunctionPb, g: Graph, ctx: ModelImportContext, nctx: NormaliseContext & { opsets: Record<string, number> }, depth: number, types: TypeScope, index: number): void {
   if (depth + 1 > MAX_GRAPH_DEPTH) {
     throw new RosettaError('E_LIMIT', `function calls nest deeper than ${MAX_GRAPH_DEPTH} levels (function '${fn.name}')`, { where: { file: ctx.file, node: call.name }, hint: 'the model is malformed or recursive' });
+  }
+  ctx.inlined = (ctx.inlined ?? 0) + (fn.node?.length ?? 0);
+  if (ctx.inlined > MAX_INLINED_NODES) {
+    throw new RosettaError('E_LIMIT', `inlining model-local functions would create more than ${MAX_INLINED_NODES} nodes (at a call of '${fn.name}')`, { where: { file: ctx.file, node: call.name }, hint: 'the model is malformed or hostile (a call tree that multiplies)' });
   }
   const callName = call.name || call.output?.[0] || `${fn.name}_${index}`;
   const rename = new Map<string, string>();
