@@ -11,26 +11,43 @@
  */
 import { allocData, dtypeFromOnnx, isBigIntDType, isBitsDType, type DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
+import { f32ToBf16, f32ToF16, f32ToF8, type Float8Kind } from '../../ir/float-bits.js';
 import { Tensor } from '../../ir/tensor.js';
 import { encodeBits, valuesOf, type BigArray, type NumArray } from './elementwise-core.js';
 import type { CpuKernel, KernelContext, KernelTable } from './kernel.js';
 import { dtypeError, tensorIn } from './util.js';
 
-/** Shortest decimal string that rounds back to the same float32. */
-function shortestF32(x: number): string {
+/** Shortest decimal string that rounds back to the same value in the source precision. */
+function shortest(x: number, from: DType): string {
+  const same = (y: number): boolean => {
+    switch (from) {
+      case 'float16':
+        return f32ToF16(y) === f32ToF16(x);
+      case 'bfloat16':
+        return f32ToBf16(y) === f32ToBf16(x);
+      case 'float32':
+        return Math.fround(y) === x;
+      default:
+        return isBitsDType(from) ? f32ToF8(y, from as Float8Kind) === f32ToF8(x, from as Float8Kind) : y === x;
+    }
+  };
+  if (from === 'float64') return String(x);
   for (let p = 1; p < 9; p++) {
     const s = x.toPrecision(p);
-    if (Math.fround(Number(s)) === x) return String(Number(s));
+    if (same(Number(s))) return String(Number(s));
   }
   return String(Number(x.toPrecision(9)));
 }
 
-/** numpy's str() of a float: positional for 1e-4 ≤ |x| < 1e16 (with '.0' on integers), else scientific. */
-export function formatFloat(x: number, single: boolean): string {
+/**
+ * numpy's str() of a float of dtype `from`: the shortest digits that round-trip in that dtype,
+ * positional for 1e-4 ≤ |x| < 1e16 (with '.0' on integers), else scientific ('1e-05').
+ */
+export function formatFloat(x: number, from: DType): string {
   if (Number.isNaN(x)) return 'nan';
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
-  const digits = single ? shortestF32(x) : String(x);
+  const digits = shortest(x, from);
   const v = Number(digits);
   // numpy picks the notation from the exact value (float32 0.0001 is 9.99…e-05 → '1e-04').
   const a = Math.abs(x);
@@ -89,8 +106,7 @@ export function castTensor(t: Tensor, to: DType, saturate: boolean, ctx: KernelC
     } else {
       const x = valuesOf(t) as NumArray;
       const isFloat = from === 'float64' || from === 'float32' || isBitsDType(from);
-      const single = from !== 'float64';
-      for (let i = 0; i < n; i++) out[i] = isFloat ? formatFloat(x[i]!, single) : String(x[i]);
+      for (let i = 0; i < n; i++) out[i] = isFloat ? formatFloat(x[i]!, from) : String(x[i]);
     }
     return new Tensor('string', t.shape, out);
   }
