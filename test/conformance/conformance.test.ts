@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { HAS_TESTDATA, TESTDATA_DIR } from '../../scripts/conformance-case.js';
 import { runConformance, summaryLines } from '../../scripts/conformance.js';
 
-/** Passed cases per suite at the last raise (of 932 / 82 / 35 / 23; excluded cases never pass). */
+/** Passed cases per suite at the last raise (of 932 / 82 / 35 / 23; excluded cases never pass). Raised 02:30 UTC. */
 const FLOORS: Record<string, number> = {
-  node: 862,
+  node: 918,
   'pytorch-converted': 82,
   'pytorch-operator': 35,
   simple: 21,
