@@ -16,7 +16,7 @@
  * Spec: CPython Lib/pickletools.py (opcode table and semantics), PEP 307 (protocol 2), PEP 3154
  * (protocol 4), PEP 574 (protocol 5).
  */
-import { RosettaError, type ErrorWhere } from '../ir/errors.js';
+import { RosettaError, wrapError, type ErrorWhere } from '../ir/errors.js';
 
 /**
  * A decoded pickle value.
@@ -305,7 +305,11 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
   const invoke = (f: PickleValue, args: PickleValue, what: string): PickleValue => {
     const g = callable(f, what);
     if (!Array.isArray(args)) fail(`${what} arguments are not a tuple`);
-    return g.call!(args as PickleValue[], where());
+    try {
+      return g.call!(args as PickleValue[], where());
+    } catch (e) {
+      throw wrapError(e, 'E_BAD_FORMAT', `pickle: ${g.qualname} rejected its arguments`, where());
+    }
   };
   const persistent = (pid: PickleValue): PickleValue => {
     if (!opts.persistentLoad) throw new RosettaError('E_UNSAFE_CONTENT', 'pickle uses a persistent id but this reader accepts none', { where: where() });

@@ -12,7 +12,7 @@
  * Spec: https://github.com/huggingface/safetensors#format
  */
 import type { DType } from '../ir/dtype.js';
-import { RosettaError, type ErrorWhere } from '../ir/errors.js';
+import { RosettaError, wrapError, type ErrorWhere } from '../ir/errors.js';
 import { Tensor, checkedSize } from '../ir/tensor.js';
 import { elementBytes, tensorFromLE, tensorToLE } from './tensor-bytes.js';
 
@@ -83,6 +83,14 @@ function topLevelKeys(text: string): string[] {
 
 /** Parse and validate a safetensors file. Tensors are copied out of `bytes`. */
 export function readSafetensors(bytes: Uint8Array, file?: string): SafetensorsFile {
+  try {
+    return readUnguarded(bytes, file);
+  } catch (e) {
+    throw wrapError(e, 'E_BAD_FORMAT', 'cannot read this safetensors file', { file });
+  }
+}
+
+function readUnguarded(bytes: Uint8Array, file?: string): SafetensorsFile {
   const where: ErrorWhere = { file };
   if (bytes.length < 8) throw new RosettaError('E_TRUNCATED', `safetensors file of ${bytes.length} bytes has no header length`, { where });
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

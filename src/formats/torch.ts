@@ -20,7 +20,7 @@
  * caffe2/serialize/inline_container.h (the archive layout).
  */
 import type { DType } from '../ir/dtype.js';
-import { RosettaError, type ErrorWhere } from '../ir/errors.js';
+import { RosettaError, wrapError, type ErrorWhere } from '../ir/errors.js';
 import { Tensor, checkedSize, stridesOf } from '../ir/tensor.js';
 import { PickleWriter } from './pickle-writer.js';
 import { PickleOpaque, PyGlobal, PyObject, type PickleValue, describe, safeBuiltins, unpickle } from './pickle.js';
@@ -231,7 +231,7 @@ export function torchGlobals(module: string, name: string): PyGlobal | undefined
         return type.name === 'Parameter' ? asParameter(t, w) : t;
       });
     case 'torch.Size':
-      return new PyGlobal(module, name, (a) => Object.freeze([...((a[0] as PickleValue[] | undefined) ?? [])]));
+      return new PyGlobal(module, name, (a, w) => Object.freeze(ints(a[0] ?? Object.freeze([]), 'torch.Size', w)));
     case 'torch._utils._rebuild_qtensor':
     case 'torch._utils._rebuild_sparse_tensor':
     case 'torch._utils._rebuild_sparse_csr_tensor':
@@ -302,6 +302,15 @@ export function looksLikeTorch(bytes: Uint8Array): boolean {
 
 /** Read any torch.save file (zip or legacy) or a bare pickle, never executing anything. */
 export function readTorch(bytes: Uint8Array, file?: string): TorchFile {
+  try {
+    return readTorchUnguarded(bytes, file);
+  } catch (e) {
+    // Safety net: whatever slipped past the checks leaves as a typed error, never a raw RangeError.
+    throw wrapError(e, 'E_BAD_FORMAT', 'cannot read this PyTorch file', { file });
+  }
+}
+
+function readTorchUnguarded(bytes: Uint8Array, file?: string): TorchFile {
   const where: ErrorWhere = { file };
   if (bytes.length === 0) throw new RosettaError('E_TRUNCATED', 'file is empty', { where });
   if (isZip(bytes)) return readTorchZip(readZip(bytes, { file }), file);

@@ -12,7 +12,7 @@
  * Spec: PKWARE APPNOTE.TXT 6.3.10, https://pkware.cachefly.net/webdocs/casestudies/APPNOTE.TXT
  */
 import { deflateSync, inflateSync } from 'fflate';
-import { RosettaError, type ErrorWhere } from '../ir/errors.js';
+import { RosettaError, wrapError, type ErrorWhere } from '../ir/errors.js';
 
 /** One central-directory entry. Sizes and offsets are validated against the archive bytes. */
 export interface ZipEntry {
@@ -164,6 +164,14 @@ function findEocd(b: Uint8Array, where: ErrorWhere): number {
  * `read`. `where.file` names the archive in errors.
  */
 export function readZip(bytes: Uint8Array, where: { file?: string } = {}, limits: ZipLimits = {}): ZipArchive {
+  try {
+    return readZipUnguarded(bytes, where, limits);
+  } catch (e) {
+    throw wrapError(e, 'E_BAD_FORMAT', 'cannot read this zip archive', { file: where.file });
+  }
+}
+
+function readZipUnguarded(bytes: Uint8Array, where: { file?: string }, limits: ZipLimits): ZipArchive {
   const maxEntries = limits.maxEntries ?? 1_000_000;
   const maxTotal = limits.maxTotalSize ?? 8 * 2 ** 30;
   const b = bytes;

@@ -4,7 +4,7 @@
  * Parsing lives in src/formats/torch.ts (never executes anything); this file picks the state dict
  * out of checkpoints (src/importers/pytorch/state-dict.ts) and reports what it did.
  */
-import { RosettaError } from '../../ir/errors.js';
+import { RosettaError, wrapError } from '../../ir/errors.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { readSafetensorsIndex } from '../../formats/safetensors.js';
 import { isPickle, isTorchLegacy, readTorch } from '../../formats/torch.js';
@@ -26,7 +26,13 @@ function firstZipName(bytes: Uint8Array): string {
 /** Read a `.pt` (any layout) into a WeightSet. */
 export function readPytorchWeights(bytes: Uint8Array, name: string, opts: ImportOptions = {}): WeightSet {
   const f = readTorch(bytes, name);
-  const flat = flattenStateDict(f.value, { key: opts.key, where: { file: name } });
+  let flat: ReturnType<typeof flattenStateDict>;
+  try {
+    flat = flattenStateDict(f.value, { key: opts.key, where: { file: name } });
+  } catch (e) {
+    // Tensors are materialised here, after readTorch: keep its no-raw-errors promise.
+    throw wrapError(e, 'E_BAD_FORMAT', 'cannot read the tensors of this PyTorch file', { file: name });
+  }
   const notes = [...f.notes, ...flat.notes];
   if (flat.tensors.size === 0) notes.push('no tensors found in this file');
   return { format: 'pytorch', tensors: flat.tensors, metadata: flat.metadata, notes };
