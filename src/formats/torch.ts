@@ -230,6 +230,9 @@ export function torchGlobals(module: string, name: string): PyGlobal | undefined
         const t = fn.call(args as PickleValue[], w);
         return type.name === 'Parameter' ? asParameter(t, w) : t;
       });
+    case 'torch.device':
+      // torch.device('cuda:0') inside checkpoints: inert data, like in weights_only's allowlist.
+      return new PyGlobal(module, name, (a) => new PyObject(q, a));
     case 'torch.Size':
       return new PyGlobal(module, name, (a, w) => Object.freeze(ints(a[0] ?? Object.freeze([]), 'torch.Size', w)));
     case 'torch._utils._rebuild_qtensor':
@@ -383,6 +386,7 @@ function readTorchLegacy(bytes: Uint8Array, file?: string): TorchFile {
 
   type Pending = { storage: TorchStorage; bytes?: Uint8Array };
   const roots = new Map<string, Pending>();
+  const views = new Map<string, TorchStorage>();
   const persistentLoad = (pid: PickleValue, w: ErrorWhere): PickleValue => {
     if (!Array.isArray(pid) || pid.length < 5) throw new RosettaError('E_BAD_FORMAT', `unknown persistent id ${describe(pid)}`, { where: w });
     const kind = pid[0];
@@ -403,14 +407,18 @@ function readTorchLegacy(bytes: Uint8Array, file?: string): TorchFile {
       root = p;
     } else if (root.storage.dtype !== dtype) throw new RosettaError('E_BAD_FORMAT', `storage '${key}' is referenced as ${root.storage.dtype} and ${dtype}`, { where: w });
     if (view === null || view === undefined) return root.storage;
-    // Old storage views: (view_key, offset, size) into the root storage.
-    const vs = ints(view, 'storage view', w);
-    if (vs.length !== 2) throw new RosettaError('E_BAD_FORMAT', 'storage view metadata is malformed', { where: w });
-    const [off, size] = vs as [number, number];
+    // Pre-1.0 storage views: (view_key, offset, size) into the root storage, shared by view_key.
+    if (!Array.isArray(view) || view.length !== 3 || typeof view[0] !== 'string') throw new RosettaError('E_BAD_FORMAT', 'storage view metadata is malformed', { where: w });
+    const viewKey = view[0] as string;
+    const [off, size] = ints(Object.freeze((view as PickleValue[]).slice(1)), 'storage view', w) as [number, number];
     if (off + size > numel) throw new RosettaError('E_BAD_FORMAT', `storage view [${off}, ${off + size}) exceeds storage '${key}' of ${numel}`, { where: w });
+    const known = views.get(viewKey);
+    if (known) return known;
     const es = elementBytes(dtype, w);
     const rs = root.storage;
-    return new TorchStorage(`${key}[${off}:${off + size}]`, dtype, size, rs.location, () => rs.bytes(w).subarray(off * es, (off + size) * es), bigEndian);
+    const v = new TorchStorage(`${key}[${off}:${off + size}]`, dtype, size, rs.location, () => rs.bytes(w).subarray(off * es, (off + size) * es), bigEndian);
+    views.set(viewKey, v);
+    return v;
   };
   const main = unpickle(bytes, { offset: sys.end, resolveGlobal: torchGlobals, persistentLoad, file });
   const keysP = unpickle(bytes, { offset: main.end, file });

@@ -56,6 +56,27 @@ describe('torch.save files written by torch 1.13', () => {
     });
   }
 
+  it('legacy_views.pt: a tensor on a storage view of a root storage (pre-1.0 layout)', () => {
+    const ws = readPytorchWeights(read('legacy_views.pt'), 'legacy_views.pt');
+    matches(ws.tensors, EXPECT.files['legacy_views.pt']!);
+    expect(ws.tensors.get('v')!.toNumbers()).toEqual((EXPECT as unknown as { legacy_views_values: number[] }).legacy_views_values);
+  });
+
+  it('importer sniffing: magic bytes first, names for the rest, never throws', async () => {
+    const { pytorchImporter } = await import('../../src/importers/pytorch/index.js');
+    const { safetensorsImporter } = await import('../../src/importers/pytorch/safetensors.js');
+    expect(pytorchImporter.match(read('dtypes_zip.pt'), 'no-extension')).toBe(true);
+    expect(pytorchImporter.match(read('dtypes_legacy.pt'), 'x.weird')).toBe(true);
+    expect(pytorchImporter.match(new Uint8Array(0), 'x.pth')).toBe(true);
+    expect(pytorchImporter.match(writeSafetensors(new Map()), 'x.safetensors')).toBe(false);
+    expect(safetensorsImporter.match(writeSafetensors(new Map([['a', new Tensor('uint8', [1])]])), 'noext')).toBe(true);
+    expect(safetensorsImporter.match(read('dtypes_zip.pt'), 'x.pt')).toBe(false);
+    for (const n of [0, 1, 3, 9]) {
+      expect(() => pytorchImporter.match(new Uint8Array(n), 'x')).not.toThrow();
+      expect(() => safetensorsImporter.match(new Uint8Array(n), 'x')).not.toThrow();
+    }
+  });
+
   it('big_endian.pt is reported as converted', () => {
     expect(readPytorchWeights(read('big_endian.pt'), 'big_endian.pt').notes.join()).toMatch(/big-endian/);
   });
