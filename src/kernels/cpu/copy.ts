@@ -9,7 +9,7 @@
  */
 import type { DType, TensorData } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
-import { checkedSize, Tensor } from '../../ir/tensor.js';
+import { checkedSize, stridesOf, Tensor } from '../../ir/tensor.js';
 
 type RawArray = Uint8Array | Uint16Array | Uint32Array | string[];
 
@@ -125,51 +125,152 @@ export function separableOffsets(outShape: readonly number[], tables: readonly A
 }
 
 /**
- * Element offsets into a tensor of `inShape` (strides `inStrides`, possibly 0 or negative, plus
- * `base`) for every index of `outShape`, in row-major order. The inner `skip` output dims are left
- * out (the caller copies them as contiguous blocks), so the result has prod(outShape[:-skip]) entries.
+ * dst[dstBase + Σ i_d·dstStrides_d] = src[srcBase + Σ i_d·srcStrides_d] for every index i of
+ * `shape` (element units, strides may be 0 on the source side). This is the workhorse of
+ * Transpose, Slice, Split, Expand, Tile and constant Pad: dims that are contiguous on both sides
+ * are merged first, then the two innermost dims are copied as rows (`set`), broadcast fills, or
+ * in 32×32 tiles so a transpose touches each cache line once.
  */
-export function stridedOffsets(outShape: readonly number[], strides: readonly number[], base = 0, skip = 0): Int32Array {
-  const rank = outShape.length - skip;
-  let n = 1;
-  for (let i = 0; i < rank; i++) n *= outShape[i]!;
-  const map = new Int32Array(n);
-  if (n === 0) return map;
-  const idx = new Array<number>(rank).fill(0);
-  let off = base;
-  for (let i = 0; i < n; i++) {
-    map[i] = off;
-    for (let d = rank - 1; d >= 0; d--) {
-      idx[d]!++;
-      off += strides[d]!;
-      if (idx[d]! < outShape[d]!) break;
-      off -= strides[d]! * idx[d]!;
-      idx[d] = 0;
+export function copyStrided(src: RawView, srcBase: number, srcStrides: readonly number[], dst: RawView, dstBase: number, dstStrides: readonly number[], shape: readonly number[]): void {
+  const w = src.w;
+  // Words, not elements: scale by the word count and give multi-word elements an inner dim.
+  const dims: number[] = [];
+  const ss: number[] = [];
+  const ds: number[] = [];
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 0) return;
+    if (shape[d] === 1) continue;
+    dims.push(shape[d]!);
+    ss.push(srcStrides[d]! * w);
+    ds.push(dstStrides[d]! * w);
+  }
+  if (w > 1) {
+    dims.push(w);
+    ss.push(1);
+    ds.push(1);
+  }
+  // Merge d into d+1 where both sides are contiguous across the pair.
+  for (let d = dims.length - 2; d >= 0; d--) {
+    if (ss[d] === ss[d + 1]! * dims[d + 1]! && ds[d] === ds[d + 1]! * dims[d + 1]!) {
+      dims[d + 1]! *= dims[d]!;
+      dims.splice(d, 1);
+      ss.splice(d, 1);
+      ds.splice(d, 1);
     }
   }
-  return map;
+  const r = dims.length;
+  const sb = srcBase * w;
+  const db = dstBase * w;
+  if (r === 0) {
+    for (let k = 0; k < w; k++) (dst.a as unknown as unknown[])[db + k] = (src.a as unknown as unknown[])[sb + k];
+    return;
+  }
+  const B = dims[r - 1]!;
+  const A = r >= 2 ? dims[r - 2]! : 1;
+  const sa = r >= 2 ? ss[r - 2]! : 0;
+  const da = r >= 2 ? ds[r - 2]! : 0;
+  const outer = r - 2;
+  const copy2d = copy2dFor(src.a);
+  if (outer <= 0) {
+    copy2d(src.a, sb, sa, ss[r - 1]!, dst.a, db, da, ds[r - 1]!, A, B);
+    return;
+  }
+  const idx = new Array<number>(outer).fill(0);
+  let so = sb;
+  let dof = db;
+  for (;;) {
+    copy2d(src.a, so, sa, ss[r - 1]!, dst.a, dof, da, ds[r - 1]!, A, B);
+    let d = outer - 1;
+    for (; d >= 0; d--) {
+      idx[d]!++;
+      so += ss[d]!;
+      dof += ds[d]!;
+      if (idx[d]! < dims[d]!) break;
+      so -= ss[d]! * idx[d]!;
+      dof -= ds[d]! * idx[d]!;
+      idx[d] = 0;
+    }
+    if (d < 0) return;
+  }
 }
+
+const TILE = 64;
+
+type Copy2d = (src: RawArray, so: number, sa: number, sb: number, dst: RawArray, dof: number, da: number, db: number, A: number, B: number) => void;
 
 /**
- * Number of trailing dims (and their element count) over which `strides` are exactly the
- * contiguous row-major strides of `shape`, so those dims can be copied as one block.
+ * One A×B block of `copyStrided` (word offsets and strides). Built once per storage kind so each
+ * instance's element loads and stores stay monomorphic in the JIT (a shared function would see
+ * four array kinds and slow every caller down).
  */
-export function contiguousTail(shape: readonly number[], strides: readonly number[]): { skip: number; block: number } {
-  let block = 1;
-  let skip = 0;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    if (strides[d] !== block) break;
-    block *= shape[d]!;
-    skip++;
-  }
-  return { skip, block };
+function makeCopy2d(): Copy2d {
+  return (src, so, sa, sb, dst, dof, da, db, A, B) => {
+    const typed = !Array.isArray(src);
+    if (sb === 1 && db === 1 && typed && B >= 16) {
+      const s = src as Uint8Array;
+      const d = dst as Uint8Array;
+      for (let i = 0; i < A; i++) d.set(s.subarray(so + i * sa, so + i * sa + B), dof + i * da);
+      return;
+    }
+    if (sb === 0 && db === 1 && typed) {
+      const d = dst as Uint8Array;
+      const s = src as Uint8Array;
+      for (let i = 0; i < A; i++) d.fill(s[so + i * sa]!, dof + i * da, dof + i * da + B);
+      return;
+    }
+    const s = src as unknown as Record<number, number>;
+    const d = dst as unknown as Record<number, number>;
+    if (A === 1 || (db === 1 && sb <= 1) || B <= 4) {
+      for (let i = 0; i < A; i++) {
+        const s0 = so + i * sa;
+        const d0 = dof + i * da;
+        for (let j = 0; j < B; j++) d[d0 + j * db] = s[s0 + j * sb]!;
+      }
+      return;
+    }
+    // Tiled, inner loop along B (the destination-contiguous dim in every caller): streaming
+    // writes, and the tile keeps the strided source lines in L1 until they are used up.
+    for (let i0 = 0; i0 < A; i0 += TILE) {
+      const i1 = Math.min(A, i0 + TILE);
+      for (let j0 = 0; j0 < B; j0 += TILE) {
+        const j1 = Math.min(B, j0 + TILE);
+        for (let i = i0; i < i1; i++) {
+          let sp = so + i * sa + j0 * sb;
+          let dp = dof + i * da + j0 * db;
+          for (let j = j0; j < j1; j++, sp += sb, dp += db) d[dp] = s[sp]!;
+        }
+      }
+    }
+  };
 }
 
-/** Strided view copy: out[i…] = src[base + Σ idx_d·strides_d], with contiguous tails block-copied. */
+const COPY2D_8 = makeCopy2d();
+const COPY2D_16 = makeCopy2d();
+const COPY2D_32 = makeCopy2d();
+const COPY2D_STR = makeCopy2d();
+
+function copy2dFor(a: RawArray): Copy2d {
+  return a instanceof Uint32Array ? COPY2D_32 : a instanceof Uint16Array ? COPY2D_16 : a instanceof Uint8Array ? COPY2D_8 : COPY2D_STR;
+}
+
+/** Strided view copy into a new contiguous tensor: out[i…] = src[base + Σ idx_d·strides_d]. */
 export function stridedCopy(src: Tensor, outShape: readonly number[], strides: readonly number[], base = 0): Tensor {
-  checkedSize(outShape, 'output');
-  const { skip, block } = contiguousTail(outShape, strides);
-  return gatherBlocks(src, outShape, stridedOffsets(outShape, strides, base, skip), block);
+  const out = newTensor(src.dtype, outShape);
+  copyStrided(rawView(src.data, src.dtype), base, strides, rawView(out.data, out.dtype), 0, stridesOf(outShape), outShape);
+  return out;
+}
+
+/** Fill every element of `t` with the one element of `value` (same dtype). */
+export function fillWith(t: Tensor, value: Tensor): void {
+  const d = rawView(t.data, t.dtype);
+  const v = rawView(value.data, value.dtype);
+  if (d.w === 1) {
+    (d.a as Uint8Array).fill((v.a as Uint8Array)[0]!);
+    return;
+  }
+  const da = d.a as Uint32Array;
+  const va = v.a as Uint32Array;
+  for (let i = 0; i < da.length; i++) da[i] = va[i % d.w]!;
 }
 
 /** int64 tensor from JS numbers. */

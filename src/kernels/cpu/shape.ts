@@ -11,7 +11,7 @@ import { type DType, dtypeFromOnnx, isBigIntDType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import { checkedSize, setElement, stridesOf, Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
-import { cloneTensor, FILL, gatherBlocks, int64Tensor, intValues, newTensor, rawView, separableOffsets, stridedCopy } from './copy.js';
+import { cloneTensor, copyStrided, fillWith, gatherBlocks, int64Tensor, intValues, newTensor, rawView, separableOffsets, stridedCopy } from './copy.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { broadcastShapes, normAxis, optTensorIn, tensorIn } from './util.js';
 
@@ -99,8 +99,9 @@ function sliceParams(shape: readonly number[], starts: number[], ends: number[],
 
 /** A tensor of `shape` with every element equal to the one element of `value` (any dtype). */
 export function fillTensor(shape: readonly number[], value: Tensor): Tensor {
-  const n = checkedSize(shape, 'output');
-  return gatherBlocks(value, shape, new Float64Array(n), 1);
+  const out = newTensor(value.dtype, shape);
+  fillWith(out, value);
+  return out;
 }
 
 function Reshape(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
@@ -287,13 +288,20 @@ function Tile(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value
   if (reps.length !== x.rank || reps.some((r) => r < 0)) throw shapeErr(ctx, `Tile repeats [${reps.join(', ')}] do not fit rank ${x.rank}`);
   const outShape = x.shape.map((d, i) => d * reps[i]!);
   checkedSize(outShape, 'Tile output');
-  const strides = stridesOf(x.shape);
-  const tables = outShape.map((n, d) => {
-    const t = new Float64Array(n);
-    for (let o = 0; o < n; o++) t[o] = (o % x.shape[d]!) * strides[d]!;
-    return t;
+  // Output viewed as [r0, d0, r1, d1, …]: the repetition dims read the source with stride 0.
+  const out = newTensor(x.dtype, outShape);
+  const inStrides = stridesOf(x.shape);
+  const outStrides = stridesOf(outShape);
+  const shape: number[] = [];
+  const src: number[] = [];
+  const dst: number[] = [];
+  x.shape.forEach((d, i) => {
+    shape.push(reps[i]!, d);
+    src.push(0, inStrides[i]!);
+    dst.push(d * outStrides[i]!, outStrides[i]!);
   });
-  return [gatherBlocks(x, outShape, separableOffsets(outShape, tables), 1)];
+  copyStrided(rawView(x.data, x.dtype), 0, src, rawView(out.data, out.dtype), 0, dst, shape);
+  return [out];
 }
 
 function Pad(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
@@ -315,6 +323,25 @@ function Pad(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[
   const outShape = x.shape.map((d, i) => d + before[i]! + after[i]!);
   if (outShape.some((d) => d < 0)) throw shapeErr(ctx, `Pad pads [${pads.join(', ')}] crop [${x.shape.join(', ')}] below zero`);
   checkedSize(outShape, 'Pad output');
+  const fill = cv && cv.size > 0 ? cv : new Tensor(x.dtype, []);
+  if (fill.dtype !== x.dtype) throw new RosettaError('E_DTYPE_MISMATCH', `Pad constant_value is ${fill.dtype}, data is ${x.dtype}`, { where: { node: ctx.node.name } });
+  if (mode === 'constant') {
+    // Fill, then copy the (possibly cropped) input into the interior.
+    const out = fillTensor(outShape, fill);
+    const inStrides = stridesOf(x.shape);
+    const outStrides = stridesOf(outShape);
+    let srcBase = 0;
+    let dstBase = 0;
+    const region = x.shape.map((d, i) => {
+      const cropB = Math.max(0, -before[i]!);
+      const cropE = Math.max(0, -after[i]!);
+      srcBase += cropB * inStrides[i]!;
+      dstBase += Math.max(0, before[i]!) * outStrides[i]!;
+      return Math.max(0, d - cropB - cropE);
+    });
+    copyStrided(rawView(x.data, x.dtype), srcBase, inStrides, rawView(out.data, out.dtype), dstBase, outStrides, region);
+    return [out];
+  }
   const strides = stridesOf(x.shape);
   const tables = outShape.map((n, d) => {
     const t = new Float64Array(n);
@@ -322,10 +349,6 @@ function Pad(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[
     for (let o = 0; o < n; o++) {
       let i = o - before[d]!;
       if (i < 0 || i >= dim) {
-        if (mode === 'constant') {
-          t[o] = FILL;
-          continue;
-        }
         if (dim === 0) throw shapeErr(ctx, `Pad mode ${mode} cannot pad an empty axis ${d}`);
         if (mode === 'edge') i = i < 0 ? 0 : dim - 1;
         else if (mode === 'wrap') i = ((i % dim) + dim) % dim;
@@ -340,9 +363,7 @@ function Pad(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[
     }
     return t;
   });
-  const fill = cv && cv.size > 0 ? cv : new Tensor(x.dtype, []);
-  if (fill.dtype !== x.dtype) throw new RosettaError('E_DTYPE_MISMATCH', `Pad constant_value is ${fill.dtype}, data is ${x.dtype}`, { where: { node: ctx.node.name } });
-  return [gatherBlocks(x, outShape, separableOffsets(outShape, tables), 1, fill)];
+  return [gatherBlocks(x, outShape, separableOffsets(outShape, tables), 1)];
 }
 
 function DepthToSpace(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
