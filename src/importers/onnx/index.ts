@@ -9,7 +9,7 @@ import { RosettaError, wrapError } from '../../ir/errors.js';
 import type { Model } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 import type { ValueType } from '../../ir/graph.js';
-import { dtypeFromOnnx } from '../../ir/dtype.js';
+import { dtypeFromOnnx, isFloatDType } from '../../ir/dtype.js';
 import { decodeOnnxMessage, longToNumber, type GraphPb, type ModelPb, type OptionalPb, type SequencePb, type TensorPb } from '../../formats/onnx-proto.js';
 import type { OptionalValue, SequenceValue, Value } from '../../runtime/value.js';
 import type { FileSource, ImportResult, Importer } from '../types.js';
@@ -149,6 +149,7 @@ export async function importOnnx(bytes: Uint8Array, src: Pick<FileSource, 'name'
   } catch (e) {
     throw wrapError(e, 'E_BAD_FORMAT', 'cannot import the ONNX graph', { file });
   }
+  registerParams(graph);
   const metadata: Record<string, string> = {};
   for (const m of pb.metadata_props ?? []) if (m.key) metadata[m.key] = m.value ?? '';
   const model: Model = { graph, sourceOpsets: opsets, metadata, sourceFormat: 'onnx', rewrites: ctx.rewrites };
@@ -159,6 +160,50 @@ export async function importOnnx(bytes: Uint8Array, src: Pick<FileSource, 'name'
   if (pb.model_version !== undefined && longToNumber(pb.model_version)) model.modelVersion = longToNumber(pb.model_version);
   if (pb.doc_string) model.doc = pb.doc_string;
   return model;
+}
+
+/** Input positions that hold a layer's weights, by op: role names as PyTorch calls them. */
+const PARAM_ROLES: Record<string, (string | undefined)[]> = {
+  Conv: [undefined, 'weight', 'bias'],
+  ConvTranspose: [undefined, 'weight', 'bias'],
+  Gemm: [undefined, 'weight', 'bias'],
+  MatMul: [undefined, 'weight'],
+  BatchNormalization: [undefined, 'weight', 'bias', 'running_mean', 'running_var'],
+  InstanceNormalization: [undefined, 'weight', 'bias'],
+  LayerNormalization: [undefined, 'weight', 'bias'],
+  GroupNormalization: [undefined, 'weight', 'bias'],
+  PRelu: [undefined, 'weight'],
+  LSTM: [undefined, 'weight_ih', 'weight_hh', 'bias'],
+  GRU: [undefined, 'weight_ih', 'weight_hh', 'bias'],
+  RNN: [undefined, 'weight_ih', 'weight_hh', 'bias'],
+  Gather: ['weight'],
+};
+
+/**
+ * Mark float initializers that act as layer weights as parameters (ONNX has no such notion):
+ * those in a weight position of a layer op, and float initializers named like state-dict keys
+ * (`fc.bias`). Running statistics are buffers (not trainable). Folded constants (`onnx::Mul_7`)
+ * and integer tensors (shapes, axes) are not parameters.
+ */
+function registerParams(g: Model['graph']): void {
+  const roles = new Map<string, { scope: string; role?: string }>();
+  for (const n of g.nodes) {
+    n.inputs.forEach((name, i) => {
+      if (!name || !g.initializers.has(name) || roles.has(name)) return;
+      const role = n.domain === '' ? PARAM_ROLES[n.opType]?.[i] : undefined;
+      if (role) roles.set(name, { scope: n.scope, role });
+    });
+  }
+  for (const [name, t] of g.initializers) {
+    if (!isFloatDType(t.dtype) || name.includes('::')) continue;
+    const m = /^(.+)\.([A-Za-z_][A-Za-z0-9_]*)$/.exec(name);
+    const byName = m ? { scope: m[1]!, role: m[2]! } : undefined;
+    const info = byName ?? roles.get(name);
+    if (!info) continue;
+    const role = byName?.role ?? info.role;
+    const buffer = role === 'running_mean' || role === 'running_var';
+    g.params.set(name, { scope: info.scope, trainable: !buffer, role });
+  }
 }
 
 /** Every value name used in the model's graphs (for collision-free generated names). */
