@@ -367,7 +367,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         marks.push(stack.length);
         break;
       case 0x30: // POP '0'
-        if (stack.length && marks.length && stack.length === marks[marks.length - 1]) marks.pop();
+        // As CPython: POP on an empty frame discards the MARK itself.
+        if (marks.length && stack.length === marks[marks.length - 1]) marks.pop();
         else pop();
         break;
       case 0x31: // POP_MARK '1'

@@ -189,6 +189,8 @@ describe('structural limits and malformed streams', () => {
     expect(errorOf(() => unpickle(Uint8Array.of(0x80, 2, 0x4e))).code).toBe('E_TRUNCATED');
     expect(errorOf(() => unpickle(Uint8Array.of(0x80, 2, 0x4e, 0x4e, 0x2e))).code).toBe('E_BAD_FORMAT');
     expect(errorOf(() => unpickle(Uint8Array.of(0x80, 9, 0x4e, 0x2e))).code).toBe('E_BAD_FORMAT');
+    // POP with an empty frame discards the MARK (CPython semantics), so MARK POP NONE STOP is valid
+    expect(unpickle(Uint8Array.of(0x80, 2, 0x28, 0x30, 0x4e, 0x2e)).value).toBe(null);
     // SETITEMS on a list, APPEND on a tuple
     expect(errorOf(() => unpickle(Uint8Array.of(0x80, 2, 0x5d, 0x28, 0x4e, 0x4e, 0x75, 0x2e))).code).toBe('E_BAD_FORMAT');
     expect(errorOf(() => unpickle(Uint8Array.of(0x80, 2, 0x29, 0x4e, 0x61, 0x2e))).code).toBe('E_BAD_FORMAT');
