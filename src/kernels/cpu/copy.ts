@@ -51,56 +51,41 @@ export function copyRun(src: RawView, srcOff: number, dst: RawView, dstOff: numb
 
 /**
  * out = blocks of `block` elements taken from `src` at element offsets `offsets` (in order).
- * With block = 1 this is an element gather; every copy-only kernel reduces to it. A negative
- * offset writes `fill` (a one-element tensor of the same dtype) instead: Pad's constant border.
+ * With block = 1 this is an element gather: Gather, GatherElements, GatherND, OneHot and
+ * ReverseSequence reduce to it.
  */
-export function gatherBlocks(src: Tensor, outShape: readonly number[], offsets: ArrayLike<number>, block: number, fill?: Tensor): Tensor {
+export function gatherBlocks(src: Tensor, outShape: readonly number[], offsets: ArrayLike<number>, block: number): Tensor {
   const out = newTensor(src.dtype, outShape);
   const s = rawView(src.data, src.dtype);
   const d = rawView(out.data, out.dtype);
   const n = offsets.length;
-  if (fill === undefined && block === 1 && s.w === 1 && !Array.isArray(s.a)) {
+  if (block === 1 && s.w === 1 && !Array.isArray(s.a)) {
     const sa = s.a;
     const da = d.a as typeof sa;
     for (let i = 0; i < n; i++) da[i] = sa[offsets[i]!]!;
     return out;
   }
-  const f = fill ? rawView(fill.data, fill.dtype) : undefined;
   if (block * s.w <= 8 || Array.isArray(s.a)) {
     const sa = s.a as ArrayLike<unknown> & Record<number, unknown>;
     const da = d.a as unknown as Record<number, unknown>;
-    const fa = f?.a as ArrayLike<unknown> | undefined;
     const bw = block * s.w;
     for (let i = 0, o = 0; i < n; i++) {
-      const off = offsets[i]!;
-      if (off < 0) {
-        for (let k = 0; k < bw; k++) da[o++] = fa![k % s.w];
-        continue;
-      }
-      const base = off * s.w;
+      const base = offsets[i]! * s.w;
       for (let k = 0; k < bw; k++) da[o++] = sa[base + k];
     }
     return out;
   }
-  for (let i = 0; i < n; i++) {
-    const off = offsets[i]!;
-    if (off < 0) for (let k = 0; k < block; k++) copyRun(f!, 0, d, i * block + k, 1);
-    else copyRun(s, off, d, i * block, block);
-  }
+  for (let i = 0; i < n; i++) copyRun(s, offsets[i]!, d, i * block, block);
   return out;
 }
 
-/** Offsets below this mark a fill position in `separableOffsets` tables. */
-export const FILL = -(2 ** 40);
-
 /**
- * Element offsets for every index of `outShape` (row-major, the inner `skip` dims left out) where
- * the offset is a sum of per-axis contributions: offset = Σ_d tables[d][idx_d]. Tile, Pad, Slice,
- * Transpose and broadcasting are all of this form. A table entry of `FILL` makes the whole
- * offset negative (a fill position for `gatherBlocks`).
+ * Element offsets for every index of `outShape` (row-major) where the offset is a sum of per-axis
+ * contributions: offset = Σ_d tables[d][idx_d]. Pad's edge/reflect/wrap modes use it: each
+ * axis maps an output coordinate to a source coordinate independently.
  */
-export function separableOffsets(outShape: readonly number[], tables: readonly ArrayLike<number>[], skip = 0): Float64Array {
-  const rank = outShape.length - skip;
+export function separableOffsets(outShape: readonly number[], tables: readonly ArrayLike<number>[]): Float64Array {
+  const rank = outShape.length;
   let n = 1;
   for (let i = 0; i < rank; i++) n *= outShape[i]!;
   const map = new Float64Array(n);
@@ -109,7 +94,7 @@ export function separableOffsets(outShape: readonly number[], tables: readonly A
   let off = 0;
   for (let d = 0; d < rank; d++) off += tables[d]![0]!;
   for (let i = 0; i < n; i++) {
-    map[i] = off < 0 ? -1 : off;
+    map[i] = off;
     for (let d = rank - 1; d >= 0; d--) {
       const t = tables[d]!;
       const k = ++idx[d]!;
