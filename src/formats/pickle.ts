@@ -20,7 +20,8 @@ import { RosettaError, wrapError, type ErrorWhere } from '../ir/errors.js';
 
 /**
  * A decoded pickle value.
- * None → null, bool → boolean, int → number (bigint beyond 2^53), float → number, str → string,
+ * None → null, bool → boolean, int → number (bigint beyond 2^53), float → number (so an
+ * integer-valued float such as 2.0 is indistinguishable from the int 2), str → string,
  * bytes/bytearray → Uint8Array, list → array, tuple → frozen array, dict → Map, set/frozenset → Set,
  * allowlisted globals → `PyGlobal`, placeholder instances → `PyObject`, and whatever opaque values
  * the resolver's callables return (e.g. torch tensor references).
@@ -117,8 +118,8 @@ export interface UnpickleResult {
 const PY2_MODULES: Record<string, string> = { __builtin__: 'builtins', copy_reg: 'copyreg' };
 
 /**
- * The builtins state dicts need: `collections.OrderedDict`, `builtins.set/frozenset/bytearray/
- * complex/slice`, and `_codecs.encode` (how protocol 2 pickles `bytes`). Nothing else.
+ * The builtins state dicts need: `collections.OrderedDict`, `builtins.set/frozenset/bytes/
+ * bytearray/complex/slice`, and `_codecs.encode` (how protocol 2 pickles `bytes`). Nothing else.
  */
 export const safeBuiltins: GlobalResolver = (module, name) => {
   const m = PY2_MODULES[module] ?? module;
@@ -138,12 +139,13 @@ export const safeBuiltins: GlobalResolver = (module, name) => {
     case 'builtins.set':
     case 'builtins.frozenset':
       return new PyGlobal(m, name, (args, where) => new Set(args.length ? iterate(args[0]!, where) : []));
+    case 'builtins.bytes': // protocols 0–2 spell b'' as bytes()
     case 'builtins.bytearray':
       return new PyGlobal(m, name, (args, where) => {
         if (args.length === 0) return new Uint8Array(0);
         const a = args[0]!;
         if (a instanceof Uint8Array) return a.slice();
-        throw new RosettaError('E_BAD_FORMAT', 'bytearray() argument is not bytes', { where });
+        throw new RosettaError('E_BAD_FORMAT', `${name}() argument is not bytes`, { where });
       });
     case 'builtins.complex':
     case 'builtins.slice':
