@@ -274,10 +274,19 @@ function upSample(ctx: LowerCtx, layer: NormLayer, x: KValue, rank: number): KVa
   const scales = b.constant(Tensor.from('float32', [rank + 2], [1, 1, ...size]), name, 'scales');
   let attrs;
   if (interp === 'nearest') attrs = { mode: attrString('nearest'), nearest_mode: attrString('floor'), coordinate_transformation_mode: attrString('asymmetric') };
-  else if (interp === 'bilinear') attrs = { mode: attrString('linear'), coordinate_transformation_mode: attrString('half_pixel') };
+  // TF2-era Keras resizes with half-pixel centres; Keras ≤ 2.3 on TF1 and tfjs-layers do not.
+  else if (interp === 'bilinear') attrs = { mode: attrString('linear'), coordinate_transformation_mode: attrString(legacyResize(ctx.kerasVersion) ? 'asymmetric' : 'half_pixel') };
   else throw new RosettaError('E_UNSUPPORTED_LAYER', `UpSampling interpolation '${interp}' is not supported`, { where: { layer: name } });
   const y = b.op1('Resize', [v.name, '', scales], attrs, name);
   return spatialOut(y, cl, x.shape[0] ?? null, channels, spatial.map((n, i) => (n === null ? null : n * size[i]!)), x.dtype);
+}
+
+/** Keras versions whose bilinear resize uses asymmetric (not half-pixel) coordinates. */
+export function legacyResize(version: string | undefined): boolean {
+  if (!version) return false;
+  if (version.startsWith('tfjs')) return true;
+  const m = /^(\d+)\.(\d+)/.exec(version);
+  return !!m && (Number(m[1]) < 2 || (Number(m[1]) === 2 && Number(m[2]) < 3));
 }
 
 const rankOf = (cls: string): number => (cls.includes('3D') ? 3 : cls.includes('2D') ? 2 : 1);

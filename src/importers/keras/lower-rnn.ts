@@ -143,7 +143,9 @@ export function lowerRecurrent(ctx: LowerCtx, layer: NormLayer, inputs: KValue[]
   const B = dirs[0]!.B ? b.param(name, 'B', stack(dirs.map((d) => d.B!)), allNames.filter((n) => /bias/.test(n)).join(',') || `${name}/bias:0`, trainable) : '';
   b.rewrite('weight-layout', name, `${kind} kernels transposed to ONNX [dirs, gates·H, in]${kind === 'LSTM' ? ', gates (i,f,c,o) → (i,o,f,c)' : ''}${kind === 'GRU' ? `, reset_after=${cfg.reset_after === true} → linear_before_reset=${cfg.reset_after === true ? 1 : 0}` : ''}`);
   const act = rnnActivation(cfg.activation ?? 'tanh', name, ctx.kerasVersion);
-  const rec = rnnActivation(cfg.recurrent_activation ?? (kind === 'SimpleRNN' ? 'tanh' : 'sigmoid'), name, ctx.kerasVersion);
+  // Default recurrent activation: hard_sigmoid up to Keras 2.3 and in tfjs-layers, sigmoid after.
+  const recDefault = kind === 'SimpleRNN' ? 'tanh' : /^(1\.|2\.[0-3]\.|tfjs)/.test(ctx.kerasVersion ?? '') ? 'hard_sigmoid' : 'sigmoid';
+  const rec = rnnActivation(cfg.recurrent_activation ?? recDefault, name, ctx.kerasVersion);
   const perDir = kind === 'LSTM' ? [rec, act, act] : kind === 'GRU' ? [rec, act] : [act];
   const acts = bidir ? [...perDir, ...perDir] : perDir;
   const attrs: Record<string, ReturnType<typeof attrInt>> = { hidden_size: attrInt(h), direction: attrString(direction), activations: attrStrings(acts.map((a) => a.op)) };

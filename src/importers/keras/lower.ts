@@ -289,14 +289,16 @@ function relu(ctx: LowerCtx, layer: NormLayer, x: string): string {
   const slope = num(cfg, 'negative_slope', 0, name);
   const threshold = num(cfg, 'threshold', 0, name);
   const sc = (v: number): string => b.constant(Tensor.from('float32', [], [v]), name, 'scalar');
+  // keras.backend.relu / keras 3 ReLU.static_call, step by step.
+  if (slope !== 0 && maxValue === undefined && threshold === 0) return b.op1('LeakyRelu', [x], { alpha: attrFloat(slope) }, name);
   let y: string;
-  if (slope === 0 && threshold === 0) y = b.op1('Relu', [x], {}, name);
-  else if (threshold === 0) y = b.op1('LeakyRelu', [x], { alpha: attrFloat(slope) }, name);
-  else {
-    const below = slope === 0 ? sc(0) : b.op1('Mul', [b.op1('Sub', [x, sc(threshold)], {}, name), sc(slope)], {}, name);
-    y = b.op1('Where', [b.op1('GreaterOrEqual', [x, sc(threshold)], {}, name), x, below], {}, name);
+  if (threshold !== 0) y = b.op1('Mul', [x, b.op1('Cast', [b.op1('Greater', [x, sc(threshold)], {}, name)], { to: attrInt(1) }, name)], {}, name);
+  else y = b.op1('Relu', [x], {}, name);
+  if (maxValue !== undefined) y = b.op1('Clip', [y, sc(0), sc(maxValue)], {}, name);
+  if (slope !== 0) {
+    const neg = b.op1('Relu', [threshold !== 0 ? b.op1('Sub', [sc(threshold), x], {}, name) : b.op1('Neg', [x], {}, name)], {}, name);
+    y = b.op1('Sub', [y, b.op1('Mul', [neg, sc(slope)], {}, name)], {}, name);
   }
-  if (maxValue !== undefined) y = b.op1('Min', [y, sc(maxValue)], {}, name);
   return y;
 }
 
