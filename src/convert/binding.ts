@@ -1,0 +1,492 @@
+/**
+ * Weight binding: put the tensors of a weights-only file (a PyTorch state dict, safetensors, a
+ * Keras weights-only `.h5`) into an architecture `Model` read from any full-model format.
+ *
+ * Binding is structural, never a silent guess:
+ * 1. `--map 'regex=replacement'` rules rename source keys first (JS regex, `$1` references).
+ * 2. A source tensor whose (renamed) key *is* the name of an architecture parameter, with the
+ *    same shape, binds directly (PyTorch's ONNX export keeps state-dict names for most weights).
+ * 3. Everything else binds layer by layer: the architecture's parameterised nodes (Conv, Gemm,
+ *    MatMul+Add, BatchNormalization, LayerNormalization, Gather-embedding, LSTM, GRU) in
+ *    topological order are matched against the source's layers in file order, by layer kind and
+ *    by shape after the layout adapter of the source's naming world (PyTorch `features.0.weight`,
+ *    `bn.running_var`, `lstm.weight_ih_l0`; Keras `conv2d/kernel:0`,
+ *    `batch_normalization/moving_variance`, `lstm/lstm_cell/kernel`).
+ * Each adapter (Linear [out,in] ⇄ Dense [in,out], HWIO → OIHW, depthwise [k…,C,M] → [C·M,1,k…],
+ * LSTM/GRU gate orders, split/stacked RNN biases and directions) is recorded as a transform. The
+ * report lists applied, transformed, missing and unused tensors; anything missing is an
+ * E_BINDING error (the report attached as `detail`) unless `partial` is set.
+ * Gate orders: PyTorch LSTM (i,f,g,o), Keras (i,f,c,o), ONNX (i,o,f,c); GRU PyTorch (r,z,n),
+ * Keras and ONNX (z,r,h). See docs/conversion.md and https://onnx.ai/onnx/operators/onnx__LSTM.html.
+ */
+import { isFloatDType } from '../ir/dtype.js';
+import { RosettaError } from '../ir/errors.js';
+import { topoSort, type Graph, type Model, type Node, type RewriteRecord } from '../ir/graph.js';
+import { Tensor, toFloat32Array } from '../ir/tensor.js';
+import type { WeightSet } from '../importers/types.js';
+import { depthwiseToIR, LSTM_ORDER, permute, reorderGates, convPerm, convTransposePerm } from '../importers/keras/weight-layout.js';
+
+/** One `--map` rule: keys matching `pattern` are rewritten with `replacement`. */
+export interface MapRule {
+  pattern: RegExp;
+  replacement: string;
+}
+
+export interface BindOptions {
+  /** Rename rules applied to source keys before anything else, in order. */
+  map?: readonly (string | MapRule)[];
+  /** Keep the architecture's own values for missing parameters instead of failing. */
+  partial?: boolean;
+}
+
+/** A bound parameter whose values went through a layout adapter. */
+export interface TransformedEntry {
+  target: string;
+  sources: string[];
+  transform: string;
+}
+
+/** What binding did; the CLI prints it and `--report` stores it. */
+export interface BindingReport {
+  /** `--map` renames that fired: original key → new key. */
+  renamed: { from: string; to: string }[];
+  /** Bound unchanged (same values, same shape). */
+  applied: { target: string; source: string }[];
+  transformed: TransformedEntry[];
+  /** Architecture parameters nothing was bound to. */
+  missing: { target: string; layer: string; role: string; shape: number[] }[];
+  /** Source tensors that were not used, with the reason when known. */
+  unused: { source: string; shape: number[]; reason?: string }[];
+}
+
+/** Parse `regex=replacement` (split at the first `=` not preceded by a backslash). */
+export function parseMapRule(text: string): MapRule {
+  const m = /^((?:[^=\\]|\\.)+)=(.*)$/s.exec(text);
+  if (!m) throw new RosettaError('E_USAGE', `--map expects 'regex=replacement', got '${text}'`, { hint: "for example --map '^model\\.=' to drop a 'model.' prefix" });
+  try {
+    return { pattern: new RegExp(m[1]!.replace(/\\=/g, '=')), replacement: m[2]! };
+  } catch (e) {
+    throw new RosettaError('E_USAGE', `--map pattern '${m[1]}' is not a valid regular expression: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+// ---- the architecture side ----------------------------------------------------------------------
+
+type SlotKind = 'conv' | 'convT' | 'dense' | 'bn' | 'ln' | 'embedding' | 'lstm' | 'gru';
+
+/** A parameterised node of the architecture, with its parameters by role. */
+interface Slot {
+  kind: SlotKind;
+  node: Node;
+  /** role → initializer name (roles: weight, bias, mean, var, W, R, B). */
+  params: Map<string, string>;
+  /** Gemm transB / MatMul: does the weight store [out, in]? */
+  outIn?: boolean;
+}
+
+function isParam(g: Graph, name: string | undefined): name is string {
+  if (!name) return false;
+  const t = g.initializers.get(name);
+  return t !== undefined && isFloatDType(t.dtype);
+}
+
+function intAttr(n: Node, name: string, dflt: number): number {
+  const a = n.attrs[name];
+  return a && a.type === 'int' ? a.value : dflt;
+}
+
+/** Parameterised nodes in topological order; a parameter belongs to its first consumer. */
+function archSlots(g: Graph): Slot[] {
+  const order = topoSort(g);
+  const taken = new Set<string>();
+  const slots: Slot[] = [];
+  const producer = new Map<string, Node>();
+  for (const n of order) for (const o of n.outputs) producer.set(o, n);
+  const add = (kind: SlotKind, node: Node, roles: [string, string | undefined][], extra: Partial<Slot> = {}): void => {
+    const params = new Map<string, string>();
+    for (const [role, name] of roles) if (isParam(g, name) && !taken.has(name)) params.set(role, name);
+    if (params.size === 0) return;
+    for (const name of params.values()) taken.add(name);
+    slots.push({ kind, node, params, ...extra });
+  };
+  for (const n of order) {
+    const i = n.inputs;
+    switch (n.opType) {
+      case 'Conv':
+        add('conv', n, [['weight', i[1]], ['bias', i[2]]]);
+        break;
+      case 'ConvTranspose':
+        add('convT', n, [['weight', i[1]], ['bias', i[2]]]);
+        break;
+      case 'Gemm':
+        if (intAttr(n, 'transA', 0) === 0) add('dense', n, [['weight', i[1]], ['bias', i[2]]], { outIn: intAttr(n, 'transB', 0) === 1 });
+        break;
+      case 'MatMul':
+        if (isParam(g, i[1]) && g.initializers.get(i[1])!.rank === 2) add('dense', n, [['weight', i[1]]], { outIn: false });
+        break;
+      case 'Add': {
+        // MatMul + Add(bias): the bias joins the MatMul's slot.
+        const [a, b] = [i[0] ?? '', i[1] ?? ''];
+        const p = producer.get(a)?.opType === 'MatMul' ? producer.get(a)! : producer.get(b)?.opType === 'MatMul' ? producer.get(b)! : undefined;
+        const biasName = p === producer.get(a) ? b : a;
+        const slot = p && slots.find((s) => s.node === p);
+        if (slot && !slot.params.has('bias') && isParam(g, biasName) && !taken.has(biasName) && g.initializers.get(biasName)!.rank === 1) {
+          slot.params.set('bias', biasName);
+          taken.add(biasName);
+        }
+        break;
+      }
+      case 'BatchNormalization':
+        add('bn', n, [['weight', i[1]], ['bias', i[2]], ['mean', i[3]], ['var', i[4]]]);
+        break;
+      case 'LayerNormalization':
+        add('ln', n, [['weight', i[1]], ['bias', i[2]]]);
+        break;
+      case 'Gather':
+        if (isParam(g, i[0]) && g.initializers.get(i[0])!.rank === 2) add('embedding', n, [['weight', i[0]]]);
+        break;
+      case 'LSTM':
+        add('lstm', n, [['W', i[1]], ['R', i[2]], ['B', i[3]]]);
+        break;
+      case 'GRU':
+        add('gru', n, [['W', i[1]], ['R', i[2]], ['B', i[3]]]);
+        break;
+    }
+  }
+  return slots;
+}
+
+// ---- the source side ----------------------------------------------------------------------------
+
+type World = 'torch' | 'keras';
+
+/** The tensors of one source layer (one RNN layer of a multi-layer PyTorch RNN). */
+interface SourceLayer {
+  name: string;
+  world: World;
+  /** role → source key. */
+  keys: Map<string, string>;
+}
+
+const KERAS_ROLES = new Set(['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'embeddings', 'recurrent_kernel', 'depthwise_kernel', 'pointwise_kernel']);
+/** Keras 3 `.weights.h5` stores variables by index; the index means a role per layer kind. */
+const TORCH_RNN = /^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$/;
+
+/** Split a key into (layer, role, world). */
+function splitKey(key: string): { layer: string; role: string; world: World } {
+  const k = key.replace(/:\d+$/, '');
+  if (k.includes('/')) {
+    const parts = k.split('/').filter(Boolean);
+    const role = parts.pop() ?? k;
+    // `lstm/lstm_cell/kernel`, `dense/dense/kernel`: the layer is the first component
+    const layer = parts[0] === 'layers' || parts[0] === 'model_weights' ? (parts[1] ?? '') : (parts[0] ?? '');
+    return { layer, role, world: 'keras' };
+  }
+  const dot = k.lastIndexOf('.');
+  const role = dot < 0 ? k : k.slice(dot + 1);
+  const layer = dot < 0 ? '' : k.slice(0, dot);
+  return { layer, role, world: KERAS_ROLES.has(role) && !['bias'].includes(role) && role !== 'weight' ? 'keras' : 'torch' };
+}
+
+function sourceLayers(keys: string[]): SourceLayer[] {
+  const layers = new Map<string, SourceLayer>();
+  for (const key of keys) {
+    const { layer, role, world } = splitKey(key);
+    let name = layer;
+    let r = role;
+    const m = world === 'torch' ? TORCH_RNN.exec(role) : null;
+    if (m) {
+      // one PyTorch RNN layer per ONNX LSTM/GRU node: split `gru` into `gru#l0`, `gru#l1`
+      name = `${layer}#l${m[2]}`;
+      r = `${m[1]}${m[3] ?? ''}`;
+    }
+    let l = layers.get(`${world}:${name}`);
+    if (!l) layers.set(`${world}:${name}`, (l = { name, world, keys: new Map() }));
+    l.keys.set(r, key);
+  }
+  return [...layers.values()];
+}
+
+// ---- adapters -----------------------------------------------------------------------------------
+
+interface Bound {
+  target: string;
+  tensor: Tensor;
+  sources: string[];
+  /** '' when the values went in unchanged. */
+  transform: string;
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+function concat0(parts: Tensor[], shape: number[]): Tensor {
+  const out = new Tensor('float32', shape);
+  const d = out.data as Float32Array;
+  let off = 0;
+  for (const p of parts) {
+    const src = toFloat32Array(p);
+    d.set(src, off);
+    off += src.length;
+  }
+  return out;
+}
+
+function transpose2(t: Tensor): Tensor {
+  return permute(t, [1, 0]);
+}
+
+/**
+ * Try to bind one source layer to one slot; undefined when kinds or shapes do not fit.
+ * `src(role)` returns the source tensor for a role.
+ */
+function adapt(slot: Slot, layer: SourceLayer, weights: Map<string, Tensor>, g: Graph): Bound[] | undefined {
+  const get = (role: string): Tensor | undefined => {
+    const k = layer.keys.get(role);
+    return k === undefined ? undefined : weights.get(k);
+  };
+  const key = (role: string): string => layer.keys.get(role)!;
+  const target = (role: string): { name: string; shape: readonly number[] } | undefined => {
+    const name = slot.params.get(role);
+    return name === undefined ? undefined : { name, shape: g.initializers.get(name)!.shape };
+  };
+  const out: Bound[] = [];
+  /** Bind `t` to role `role` if the shape fits. */
+  const put = (role: string, t: Tensor | undefined, sources: string[], transform: string): boolean => {
+    const tg = target(role);
+    if (!tg) return t === undefined;
+    if (!t || !sameShape(t.shape, tg.shape)) return false;
+    out.push({ target: tg.name, tensor: t, sources, transform });
+    return true;
+  };
+  const roles = [...layer.keys.keys()];
+  const only = (...allowed: string[]): boolean => roles.every((r) => allowed.includes(r));
+  const torch = layer.world === 'torch';
+  switch (slot.kind) {
+    case 'conv':
+    case 'convT': {
+      const w = torch ? get('weight') : (get('kernel') ?? get('depthwise_kernel'));
+      if (!w || w.rank < 3 || !only(...(torch ? ['weight', 'bias'] : ['kernel', 'depthwise_kernel', 'bias']))) return undefined;
+      const r = w.rank - 2;
+      let wt = w;
+      let tr = '';
+      if (!torch) {
+        if (layer.keys.has('depthwise_kernel')) [wt, tr] = [depthwiseToIR(w), `depthwise [k…, C, M] → [C·M, 1, k…]`];
+        else if (slot.kind === 'convT') [wt, tr] = [permute(w, convTransposePerm(r)), `conv-transpose kernel [k…, out, in] → [in, out, k…]`];
+        else [wt, tr] = [permute(w, convPerm(r)), r === 2 ? 'HWIO → OIHW' : `conv kernel [k…, in, out] → [out, in, k…] (${r}-D)`];
+      }
+      const sources = [key(torch ? 'weight' : layer.keys.has('kernel') ? 'kernel' : 'depthwise_kernel')];
+      if (!put('weight', wt, sources, tr)) return undefined;
+      if (!put('bias', get('bias'), layer.keys.has('bias') ? [key('bias')] : [], '')) return undefined;
+      return out;
+    }
+    case 'dense': {
+      const w = get(torch ? 'weight' : 'kernel');
+      if (!w || w.rank !== 2 || !only(torch ? 'weight' : 'kernel', 'bias')) return undefined;
+      // PyTorch Linear stores [out, in], Keras Dense [in, out]; Gemm(transB=1) wants [out, in].
+      const srcOutIn = torch;
+      const wt = srcOutIn === slot.outIn ? w : transpose2(w);
+      const tr = srcOutIn === slot.outIn ? '' : srcOutIn ? 'Linear [out, in] → [in, out]' : 'Dense [in, out] → [out, in]';
+      if (!put('weight', wt, [key(torch ? 'weight' : 'kernel')], tr)) return undefined;
+      if (!put('bias', get('bias'), layer.keys.has('bias') ? [key('bias')] : [], '')) return undefined;
+      return out;
+    }
+    case 'bn': {
+      const names = torch ? ['weight', 'bias', 'running_mean', 'running_var'] : ['gamma', 'beta', 'moving_mean', 'moving_variance'];
+      if (!layer.keys.has(names[2]!) || !only(...names, 'num_batches_tracked')) return undefined;
+      const ok = ['weight', 'bias', 'mean', 'var'].every((role, i) => put(role, get(names[i]!), [key(names[i]!)], ''));
+      return ok ? out : undefined;
+    }
+    case 'ln': {
+      const names = torch ? ['weight', 'bias'] : ['gamma', 'beta'];
+      if (!only(...names) || !get(names[0]!) || get(names[0]!)!.rank !== 1) return undefined;
+      const ok = ['weight', 'bias'].every((role, i) => put(role, get(names[i]!), layer.keys.has(names[i]!) ? [key(names[i]!)] : [], ''));
+      return ok ? out : undefined;
+    }
+    case 'embedding': {
+      const name = torch ? 'weight' : 'embeddings';
+      if (!only(name)) return undefined;
+      return put('weight', get(name), [key(name)], '') ? out : undefined;
+    }
+    case 'lstm':
+    case 'gru':
+      return adaptRnn(slot, layer, get, key, target, put) ? out : undefined;
+  }
+}
+
+function adaptRnn(
+  slot: Slot,
+  layer: SourceLayer,
+  get: (role: string) => Tensor | undefined,
+  key: (role: string) => string,
+  target: (role: string) => { name: string; shape: readonly number[] } | undefined,
+  put: (role: string, t: Tensor | undefined, sources: string[], transform: string) => boolean,
+): boolean {
+  const lstm = slot.kind === 'lstm';
+  const nGates = lstm ? 4 : 3;
+  const W = target('W');
+  if (!W || W.shape.length !== 3) return false;
+  const [dirs, gh, inSize] = W.shape as [number, number, number];
+  const h = gh / nGates;
+  if (!Number.isInteger(h)) return false;
+  const lbr = intAttr(slot.node, 'linear_before_reset', 0);
+  if (layer.world === 'torch') {
+    // ONNX block j comes from PyTorch block order[j]: LSTM (i,f,g,o) → (i,o,f,c); GRU (r,z,n) → (z,r,h)
+    const order = lstm ? LSTM_ORDER : [1, 0, 2];
+    if (!lstm && lbr !== 1) return false; // PyTorch's GRU applies the reset gate after the matmul
+    const sfx = dirs === 2 ? ['', '_reverse'] : [''];
+    const need = sfx.flatMap((s) => ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'].map((r) => r + s));
+    if ([...layer.keys.keys()].some((r) => !need.includes(r)) || !sfx.every((s) => layer.keys.has('weight_ih' + s))) return false;
+    const parts = (role: string, shape: number[]): Tensor[] | undefined => {
+      const ts: Tensor[] = [];
+      for (const s of sfx) {
+        const t = get(role + s);
+        if (!t || !sameShape(t.shape, shape)) return undefined;
+        ts.push(reorderGates(t.dtype === 'float32' ? t : new Tensor('float32', t.shape, toFloat32Array(t)), 0, h, order));
+      }
+      return ts;
+    };
+    const wi = parts('weight_ih', [gh, inSize]);
+    const wh = parts('weight_hh', [gh, h]);
+    const zeros = (): Tensor[] => sfx.map(() => new Tensor('float32', [gh]));
+    const hasBias = sfx.every((s) => layer.keys.has('bias_ih' + s));
+    const bi = hasBias ? parts('bias_ih', [gh]) : zeros();
+    const bh = hasBias ? parts('bias_hh', [gh]) : zeros();
+    if (!wi || !wh || !bi || !bh) return false;
+    const gates = lstm ? 'PyTorch (i,f,g,o) → ONNX (i,o,f,c)' : 'PyTorch (r,z,n) → ONNX (z,r,h)';
+    const dirNote = dirs === 2 ? ', forward and _reverse stacked' : '';
+    const ks = (r: string): string[] => sfx.filter((s) => layer.keys.has(r + s)).map((s) => key(r + s));
+    const bias = concat0(sfx.flatMap((_, d) => [bi[d]!, bh[d]!]), [dirs, 2 * gh]);
+    return (
+      put('W', concat0(wi, [dirs, gh, inSize]), ks('weight_ih'), `gates ${gates}${dirNote}`) &&
+      put('R', concat0(wh, [dirs, gh, h]), ks('weight_hh'), `gates ${gates}${dirNote}`) &&
+      (target('B') ? put('B', bias, [...ks('bias_ih'), ...ks('bias_hh')], `gates ${gates}; bias_ih ‖ bias_hh → B${dirNote}`) : !hasBias)
+    );
+  }
+  // Keras: kernel [in, G·H], recurrent_kernel [H, G·H], bias [G·H] (or [2, 3H] for reset_after GRU)
+  if (dirs !== 1) return false;
+  const k = get('kernel');
+  const rk = get('recurrent_kernel');
+  const b = get('bias');
+  if (!k || !rk || [...layer.keys.keys()].some((r) => !['kernel', 'recurrent_kernel', 'bias'].includes(r))) return false;
+  if (!sameShape(k.shape, [inSize, gh]) || !sameShape(rk.shape, [h, gh])) return false;
+  const order = lstm ? LSTM_ORDER : [0, 1, 2];
+  const toIr = (t: Tensor): Tensor => reorderGates(transpose2(t.dtype === 'float32' ? t : new Tensor('float32', t.shape, toFloat32Array(t))), 0, h, order);
+  const gates = lstm ? 'Keras (i,f,c,o) → ONNX (i,o,f,c), kernel transposed' : 'Keras (z,r,h) = ONNX order, kernel transposed';
+  let bias: Tensor | undefined;
+  if (b) {
+    const bf = b.dtype === 'float32' ? b : new Tensor('float32', b.shape, toFloat32Array(b));
+    if (!lstm && b.rank === 2) {
+      if (lbr !== 1 || !sameShape(b.shape, [2, gh])) return false; // reset_after=True ⇔ linear_before_reset=1
+      bias = bf.reshape([1, 2 * gh]);
+    } else {
+      if (!sameShape(b.shape, [gh])) return false;
+      if (!lstm && lbr === 1) return false; // reset_after=False cannot become linear_before_reset=1
+      bias = concat0([reorderGates(bf, 0, h, order), new Tensor('float32', [gh])], [1, 2 * gh]);
+    }
+  }
+  return (
+    put('W', toIr(k).reshape([1, gh, inSize]), [key('kernel')], gates) &&
+    put('R', toIr(rk).reshape([1, gh, h]), [key('recurrent_kernel')], gates) &&
+    (target('B') ? put('B', bias, b ? [key('bias')] : [], lstm ? 'bias (i,f,c,o) → (i,o,f,c); recurrent bias zero' : b!.rank === 2 ? 'bias [2, 3H] → [1, 6H]' : 'recurrent bias zero') : !b)
+  );
+}
+
+// ---- binding ------------------------------------------------------------------------------------
+
+/**
+ * Bind `weights` to the parameters of `arch`. Returns a new model (the architecture's graph with
+ * its parameter values replaced; `arch` itself is not modified) and the report.
+ */
+export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions = {}): { model: Model; report: BindingReport } {
+  const g = arch.graph;
+  const rules = (opts.map ?? []).map((r) => (typeof r === 'string' ? parseMapRule(r) : r));
+  const report: BindingReport = { renamed: [], applied: [], transformed: [], missing: [], unused: [] };
+  // 1. rename
+  const src = new Map<string, Tensor>();
+  const originalKey = new Map<string, string>();
+  for (const [k0, t] of weights.tensors) {
+    let k = k0;
+    for (const r of rules) k = k.replace(r.pattern, r.replacement);
+    if (k !== k0) report.renamed.push({ from: k0, to: k });
+    if (src.has(k)) throw new RosettaError('E_BINDING', `--map renames two tensors to '${k}' (${originalKey.get(k)} and ${k0})`, { hint: 'make the rules more specific' });
+    src.set(k, t);
+    originalKey.set(k, k0);
+  }
+  const slots = archSlots(g);
+  const bound = new Map<string, Bound>();
+  const used = new Set<string>();
+  // 2. exact names (same shape)
+  for (const s of slots) {
+    for (const name of s.params.values()) {
+      const t = src.get(name);
+      if (t && sameShape(t.shape, g.initializers.get(name)!.shape)) {
+        bound.set(name, { target: name, tensor: t, sources: [name], transform: '' });
+        used.add(name);
+      }
+    }
+  }
+  // 3. structural: remaining slots against remaining source layers, both in order
+  const pending = slots.filter((s) => [...s.params.values()].some((n) => !bound.has(n)));
+  const layers = sourceLayers([...src.keys()].filter((k) => !used.has(k)));
+  const consumed = new Set<SourceLayer>();
+  let cursor = 0;
+  for (const s of pending) {
+    if ([...s.params.values()].some((n) => bound.has(n))) continue; // half bound by name: leave the rest missing
+    for (let li = cursor; li < layers.length; li++) {
+      const l = layers[li]!;
+      if (consumed.has(l)) continue;
+      const r = adapt(s, l, src, g);
+      if (!r) continue;
+      for (const b of r) {
+        bound.set(b.target, b);
+        for (const k of b.sources) used.add(k);
+      }
+      for (const k of l.keys.values()) if (/num_batches_tracked$/.test(k)) used.add(k);
+      consumed.add(l);
+      cursor = li + 1;
+      break;
+    }
+  }
+  // 4. values in the architecture's dtype; the report
+  const inits = new Map(g.initializers);
+  const rewrites: RewriteRecord[] = [];
+  for (const s of slots) {
+    for (const [role, name] of s.params) {
+      const b = bound.get(name);
+      const want = g.initializers.get(name)!;
+      if (!b) {
+        report.missing.push({ target: name, layer: s.node.scope || s.node.name, role, shape: [...want.shape] });
+        continue;
+      }
+      let t = b.tensor;
+      let transform = b.transform;
+      if (t.dtype !== want.dtype) {
+        if (want.dtype !== 'float32') throw new RosettaError('E_BINDING', `${b.sources.join(', ')} is ${t.dtype} but ${name} needs ${want.dtype}`, { where: { node: s.node.name } });
+        t = new Tensor('float32', t.shape, toFloat32Array(t));
+        transform = transform ? `${transform}; ${b.tensor.dtype} → float32` : `${b.tensor.dtype} → float32`;
+      }
+      inits.set(name, t);
+      const sources = b.sources.map((k) => originalKey.get(k) ?? k);
+      if (transform) {
+        report.transformed.push({ target: name, sources, transform });
+        rewrites.push({ kind: 'weight-binding', scope: s.node.scope || s.node.name, detail: `${sources.join(' + ')} → ${name}: ${transform}` });
+      } else report.applied.push({ target: name, source: sources[0] ?? name });
+    }
+  }
+  for (const [k, t] of src) {
+    if (used.has(k)) continue;
+    const reason = /num_batches_tracked$/.test(k) ? 'training counter, no role at inference' : 'no architecture parameter matched by name, kind or shape';
+    report.unused.push({ source: originalKey.get(k) ?? k, shape: [...t.shape], reason });
+  }
+  if (report.missing.length && !opts.partial) {
+    const list = report.missing.slice(0, 6).map((m) => `${m.target} [${m.shape.join(',')}] (${m.layer})`).join(', ');
+    const unused = report.unused.filter((u) => !/num_batches_tracked$/.test(u.source)).slice(0, 6).map((u) => `${u.source} [${u.shape.join(',')}]`).join(', ');
+    throw new RosettaError('E_BINDING', `${report.missing.length} architecture parameter(s) got no weights: ${list}${report.missing.length > 6 ? ', …' : ''}${unused ? `; unused source tensors: ${unused}` : ''}`, {
+      hint: "rename keys with --map 'regex=replacement', or pass --partial to keep the architecture's values for the missing ones",
+      detail: report,
+    });
+  }
+  const graph: Graph = { ...g, initializers: inits };
+  const model: Model = { ...arch, graph, rewrites: [...arch.rewrites, ...rewrites], metadata: { ...arch.metadata } };
+  return { model, report };
+}
