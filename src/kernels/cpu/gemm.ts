@@ -264,39 +264,82 @@ function packPanelsB8(trans: boolean, B: Float32Array, off: number, ld: number, 
   }
 }
 
-/** sgemm's blocking with the WebAssembly SIMD micro-kernel; packed panels live in the module memory. */
-function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number): void {
-  // Layout in floats: [packed A (MC+MR)·KC][packed B KC·(WNC+WNR)][tiles (WNC/WNR+1)·32]
-  const aF = 0;
-  const bF = (MC + MR) * KC;
-  const tF = bF + KC * (WNC + WNR);
-  const needBytes = (tF + (WNC / WNR + 1) * MR * WNR) * 4;
-  if (w.memory.buffer.byteLength < needBytes) w.memory.grow(Math.ceil((needBytes - w.memory.buffer.byteLength) / 65536));
-  const heap = new Float32Array(w.memory.buffer);
+/** op(B) packed once into the WebAssembly kernel's panel layout, for repeated products (RNN steps). */
+export interface PackedB {
+  K: number;
+  N: number;
+  data: Float32Array;
+}
+
+/**
+ * A multiplier by a fixed right operand: returns f(M, A, aOff, lda, C, cOff, ldc) computing
+ * C[M×N] = A[M×K] · op(B). With the SIMD kernel, op(B) is packed once here and each call only
+ * copies the packed panels; otherwise each call is a plain `sgemm`.
+ */
+export function fixedRightOperand(transB: boolean, K: number, N: number, B: Float32Array, bOff: number, ldb: number): (M: number, A: Float32Array, aOff: number, lda: number, C: Float32Array, cOff: number, ldc: number) => void {
+  const w = kernelChoice === 'wasm' ? wasmGemm() : undefined;
+  if (!w || K === 0 || N === 0) return (M, A, aOff, lda, C, cOff, ldc) => sgemm(false, transB, M, N, K, 1, A, aOff, lda, B, bOff, ldb, 0, C, cOff, ldc);
+  let total = 0;
+  for (let jc = 0; jc < N; jc += WNC) total += K * Math.ceil(Math.min(WNC, N - jc) / WNR) * WNR;
+  const data = new Float32Array(total);
+  let off = 0;
   for (let jc = 0; jc < N; jc += WNC) {
     const nc = Math.min(WNC, N - jc);
-    const nPanels = Math.ceil(nc / WNR);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = Math.min(KC, K - pc);
-      packPanelsB8(transB, B, bOff, ldb, pc, jc, kc, nc, heap, bF);
+      packPanelsB8(transB, B, bOff, ldb, pc, jc, kc, nc, data, off);
+      off += kc * Math.ceil(nc / WNR) * WNR;
+    }
+  }
+  const pre: PackedB = { K, N, data };
+  return (M, A, aOff, lda, C, cOff, ldc) => {
+    if (M === 0) return;
+    scaleC(M, N, 0, C, cOff, ldc);
+    sgemmWasm(w, false, transB, M, N, K, 1, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, pre);
+  };
+}
+
+/** Floats of C kept in the kernel's memory at once (bounds the column block for tall products). */
+const C_BLOCK_FLOATS = 1 << 20;
+
+/**
+ * sgemm's blocking with the WebAssembly SIMD micro-kernel. Per column block, C[:, jc:jc+nc] is
+ * copied into the module memory, accumulated there by the kernel over every K block, and copied
+ * back: only memcpy-speed `set` calls touch C from JS. Packed panels live in the module memory too.
+ * `pre` supplies op(B) already packed (`fixedRightOperand`), in WNC-wide column blocks.
+ */
+function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number, pre?: PackedB): void {
+  const mPad = Math.ceil(M / MR) * MR;
+  const ncMax = pre ? WNC : Math.max(WNR, Math.min(WNC, Math.floor(C_BLOCK_FLOATS / mPad / WNR) * WNR));
+  // Layout in floats: [packed A (MC+MR)·KC][packed B KC·ncMax][C block mPad·ncMax]
+  const aF = 0;
+  const bF = (MC + MR) * KC;
+  const cF = bF + KC * ncMax;
+  const needBytes = (cF + mPad * ncMax) * 4;
+  if (w.memory.buffer.byteLength < needBytes) w.memory.grow(Math.ceil((needBytes - w.memory.buffer.byteLength) / 65536));
+  const heap = new Float32Array(w.memory.buffer);
+  let preOff = 0;
+  for (let jc = 0; jc < N; jc += ncMax) {
+    const nc = Math.min(ncMax, N - jc);
+    const nPanels = Math.ceil(nc / WNR);
+    const ldcW = nPanels * WNR;
+    for (let i = 0; i < M; i++) heap.set(C.subarray(cOff + i * ldc + jc, cOff + i * ldc + jc + nc), cF + i * ldcW);
+    for (let pc = 0; pc < K; pc += KC) {
+      const kc = Math.min(KC, K - pc);
+      if (pre) {
+        const len = kc * ldcW;
+        heap.set(pre.data.subarray(preOff, preOff + len), bF);
+        preOff += len;
+      } else {
+        packPanelsB8(transB, B, bOff, ldb, pc, jc, kc, nc, heap, bF);
+      }
       for (let ic = 0; ic < M; ic += MC) {
         const mc = Math.min(MC, M - ic);
         packPanelsA(transA, A, aOff, lda, ic, pc, mc, kc, heap, aF);
-        for (let ir = 0; ir < mc; ir += MR) {
-          const mr = Math.min(MR, mc - ir);
-          w.panels(kc, (aF + ir * kc) * 4, bF * 4, tF * 4, nPanels);
-          for (let p = 0; p < nPanels; p++) {
-            const nr = Math.min(WNR, nc - p * WNR);
-            const t = tF + p * MR * WNR;
-            let co = cOff + (ic + ir) * ldc + jc + p * WNR;
-            for (let i = 0; i < mr; i++, co += ldc) {
-              const ti = t + i * WNR;
-              for (let j = 0; j < nr; j++) C[co + j] += alpha * heap[ti + j]!;
-            }
-          }
-        }
+        for (let ir = 0; ir < mc; ir += MR) w.panels(kc, (aF + ir * kc) * 4, bF * 4, (cF + (ic + ir) * ldcW) * 4, nPanels, ldcW * 4, alpha);
       }
     }
+    for (let i = 0; i < M; i++) C.set(heap.subarray(cF + i * ldcW, cF + i * ldcW + nc), cOff + i * ldc + jc);
   }
 }
 

@@ -12,7 +12,7 @@
  */
 import type { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
-import { dgemm, sgemm, type GemmFn } from './gemm.js';
+import { dgemm, fixedRightOperand, sgemm, type GemmFn } from './gemm.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { type FloatArr, attrError, floatData, floatTensor, isFloatKernelDType, shapeError, sizeChecked } from './nn-util.js';
 import { dtypeError, optTensorIn, tensorIn, toNumbers } from './util.js';
@@ -39,7 +39,7 @@ const GATES: Record<Kind, number> = { RNN: 1, GRU: 3, LSTM: 4 };
 const DEFAULT_ACTS: Record<Kind, string[]> = { RNN: ['Tanh'], GRU: ['Sigmoid', 'Tanh'], LSTM: ['Sigmoid', 'Tanh', 'Tanh'] };
 
 /** Resolve the activations list (per direction) with alpha/beta consumed in order. */
-function activations(kind: Kind, numDir: number, ctx: KernelContext): Act[][] {
+function activations(kind: Kind, numDir: number, ctx: KernelContext): { fns: Act[][]; standard: boolean[] } {
   const a = ctx.attrs;
   const per = DEFAULT_ACTS[kind].length;
   let names = a.has('activations') ? a.strings('activations') : [];
@@ -57,8 +57,18 @@ function activations(kind: Kind, numDir: number, ctx: KernelContext): Act[][] {
     const beta = spec.beta === undefined ? 0 : bi < betas.length ? betas[bi++]! : spec.beta;
     return spec.make(alpha, beta);
   });
-  return Array.from({ length: numDir }, (_, d) => fns.slice(d * per, (d + 1) * per));
+  const lower = names.map((n) => n.toLowerCase());
+  const std = DEFAULT_ACTS[kind].map((n) => n.toLowerCase());
+  return {
+    fns: Array.from({ length: numDir }, (_, d) => fns.slice(d * per, (d + 1) * per)),
+    // The default activations are inlined in the step loop (no closure call per gate value).
+    standard: Array.from({ length: numDir }, (_, d) => lower.slice(d * per, (d + 1) * per).every((n, i) => n === std[i])),
+  };
 }
+
+/** C = A·op(B) with B fixed across calls (see gemm.ts `fixedRightOperand`). */
+type FixedB<T> = (transB: boolean, K: number, N: number, B: T, bOff: number, ldb: number) => (M: number, A: T, aOff: number, lda: number, C: T, cOff: number, ldc: number) => void;
+
 
 interface Dims {
   seq: number;
@@ -80,7 +90,7 @@ function stateIn<T extends FloatArr>(t: Tensor | undefined, d: Dims, ctx: Kernel
   return out;
 }
 
-function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefined)[], ctx: KernelContext, gemm: GemmFn<T>, alloc: (n: number) => T, dtype: Tensor['dtype']): Value[] {
+function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefined)[], ctx: KernelContext, gemm: GemmFn<T>, fixedB: FixedB<T>, alloc: (n: number) => T, dtype: Tensor['dtype']): Value[] {
   const a = ctx.attrs;
   const x = tensorIn(inputs, 0, ctx);
   const w = tensorIn(inputs, 1, ctx);
@@ -140,7 +150,8 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
   const clamp = (v: number): number => (v > clip ? clip : v < -clip ? -clip : v);
   for (let dir = 0; dir < numDir; dir++) {
     const reverse = direction === 'reverse' || dir === 1;
-    const [f, g, h] = acts[dir] as [Act, Act, Act];
+    const [f, g, h] = acts.fns[dir] as [Act, Act, Act];
+    const std = acts.standard[dir]!;
     const wOff = dir * GH * input;
     const rOff = dir * GH * hidden;
     const bOff = dir * 2 * GH;
@@ -155,10 +166,13 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
       }
     }
     const hs = dir * batch * hidden;
+    // hr = H·Rᵀ for all gates (GRU without linear_before_reset: z and r only; h gate below);
+    // R is fixed for the whole sequence, so its GEMM panels are packed once per direction.
+    const gatesFromH = kind === 'GRU' && !lbr ? 2 * hidden : GH;
+    const mulR = fixedB(true, hidden, gatesFromH, rd, rOff, hidden);
+    const mulRh = rh ? fixedB(true, hidden, hidden, rd, rOff + 2 * hidden * hidden, hidden) : undefined;
     for (let step = 0; step < seq; step++) {
-      // hr = H·Rᵀ for all gates (GRU without linear_before_reset: z and r only; h gate below)
-      const gatesFromH = kind === 'GRU' && !lbr ? 2 * hidden : GH;
-      gemm(false, true, batch, gatesFromH, hidden, 1, H, hs, hidden, rd, rOff, hidden, 0, hr, 0, GH);
+      mulR(batch, H, hs, hidden, hr, 0, GH);
       if (rh) {
         // (r ⊙ H)·Rhᵀ needs r first
         for (let b = 0; b < batch; b++) {
@@ -167,7 +181,7 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
           const xo = (t * batch + b) * GH;
           for (let j = 0; j < hidden; j++) rh[b * hidden + j] = f(clamp(xw[xo + hidden + j]! + hr[b * GH + hidden + j]!)) * H[hs + b * hidden + j]!;
         }
-        gemm(false, true, batch, hidden, hidden, 1, rh, 0, hidden, rd, rOff + 2 * hidden * hidden, hidden, 0, hr, 2 * hidden, GH);
+        mulRh!(batch, rh, 0, hidden, hr, 2 * hidden, GH);
       }
       for (let b = 0; b < batch; b++) {
         if (step >= lens[b]!) continue;
@@ -178,8 +192,18 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
         const yo = ((t * numDir + dir) * batch + b) * hidden;
         for (let j = 0; j < hidden; j++) {
           let hv: number;
-          if (kind === 'RNN') {
-            hv = f(clamp(xw[xo + j]! + hr[ho + j]!));
+          if (std && clip === Infinity && kind === 'LSTM' && !pd && !inputForget) {
+            // the common case, inlined: sigmoid gates, tanh cell and output
+            const c = Cs!;
+            const ig = 1 / (1 + Math.exp(-(xw[xo + j]! + hr[ho + j]!)));
+            const fg = 1 / (1 + Math.exp(-(xw[xo + 2 * hidden + j]! + hr[ho + 2 * hidden + j]!)));
+            const cc = Math.tanh(xw[xo + 3 * hidden + j]! + hr[ho + 3 * hidden + j]!);
+            const cNew = fg * c[so + j]! + ig * cc;
+            const og = 1 / (1 + Math.exp(-(xw[xo + hidden + j]! + hr[ho + hidden + j]!)));
+            c[so + j] = cNew;
+            hv = og * Math.tanh(cNew);
+          } else if (kind === 'RNN') {
+            hv = std ? Math.tanh(clamp(xw[xo + j]! + hr[ho + j]!)) : f(clamp(xw[xo + j]! + hr[ho + j]!));
           } else if (kind === 'GRU') {
             const z = f(clamp(xw[xo + j]! + hr[ho + j]!));
             const rb = bd ? bd[bOff + GH + 2 * hidden + j]! : 0;
@@ -240,8 +264,11 @@ function rnnKernel(kind: Kind) {
   return (inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] => {
     const x = tensorIn(inputs, 0, ctx);
     if (!isFloatKernelDType(x.dtype)) throw dtypeError(ctx, x.dtype);
-    if (x.dtype === 'float64') return runRnn(kind, inputs, ctx, dgemm, (n) => new Float64Array(n), x.dtype);
-    return runRnn(kind, inputs, ctx, sgemm, (n) => new Float32Array(n), x.dtype);
+    if (x.dtype === 'float64') {
+      const fixed: FixedB<Float64Array> = (transB, K, N, B, bOff, ldb) => (M, A, aOff, lda, C, cOff, ldc) => dgemm(false, transB, M, N, K, 1, A, aOff, lda, B, bOff, ldb, 0, C, cOff, ldc);
+      return runRnn(kind, inputs, ctx, dgemm, fixed, (n) => new Float64Array(n), x.dtype);
+    }
+    return runRnn(kind, inputs, ctx, sgemm, fixedRightOperand, (n) => new Float32Array(n), x.dtype);
   };
 }
 

@@ -8,9 +8,10 @@
  * When the engine lacks SIMD (`WebAssembly.validate` fails) `wasmGemm()` returns undefined and
  * gemm.ts keeps its plain-JS micro-kernel.
  *
- * Exports: `mem` (memory), `panels(kc, a, b, out, n)`: for each of n B panels (kc×8 floats, packed
- * k-major), out[p] (4×8 floats, row-major) = Apanel(kc×4, k-major)ᵀ · Bpanel[p]. Pointers are byte
- * offsets into `mem`.
+ * Exports: `mem` (memory) and `panels(kc, a, b, c, n, ldc, alpha)`: for each of n B panels (kc×8
+ * floats, packed k-major), the 4×8 block of C starting 32·p bytes after `c` (rows `ldc` bytes apart)
+ * gets += alpha · Apanel(kc×4, k-major)ᵀ · Bpanel[p]. Pointers are byte offsets into `mem`; C lives
+ * in `mem` too, so results never pass through JS one element at a time.
  */
 
 /** Unsigned LEB128. */
@@ -60,11 +61,18 @@ const v128Store = (offset: number): number[] => simd(0x0b, 2, ...uleb(offset));
 const F32X4_ADD = simd(0xe4);
 const F32X4_MUL = simd(0xe6);
 
-/** Body of `tile(kc, a, b, out)`: params 0..3, locals 4..11 acc, 12..13 b0/b1, 14 splat, 15 end. */
+const F32 = 0x7d;
+const F32X4_SPLAT = simd(0x13);
+
+/**
+ * Body of `tile(kc, a, b, c, ldc, alpha)`: C[4×8] += alpha · Apanelᵀ·Bpanel, C rows `ldc` bytes apart.
+ * Params 0..5 (kc, a, b, c, ldc: i32; alpha: f32); locals 6..13 accumulators, 14..15 b0/b1,
+ * 16 a splat, 17 end, 18 row address.
+ */
 function tileBody(): number[] {
-  const [KC, A, B, OUT] = [0, 1, 2, 3];
-  const acc = (r: number, h: number): number => 4 + r * 2 + h;
-  const B0 = 12, B1 = 13, AV = 14, END = 15;
+  const [KC, A, B, C, LDC, ALPHA] = [0, 1, 2, 3, 4, 5];
+  const acc = (r: number, h: number): number => 6 + r * 2 + h;
+  const B0 = 14, B1 = 15, AV = 16, END = 17, ROW = 18;
   const code: number[] = [];
   // end = a + kc * 16
   code.push(...get(A), ...get(KC), ...i32c(4), I32_SHL, I32_ADD, ...set(END));
@@ -82,25 +90,33 @@ function tileBody(): number[] {
   code.push(...get(A), ...get(END), I32_LT_U, 0x0d, 0); // br_if 0 → loop
   code.push(0x0b); // end loop
   code.push(0x0b); // end block
-  for (let r = 0; r < 4; r++) for (let h = 0; h < 2; h++) code.push(...get(OUT), ...get(acc(r, h)), ...v128Store((r * 2 + h) * 16));
+  // C[r] += alpha · acc[r]
+  code.push(...get(ALPHA), ...F32X4_SPLAT, ...set(AV));
+  code.push(...get(C), ...set(ROW));
+  for (let r = 0; r < 4; r++) {
+    for (let h = 0; h < 2; h++) {
+      code.push(...get(ROW), ...get(ROW), ...v128Load(h * 16), ...get(acc(r, h)), ...get(AV), ...F32X4_MUL, ...F32X4_ADD, ...v128Store(h * 16));
+    }
+    if (r < 3) code.push(...get(ROW), ...get(LDC), I32_ADD, ...set(ROW));
+  }
   code.push(0x0b);
-  const locals = vec([[...uleb(11), V128], [...uleb(1), I32]]);
+  const locals = vec([[...uleb(11), V128], [...uleb(2), I32]]);
   const body = [...locals, ...code];
   return [...uleb(body.length), ...body];
 }
 
-/** Body of `panels(kc, a, b, out, n)`: params 0..4, local 5 = end of out. */
+/** Body of `panels(kc, a, b, c, n, ldc, alpha)`: tile over n B panels; params 0..6, local 7 = end. */
 function panelsBody(): number[] {
-  const [KC, A, B, OUT, N] = [0, 1, 2, 3, 4];
-  const END = 5;
+  const [KC, A, B, C, N, LDC, ALPHA] = [0, 1, 2, 3, 4, 5, 6];
+  const END = 7;
   const code: number[] = [];
-  code.push(...get(OUT), ...get(N), ...i32c(7), I32_SHL, I32_ADD, ...set(END)); // out + n*128
+  code.push(...get(C), ...get(N), ...i32c(5), I32_SHL, I32_ADD, ...set(END)); // c + n*32 bytes
   code.push(0x02, 0x40, ...get(N), I32_EQZ, 0x0d, 0);
   code.push(0x03, 0x40);
-  code.push(...get(KC), ...get(A), ...get(B), ...get(OUT), 0x10, 0); // call tile
-  code.push(...get(B), ...get(KC), ...i32c(5), I32_SHL, I32_ADD, ...set(B)); // b += kc*32
-  code.push(...get(OUT), ...i32c(128), I32_ADD, ...set(OUT));
-  code.push(...get(OUT), ...get(END), I32_LT_U, 0x0d, 0);
+  code.push(...get(KC), ...get(A), ...get(B), ...get(C), ...get(LDC), ...get(ALPHA), 0x10, 0); // call tile
+  code.push(...get(B), ...get(KC), ...i32c(5), I32_SHL, I32_ADD, ...set(B)); // b += kc*32 bytes
+  code.push(...get(C), ...i32c(32), I32_ADD, ...set(C));
+  code.push(...get(C), ...get(END), I32_LT_U, 0x0d, 0);
   code.push(0x0b, 0x0b, 0x0b);
   const body = [...vec([[...uleb(1), I32]]), ...code];
   return [...uleb(body.length), ...body];
@@ -109,10 +125,10 @@ function panelsBody(): number[] {
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32]]), 0x00], [0x60, ...vec([[I32], [I32], [I32], [I32], [I32]]), 0x00]])),
+    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32]]), 0x00], [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [F32]]), 0x00]])),
     ...section(3, vec([[0], [1]])),
     ...section(5, vec([[0x00, ...uleb(1)]])),
-    ...section(7, vec([[...name('mem'), 0x02, 0], [...name('tile'), 0x00, 0], [...name('panels'), 0x00, 1]])),
+    ...section(7, vec([[...name('mem'), 0x02, 0], [...name('panels'), 0x00, 1]])),
     ...section(10, [...uleb(2), ...tileBody(), ...panelsBody()]),
   ];
   return new Uint8Array(bytes);
@@ -121,7 +137,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 /** The instantiated kernel: its memory and the panel loop. */
 export interface WasmGemm {
   memory: WebAssembly.Memory;
-  panels: (kc: number, a: number, b: number, out: number, n: number) => void;
+  panels: (kc: number, a: number, b: number, c: number, n: number, ldc: number, alpha: number) => void;
 }
 
 let cached: WasmGemm | null | undefined;
