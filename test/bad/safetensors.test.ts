@@ -3,8 +3,10 @@
  * (huggingface/safetensors `Metadata::validate`, `read_metadata`) refuses with a typed error.
  */
 import { describe, expect, it } from 'vitest';
-import { readSafetensors, readSafetensorsIndex } from '../../src/formats/safetensors.js';
+import { readSafetensors, readSafetensorsIndex, writeSafetensors } from '../../src/formats/safetensors.js';
+import { readZip, writeZip } from '../../src/formats/zip.js';
 import { isRosettaError } from '../../src/ir/errors.js';
+import { Tensor } from '../../src/ir/tensor.js';
 
 function errorOf(f: () => unknown): { code: string; message: string } {
   try {
@@ -60,5 +62,47 @@ describe('safetensors: invalid files are refused', () => {
     const idx = new TextEncoder().encode(JSON.stringify({ weight_map: { w: '../../etc/passwd' } }));
     expect(errorOf(() => readSafetensorsIndex(idx)).code).toBe('E_PATH_ESCAPE');
     expect(errorOf(() => readSafetensorsIndex(new TextEncoder().encode('{"weight_map": 3}'))).code).toBe('E_BAD_FORMAT');
+  });
+});
+
+describe('mutated files never escape as untyped errors', () => {
+  let seed = 99;
+  const r = (): number => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 2 ** 32;
+  };
+  const mutate = (good: Uint8Array, k: number): Uint8Array => {
+    if (k % 3 === 0) return good.subarray(0, Math.floor(r() * good.length));
+    const b = good.slice();
+    for (let j = 0; j < 1 + Math.floor(r() * 4); j++) b[Math.floor(r() * b.length)] = Math.floor(r() * 256);
+    return b;
+  };
+  const run = (good: Uint8Array, read: (b: Uint8Array) => unknown): number => {
+    let refused = 0;
+    for (let k = 0; k < 400; k++) {
+      try {
+        read(mutate(good, k));
+      } catch (e) {
+        if (!isRosettaError(e)) throw new Error(`mutation ${k} escaped as ${String(e)}`);
+        refused++;
+      }
+    }
+    return refused;
+  };
+
+  it('safetensors: 400 byte flips and truncations', () => {
+    const good = writeSafetensors(new Map([['a', Tensor.from('float32', [2, 2], [1, 2, 3, 4])], ['b', Tensor.from('int64', [3], [1, 2, 3])]]), { k: 'v' });
+    expect(run(good, (b) => readSafetensors(b))).toBeGreaterThan(0);
+  });
+
+  it('zip: 400 byte flips and truncations (reading every entry)', () => {
+    const data = Uint8Array.from({ length: 3000 }, (_, i) => (i * 7) % 256);
+    const good = writeZip([{ name: 'a/x', data }, { name: 'a/y', data, compress: true }, { name: 'a/z', data: new Uint8Array(5), align: 64 }]);
+    expect(run(good, (b) => {
+      const z = readZip(b);
+      for (const n of z.names()) z.read(n);
+    })).toBeGreaterThan(0);
   });
 });
