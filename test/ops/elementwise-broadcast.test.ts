@@ -1,22 +1,23 @@
 /**
  * The specialised float32 Add/Sub/Mul/Div loops (same shape, scalar, row, per-channel "block"
- * broadcasts) and the generic index-map path against a naive reference: numpy broadcasting
- * written out as coordinate arithmetic, each result rounded to float32 (the exact answer for one
- * IEEE operation, so comparison is bit-exact).
+ * broadcasts) and the generic strided path (float32 shapes the fast loops skip, and every shape in
+ * float64, which always takes it) against a naive reference: numpy broadcasting written out as
+ * coordinate arithmetic, each result rounded to the dtype (the exact answer for one IEEE
+ * operation, so comparison is bit-exact).
  */
 import { describe, expect, it } from 'vitest';
 import { Tensor, sizeOf, stridesOf } from '../../src/ir/tensor.js';
 import { planBroadcast } from '../../src/kernels/cpu/elementwise-core.js';
 import { runOp } from './elementwise-helpers.js';
 
-function rand(shape: number[], seed: number): Tensor {
-  const a = new Float32Array(sizeOf(shape));
+function rand(shape: number[], seed: number, dtype: 'float32' | 'float64' = 'float32'): Tensor {
+  const a = dtype === 'float32' ? new Float32Array(sizeOf(shape)) : new Float64Array(sizeOf(shape));
   let s = seed >>> 0;
   for (let i = 0; i < a.length; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     a[i] = (s / 2 ** 32 - 0.5) * 8 + (i % 3 === 0 ? 0.25 : 0);
   }
-  return new Tensor('float32', shape, a);
+  return new Tensor(dtype, shape, a);
 }
 
 /** numpy broadcasting by coordinates. */
@@ -24,11 +25,12 @@ function naive(op: (x: number, y: number) => number, a: Tensor, b: Tensor): Tens
   const rank = Math.max(a.rank, b.rank);
   const pa = [...new Array<number>(rank - a.rank).fill(1), ...a.shape];
   const pb = [...new Array<number>(rank - b.rank).fill(1), ...b.shape];
-  const out = pa.map((d, i) => Math.max(d, pb[i]!));
+  const out = pa.map((d, i) => (d === 1 ? pb[i]! : d));
   const sa = stridesOf(pa);
   const sb = stridesOf(pb);
   const so = stridesOf(out);
-  const o = new Float32Array(sizeOf(out));
+  const single = a.dtype === 'float32';
+  const o = single ? new Float32Array(sizeOf(out)) : new Float64Array(sizeOf(out));
   for (let k = 0; k < o.length; k++) {
     let ia = 0;
     let ib = 0;
@@ -37,9 +39,10 @@ function naive(op: (x: number, y: number) => number, a: Tensor, b: Tensor): Tens
       ia += (pa[d] === 1 ? 0 : c) * sa[d]!;
       ib += (pb[d] === 1 ? 0 : c) * sb[d]!;
     }
-    o[k] = Math.fround(op((a.data as Float32Array)[ia]!, (b.data as Float32Array)[ib]!));
+    const r = op((a.data as Float64Array)[ia]!, (b.data as Float64Array)[ib]!);
+    o[k] = single ? Math.fround(r) : r;
   }
-  return new Tensor('float32', out, o);
+  return new Tensor(a.dtype, out, o);
 }
 
 const OPS: Record<string, (x: number, y: number) => number> = {
@@ -62,19 +65,24 @@ const SHAPES: [number[], number[], string][] = [
   [[2, 1, 4], [3, 1], 'map'],
   [[2, 3, 1], [1, 3, 4], 'map'],
   [[3, 1, 4], [1, 5, 1], 'map'],
+  [[2, 1, 3, 1], [4, 1, 5], 'map'],
+  [[0, 3], [3], 'block'],
 ];
 
-describe('float32 binary fast paths equal the naive broadcast', () => {
+describe('binary fast and generic paths equal the naive broadcast', () => {
   for (const [sa, sb, kind] of SHAPES) {
     for (const op of Object.keys(OPS)) {
-      it(`${op} [${sa}] ⊕ [${sb}] (${kind})`, async () => {
-        const a = rand(sa, 11);
-        const b = rand(sb, 23);
-        const [out] = (await runOp(op, {}, [a, b])) as Tensor[];
-        const ref = naive(OPS[op]!, a, b);
-        expect(out!.shape).toEqual(ref.shape);
-        expect(Array.from(out!.data as Float32Array)).toEqual(Array.from(ref.data as Float32Array));
-      });
+      for (const dtype of ['float32', 'float64'] as const) {
+        it(`${op} ${dtype} [${sa}] ⊕ [${sb}] (${dtype === 'float32' ? kind : 'generic'})`, async () => {
+          const a = rand(sa, 11, dtype);
+          const b = rand(sb, 23, dtype);
+          const [out] = (await runOp(op, {}, [a, b])) as Tensor[];
+          const ref = naive(OPS[op]!, a, b);
+          expect(out!.dtype).toBe(dtype);
+          expect(out!.shape).toEqual(ref.shape);
+          expect(Array.from(out!.data as Float64Array)).toEqual(Array.from(ref.data as Float64Array));
+        });
+      }
     }
   }
 

@@ -11,7 +11,7 @@
  */
 import { allocData, isBigIntDType, isBitsDType, type DType, type TypedArray } from '../../ir/dtype.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToF8, f8ToF32, type Float8Kind } from '../../ir/float-bits.js';
-import { Tensor, sizeOf } from '../../ir/tensor.js';
+import { Tensor, sizeOf, stridesOf } from '../../ir/tensor.js';
 import type { KernelContext } from './kernel.js';
 import { broadcastIndex, broadcastShapes, dtypeError } from './util.js';
 
@@ -150,8 +150,44 @@ export function indexMap(inShape: readonly number[], outShape: readonly number[]
 }
 
 /**
- * Generic broadcasting binary map: `out[k] = f(a[ia(k)], b[ib(k)])`. Values may be numbers,
- * bigints or strings; `out` is the caller's storage (numbers, bigints or bool bytes).
+ * A broadcast iteration reduced to its essentials: output dims (outermost first) after dropping
+ * size-1 dims and merging dims that every input walks contiguously, with each input's element
+ * stride per dim (0 where it broadcasts). `[64,1,56] ⊕ [56,1] → [64,56,56]` stays 3-D; a bias
+ * `[C]` over `[N,C]` becomes dims [N, C] with strides [C, 1] and [0, 1].
+ */
+export interface StridedLoop {
+  dims: number[];
+  strides: number[][];
+}
+
+export function stridedLoop(inShapes: readonly (readonly number[])[], outShape: readonly number[]): StridedLoop {
+  const rank = outShape.length;
+  const dims: number[] = [];
+  const strides: number[][] = inShapes.map(() => []);
+  const full = inShapes.map((sh) => stridesOf(new Array<number>(rank - sh.length).fill(1).concat(sh)));
+  for (let d = 0; d < rank; d++) {
+    const n = outShape[d]!;
+    if (n === 1) continue;
+    const st = inShapes.map((sh, i) => {
+      const pd = d - (rank - sh.length);
+      return pd < 0 || sh[pd] === 1 ? 0 : full[i]![d]!;
+    });
+    const last = dims.length - 1;
+    if (last >= 0 && st.every((s, i) => strides[i]![last] === s * n)) {
+      dims[last] *= n;
+      st.forEach((s, i) => (strides[i]![last] = s));
+    } else {
+      dims.push(n);
+      st.forEach((s, i) => strides[i]!.push(s));
+    }
+  }
+  return { dims, strides };
+}
+
+/**
+ * Generic broadcasting binary map: `out[k] = f(a[·], b[·])` in output order. Values may be
+ * numbers, bigints or strings; `out` is the caller's storage (numbers, bigints or bool bytes).
+ * The innermost (merged) dim runs as a strided loop; an odometer moves the outer offsets.
  */
 export function binaryMap<A, B, R>(
   a: ArrayLike<A>,
@@ -162,13 +198,34 @@ export function binaryMap<A, B, R>(
   out: { [k: number]: R; length: number },
   f: (x: A, y: B) => R,
 ): void {
-  const n = out.length;
-  const ia = indexMap(aShape, outShape);
-  const ib = indexMap(bShape, outShape);
-  if (!ia && !ib) for (let k = 0; k < n; k++) out[k] = f(a[k]!, b[k]!);
-  else if (!ia) for (let k = 0; k < n; k++) out[k] = f(a[k]!, b[ib![k]!]!);
-  else if (!ib) for (let k = 0; k < n; k++) out[k] = f(a[ia[k]!]!, b[k]!);
-  else for (let k = 0; k < n; k++) out[k] = f(a[ia[k]!]!, b[ib[k]!]!);
+  const total = out.length;
+  if (total === 0) return;
+  const { dims, strides } = stridedLoop([aShape, bShape], outShape);
+  const L = dims.length;
+  if (L === 0) {
+    out[0] = f(a[0]!, b[0]!);
+    return;
+  }
+  const n = dims[L - 1]!;
+  const SA = strides[0]!;
+  const SB = strides[1]!;
+  const sa = SA[L - 1]!;
+  const sb = SB[L - 1]!;
+  const idx = new Array<number>(L).fill(0);
+  let oa = 0;
+  let ob = 0;
+  let k = 0;
+  for (let it = 0, outer = total / n; it < outer; it++) {
+    for (let j = 0, pa = oa, pb = ob; j < n; j++, pa += sa, pb += sb) out[k++] = f(a[pa]!, b[pb]!);
+    for (let d = L - 2; d >= 0; d--) {
+      oa += SA[d]!;
+      ob += SB[d]!;
+      if (++idx[d]! < dims[d]!) break;
+      oa -= SA[d]! * dims[d]!;
+      ob -= SB[d]! * dims[d]!;
+      idx[d] = 0;
+    }
+  }
 }
 
 /** Output shape of a broadcasting op over tensors (E_SHAPE_MISMATCH when they do not broadcast). */
