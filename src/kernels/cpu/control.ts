@@ -14,6 +14,13 @@ import { concatTensors } from './shape.js';
 import { takeAlong } from './tensor-ops.js';
 import { normAxis, optTensorIn, tensorIn } from './util.js';
 
+/**
+ * Iteration guard for Loop: exported TF while-loops use M = INT64_MAX and stop through `cond`, so
+ * M alone cannot bound the work; a hostile model whose condition never turns false is stopped
+ * here with E_LIMIT instead of hanging the process.
+ */
+export const MAX_LOOP_ITERATIONS = 10_000_000;
+
 function graphAttr(ctx: KernelContext, name: string): Graph {
   const g = ctx.attrs.graph(name);
   if (!g) throw new RosettaError('E_INVALID_ATTR', `${ctx.node.opType} is missing its '${name}' graph`, { where: { node: ctx.node.name } });
@@ -69,6 +76,9 @@ async function Loop(inputs: readonly (Value | undefined)[], ctx: KernelContext):
   if (k < 0) throw new RosettaError('E_INVALID_GRAPH', `Loop body returns ${body.outputs.length} values, fewer than 1 + ${n} carried`, { where: { node: ctx.node.name } });
   const scans: Value[][] = Array.from({ length: k }, () => []);
   for (let i = 0; i < maxTrip && cond; i++) {
+    if (i === MAX_LOOP_ITERATIONS) {
+      throw new RosettaError('E_LIMIT', `Loop ran ${MAX_LOOP_ITERATIONS} iterations without its condition turning false`, { where: { node: ctx.node.name }, hint: 'the model loops without end (or far longer than any real model); check its trip count and condition' });
+    }
     const feeds = new Map<string, Value>();
     feeds.set(body.inputs[0]!.name, int64Tensor([], [i]));
     feeds.set(body.inputs[1]!.name, Tensor.from('bool', [], [cond ? 1 : 0]));

@@ -90,7 +90,10 @@ function DFT(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[
   const r = x.rank;
   const c = x.shape[r - 1];
   if (r < 2 || (c !== 1 && c !== 2)) throw shapeErr(ctx, `DFT input must end in a dimension of 1 (real) or 2 (complex), got [${x.shape.join(', ')}]`);
-  const axis = normAxis(ctx.attrs.int('axis', 1), r - 1, ctx);
+  // Opset 20 moved `axis` to input 2 (counted over the full rank, default -2); opset 17 has the attribute.
+  const axisT = optTensorIn(inputs, 2);
+  const axis = axisT ? normAxis(intValues(axisT, 'DFT axis', ctx.node.name)[0]!, r, ctx) : normAxis(ctx.attrs.int('axis', 1), r - 1, ctx);
+  if (axis === r - 1) throw shapeErr(ctx, `DFT axis ${axis} must be a signal axis of [${x.shape.join(', ')}]`);
   const inverse = ctx.attrs.int('inverse', 0) !== 0;
   const onesided = ctx.attrs.int('onesided', 0) !== 0;
   const lenT = optTensorIn(inputs, 1);
