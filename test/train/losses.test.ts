@@ -27,7 +27,9 @@ function shapeOf(v: Nested): number[] {
   return Array.isArray(v) ? [v.length, ...shapeOf(v[0]!)] : [];
 }
 function tensor(v: Nested, dtype: 'float32' | 'int64' = 'float32'): Tensor {
-  const flat = (Array.isArray(v) ? v.flat(Infinity) : [v]) as number[];
+  const flat: number[] = [];
+  const walk = (u: Nested): void => void (Array.isArray(u) ? u.forEach(walk) : flat.push(u));
+  walk(v);
   return Tensor.from(dtype, shapeOf(v), dtype === 'int64' ? flat.map((x) => BigInt(x)) : flat);
 }
 
