@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getExporter } from '../../src/exporters/index.js';
+import { PickleWriter } from '../../src/formats/pickle-writer.js';
 import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors.js';
+import { writeZip } from '../../src/formats/zip.js';
 import { tensorToLE } from '../../src/formats/tensor-bytes.js';
 import { TorchTensorRef, readTorch, writeTorch } from '../../src/formats/torch.js';
 import { isRosettaError } from '../../src/ir/errors.js';
@@ -117,6 +119,36 @@ describe('torch.save files written by torch 1.13', () => {
     const r = await importFile(src);
     expect(r.kind).toBe('weights');
     if (r.kind === 'weights') matches(r.weights.tensors, EXPECT.files['sharded/pytorch_model.bin.index.json']!);
+  });
+});
+
+describe('torch 2.x tensor builders (hand-built pickles, the shapes torch/_tensor.py and torch/_utils.py emit)', () => {
+  /** _rebuild_tensor_v2(storage '0' of 2 floats, 0, (2,), (1,), False, OrderedDict()) on the stack. */
+  const tensorCall = (p: PickleWriter): PickleWriter => {
+    p.global('torch._utils', '_rebuild_tensor_v2').mark();
+    p.mark().str('storage').global('torch', 'FloatStorage').str('0').str('cpu').int(2).tuple().persId();
+    return p.int(0).intTuple([2]).intTuple([1]).bool(false).global('collections', 'OrderedDict').emptyTuple().reduce().tuple().reduce();
+  };
+  const archive = (pkl: Uint8Array): Uint8Array =>
+    writeZip([{ name: 'x/data.pkl', data: pkl }, { name: 'x/data/0', data: new Uint8Array(Float32Array.of(1.5, -2).buffer) }]);
+
+  it('_rebuild_parameter_with_state and _rebuild_from_type_v2 yield the tensor', () => {
+    const p = new PickleWriter(2).emptyDict().mark();
+    p.str('p').global('torch._utils', '_rebuild_parameter_with_state').mark();
+    tensorCall(p).bool(true).global('collections', 'OrderedDict').emptyTuple().reduce().emptyDict().tuple().reduce();
+    p.str('q').global('torch._tensor', '_rebuild_from_type_v2').mark().global('torch._utils', '_rebuild_tensor_v2').global('torch.nn.parameter', 'Parameter');
+    p.mark().mark().str('storage').global('torch', 'FloatStorage').str('0').str('cpu').int(2).tuple().persId();
+    p.int(1).intTuple([1]).intTuple([1]).bool(false).global('collections', 'OrderedDict').emptyTuple().reduce().tuple();
+    p.emptyDict().tuple().reduce().setItems();
+    const ws = readPytorchWeights(archive(p.finish()), 'v2.pt');
+    expect(ws.tensors.get('p')!.toNumbers()).toEqual([1.5, -2]);
+    expect(ws.tensors.get('q')!.toNumbers()).toEqual([-2]);
+  });
+
+  it('_rebuild_from_type_v2 with a type outside the allowlist is refused', () => {
+    const p = new PickleWriter(2).global('torch._tensor', '_rebuild_from_type_v2').mark().global('torch._utils', '_rebuild_tensor_v2').global('collections', 'OrderedDict');
+    p.emptyTuple().emptyDict().tuple().reduce();
+    expect(() => readPytorchWeights(archive(p.finish()), 'v2.pt')).toThrow(/E_UNSAFE_CONTENT/);
   });
 });
 
