@@ -66,6 +66,15 @@ describe('ONNX exporter', () => {
     expect(opsetOf(exportOnnx(reduceModel()).files.get('model.onnx')!)).toBe(18);
   });
 
+  it('fills missing top-level output types by inference', () => {
+    const m = reduceModel();
+    m.graph.outputs = [{ name: 'y' }];
+    const pb = decodeOnnxMessage<ModelPb>('ModelProto', exportOnnx(m).files.get('model.onnx')!);
+    const t = pb.graph!.output![0]!.type!.tensor_type!;
+    expect(t.elem_type).toBe(1);
+    expect(t.shape!.dim!.map((d) => longToNumber(d.dim_value))).toEqual([2, 5]);
+  });
+
   it('never goes below the opset an ONNX model came from', async () => {
     const m = reduceModel();
     m.sourceFormat = 'onnx';

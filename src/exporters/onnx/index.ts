@@ -12,6 +12,7 @@
 import { dtypeToOnnx, type DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import type { Attr, Graph, Model, ValueInfo, ValueType } from '../../ir/graph.js';
+import { inferTypes } from '../../ir/infer.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { encodeOnnxMessage, stringToBytes } from '../../formats/onnx-proto.js';
 import { tensorRawBytes, tensorToProto } from '../../importers/onnx/tensor.js';
@@ -31,7 +32,7 @@ const DEFAULT_EXTERNAL_MIN = 1024;
 
 /** IR version that a default-domain opset implies (ONNX release table). */
 function irVersionFor(opset: number): number {
-  if (opset <= 8) return 3;
+  // IR 3 would require every initializer to be listed as a graph input too; 4 lifted that.
   if (opset <= 9) return 4;
   if (opset <= 10) return 5;
   if (opset <= 11) return 6;
@@ -191,6 +192,27 @@ function graphProto(g: Graph, w: Writer): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Before IR 4 every initializer also had to be a graph input, and runtimes treat those as
+ * constants; from IR 4 an initializer listed as an input is an overridable default. We write IR
+ * ≥ 4, so such inputs of an IR < 4 model are dropped to keep their constant meaning.
+ */
+function dropLegacyInitializerInputs(g: Graph, model: Model): Graph {
+  if (model.irVersion === undefined || model.irVersion >= 4) return g;
+  return { ...g, inputs: g.inputs.filter((v) => !g.initializers.has(v.name)) };
+}
+
+/**
+ * The spec requires types on the main graph's inputs and outputs; fill the ones the IR lacks from
+ * static inference (src/ir/infer.ts) where it can tell.
+ */
+function withTopLevelTypes(g: Graph): Graph {
+  if (g.inputs.every((v) => v.type) && g.outputs.every((v) => v.type)) return g;
+  const types = inferTypes(g);
+  const fill = (v: ValueInfo): ValueInfo => (v.type || !types.has(v.name) ? v : { ...v, type: types.get(v.name)! });
+  return { ...g, inputs: g.inputs.map(fill), outputs: g.outputs.map(fill) };
+}
+
 function totalInitializerBytes(g: Graph): number {
   let n = 0;
   walkGraphs(g, (sg) => {
@@ -215,7 +237,7 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): ExportRe
     external: forced || tooBig ? { threshold: forced ? opts.externalDataThreshold! : DEFAULT_EXTERNAL_MIN, location: `${base}.data`, chunks: [], size: 0 } : undefined,
     dtypes: new Set(),
   };
-  const g = graphProto(graph, w);
+  const g = graphProto(withTopLevelTypes(dropLegacyInitializerInputs(graph, model)), w);
   let ir = irVersionFor(opset);
   for (const d of w.dtypes) ir = Math.max(ir, irVersionForDType(d));
   const opsetImport = [{ domain: '', version: opset }];
