@@ -40,11 +40,11 @@ for (let i = 0; i < n; i++) {
 const total = n * per * 4;
 console.log(`state dict: ${n} float32 tensors, ${(total / 1e6).toFixed(1)} MB`);
 
-let pt = new Uint8Array(0);
+let pt: Uint8Array = new Uint8Array(0);
 median('crc32', total / n, () => void crc32(new Uint8Array((tensors.get('layer0.weight')!.data as Float32Array).buffer)));
 median('writeTorch (.pt zip)', total, () => void (pt = writeTorch(tensors)));
 median('readPytorchWeights (.pt → tensors)', total, () => void readPytorchWeights(pt, 'bench.pt'));
-let st = new Uint8Array(0);
+let st: Uint8Array = new Uint8Array(0);
 median('writeSafetensors', total, () => void (st = writeSafetensors(tensors)));
 median('readSafetensors', total, () => void readSafetensors(st));
 
