@@ -3,7 +3,7 @@
  * test time by the `onnxruntime-node` devDependency, through test/ops/nn-oracle.ts), for what the
  * ONNX 1.12 conformance data leaves out: TfIdfVectorizer with string pools, skips and TFIDF/IDF
  * weights on 2-D input; STFT with a window and onesided output; DFT with dft_length; Pad wrap
- * (opset 19); Split num_outputs (opset 18). Skipped, visibly, when onnxruntime-node cannot load.
+ * (opset 19); Split num_outputs and CenterCropPad (opset 18). Skipped, visibly, when onnxruntime-node cannot load.
  */
 import { describe, it } from 'vitest';
 import { Tensor } from '../../src/ir/tensor.js';
@@ -54,6 +54,7 @@ const cases: OracleCase[] = [
   { name: 'DFT inverse onesided=0 float64 axis 2', op: 'DFT', attrs: { axis: 2, inverse: 1 }, inputs: [Tensor.from('float64', [2, 3, 7, 1], Array.from(randTensor([42], 7).data as Float32Array))], outputs: ['float64'], opset: 17 },
   { name: 'Pad wrap (opset 19)', op: 'Pad', attrs: { mode: 'wrap' }, inputs: [randTensor([3, 4], 8), Tensor.from('int64', [4], [2n, 3n, 1n, 5n])], outputs: ['float32'], opset: 19 },
   { name: 'Split num_outputs uneven (opset 18)', op: 'Split', attrs: { axis: 1, num_outputs: 3 }, inputs: [randTensor([2, 8], 9)], outputs: ['float32', 'float32', 'float32'], opset: 18 },
+  { name: 'CenterCropPad (opset 18)', op: 'CenterCropPad', attrs: { axes: [1, 2] }, inputs: [randTensor([2, 7, 4], 14), Tensor.from('int64', [2], [4n, 9n])], outputs: ['float32'], opset: 18 },
   { name: 'GatherND batch_dims 1', op: 'GatherND', attrs: { batch_dims: 1 }, inputs: [randTensor([3, 4, 5], 10), randInts('int64', [3, 2, 1], 11, -4, 3)], outputs: ['float32'], opset: 13 },
   { name: 'ScatterND max (opset 18)', op: 'ScatterND', attrs: { reduction: 'max' }, inputs: [randTensor([5, 3], 12), Tensor.from('int64', [3, 1], [4n, 0n, 4n]), randTensor([3, 3], 13)], outputs: ['float32'], opset: 18 },
 ];

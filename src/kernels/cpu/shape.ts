@@ -366,6 +366,34 @@ function Pad(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[
   return [gatherBlocks(x, outShape, separableOffsets(outShape, tables), 1)];
 }
 
+/** CenterCropPad (opset 18): per axis, crop or zero-pad around the centre to the target size. */
+function CenterCropPad(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
+  const x = tensorIn(inputs, 0, ctx);
+  const target = intValues(tensorIn(inputs, 1, ctx), 'CenterCropPad shape', ctx.node.name);
+  const axes = ctx.attrs.ints('axes', [...Array(x.rank).keys()]).map((a) => normAxis(a, x.rank, ctx));
+  if (target.length !== axes.length || target.some((t) => t < 0)) throw shapeErr(ctx, `CenterCropPad shape [${target.join(', ')}] does not fit axes [${axes.join(', ')}]`);
+  const outShape = x.shape.slice();
+  const region = x.shape.slice();
+  let srcBase = 0;
+  let dstBase = 0;
+  const inStrides = stridesOf(x.shape);
+  const outStartsAt: number[] = new Array<number>(x.rank).fill(0);
+  axes.forEach((a, i) => {
+    const dim = x.shape[a]!;
+    const t = target[i]!;
+    outShape[a] = t;
+    if (t < dim) {
+      srcBase += Math.floor((dim - t) / 2) * inStrides[a]!;
+      region[a] = t;
+    } else outStartsAt[a] = Math.floor((t - dim) / 2);
+  });
+  const out = newTensor(x.dtype, outShape);
+  const outStrides = stridesOf(outShape);
+  outStartsAt.forEach((o, d) => (dstBase += o * outStrides[d]!));
+  copyStrided(rawView(x.data, x.dtype), srcBase, inStrides, rawView(out.data, out.dtype), dstBase, outStrides, region);
+  return [out];
+}
+
 function DepthToSpace(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
   const x = tensorIn(inputs, 0, ctx);
   const bs = ctx.attrs.int('blocksize');
@@ -511,6 +539,7 @@ export const shapeKernels: KernelTable = {
   Expand,
   Tile,
   Pad,
+  CenterCropPad,
   DepthToSpace,
   SpaceToDepth,
   Identity,
