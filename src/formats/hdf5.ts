@@ -220,7 +220,8 @@ export class Hdf5Reader {
     try {
       n = checkedSize(shape, `dataset ${path}`);
     } catch (e) {
-      throw wrapError(e, 'E_TOO_LARGE', 'dataset shape rejected', { file: this.fileName, entry: path });
+      const code = e instanceof RosettaError ? e.code : 'E_TOO_LARGE';
+      throw new RosettaError(code, `dataset shape [${shape.join(', ')}] rejected: ${e instanceof Error ? e.message.replace(/^E_[A-Z_]+: /, '') : String(e)}`, { where: { file: this.fileName, entry: path }, cause: e });
     }
     if (meta.total_size !== n) this.fail(`dataset declares ${meta.total_size} elements but its shape [${shape.join(', ')}] holds ${n}`, path);
     const nbytes = n * meta.size;
