@@ -13,7 +13,7 @@ import { allocData, isBigIntDType, isBitsDType, type DType, type TypedArray } fr
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, f32ToF8, f8ToF32, type Float8Kind } from '../../ir/float-bits.js';
 import { Tensor, sizeOf, stridesOf } from '../../ir/tensor.js';
 import type { KernelContext } from './kernel.js';
-import { broadcastIndex, broadcastShapes, dtypeError } from './util.js';
+import { broadcastShapes, dtypeError } from './util.js';
 
 /** Plain numeric storage a kernel can read and write with JS numbers. */
 export type NumArray = Exclude<TypedArray, BigInt64Array | BigUint64Array>;
@@ -100,7 +100,7 @@ export function mapBigints(t: Tensor, f: (x: bigint) => bigint, outDtype: DType 
  * - 'full': same shape as the output;
  * - 'block': indexed by `floor(k / inner) % mid` (its non-1 dims are one contiguous run of the
  *   output's dims — covers scalars, bias rows and per-channel columns);
- * - 'map': anything else (explicit index map).
+ * - 'map': anything else (handled by the generic strided loop, `stridedLoop`).
  */
 export interface BroadcastPlan {
   shape: number[];
@@ -134,19 +134,6 @@ export function planBroadcast(inShape: readonly number[], outShape: readonly num
   const mid = sizeOf(outShape.slice(first, last + 1));
   const inner = sizeOf(outShape.slice(last + 1));
   return { shape: outShape.slice(), n, outer, mid, inner, kind: 'block' };
-}
-
-/** For each output element, the index into an input of `inShape`; null when the input is full-shape. */
-export function indexMap(inShape: readonly number[], outShape: readonly number[]): Int32Array | null {
-  const p = planBroadcast(inShape, outShape);
-  if (p.kind === 'full') return null;
-  if (p.kind === 'block') {
-    const map = new Int32Array(p.n);
-    let k = 0;
-    for (let o = 0; o < p.outer; o++) for (let m = 0; m < p.mid; m++) for (let i = 0; i < p.inner; i++) map[k++] = m;
-    return map;
-  }
-  return broadcastIndex(inShape, outShape);
 }
 
 /**

@@ -19,10 +19,10 @@ import {
   roundHalfEven,
   f32Binary,
   finish,
-  indexMap,
   mapBigints,
   mapNumbers,
   outShapeOf,
+  stridedLoop,
   valuesOf,
   workArray,
   type BigArray,
@@ -308,11 +308,36 @@ const whereKernel: CpuKernel = (inputs, ctx) => {
   const cd = c.data as Uint8Array;
   const xd = x.data as ArrayLike<unknown>;
   const yd = y.data as ArrayLike<unknown>;
-  const ic = indexMap(c.shape, shape);
-  const ix = indexMap(x.shape, shape);
-  const iy = indexMap(y.shape, shape);
-  for (let k = 0; k < out.size; k++) {
-    o[k] = cd[ic ? ic[k]! : k] ? xd[ix ? ix[k]! : k] : yd[iy ? iy[k]! : k];
+  const total = out.size;
+  if (total === 0) return [out];
+  const { dims, strides } = stridedLoop([c.shape, x.shape, y.shape], shape);
+  const L = dims.length;
+  if (L === 0) {
+    o[0] = cd[0] ? xd[0] : yd[0];
+    return [out];
+  }
+  const [SC, SX, SY] = strides as [number[], number[], number[]];
+  const n = dims[L - 1]!;
+  const sc = SC[L - 1]!;
+  const sx = SX[L - 1]!;
+  const sy = SY[L - 1]!;
+  const idx = new Array<number>(L).fill(0);
+  let oc = 0;
+  let ox = 0;
+  let oy = 0;
+  let k = 0;
+  for (let it = 0, outer = total / n; it < outer; it++) {
+    for (let j = 0, pc = oc, px = ox, py = oy; j < n; j++, pc += sc, px += sx, py += sy) o[k++] = cd[pc] ? xd[px] : yd[py];
+    for (let d = L - 2; d >= 0; d--) {
+      oc += SC[d]!;
+      ox += SX[d]!;
+      oy += SY[d]!;
+      if (++idx[d]! < dims[d]!) break;
+      oc -= SC[d]! * dims[d]!;
+      ox -= SX[d]! * dims[d]!;
+      oy -= SY[d]! * dims[d]!;
+      idx[d] = 0;
+    }
   }
   return [out];
 };
