@@ -61,6 +61,11 @@ function pool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array, m
   const [dd, dh, dw] = p.d;
   const [pd, ph, pw] = p.pb;
   const plane = D * H * W;
+  if (mode === 'max') {
+    maxPool3(p, x, y, arg, colMajor);
+    return;
+  }
+  const isLp = mode === 'lp';
   let o = 0;
   for (let nc = 0; nc < p.N * p.C; nc++) {
     const base = nc * plane;
@@ -70,8 +75,7 @@ function pool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array, m
         const h0 = oh * sh - ph;
         for (let ow = 0; ow < OW; ow++, o++) {
           const w0 = ow * sw - pw;
-          let acc = mode === 'max' ? -Infinity : 0;
-          let best = -1;
+          let acc = 0;
           let count = 0;
           for (let a = 0; a < kd; a++) {
             const id = d0 + a * dd;
@@ -84,16 +88,7 @@ function pool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array, m
                 const iw = w0 + c * dw;
                 if (iw < 0 || iw >= W) continue;
                 const v = x[row + iw]!;
-                if (mode === 'max') {
-                  if (best < 0 || v > acc) {
-                    acc = v;
-                    best = colMajor ? base + (iw * H + ih) * D + id : row + iw;
-                  }
-                } else if (mode === 'lp') {
-                  acc += Math.abs(v) ** lpP;
-                } else {
-                  acc += v;
-                }
+                acc += isLp ? Math.abs(v) ** lpP : v;
                 count++;
               }
             }
@@ -104,11 +99,83 @@ function pool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array, m
             // Divisor: the window clipped to the padded extent (taps past the end padding don't count).
             const n = span(d0, kd, dd, D + p.pe[0]) * span(h0, kh, dh, H + p.pe[1]) * span(w0, kw, dw, W + p.pe[2]);
             y[o] = n > 0 ? acc / n : 0;
-          } else if (mode === 'lp') {
-            y[o] = acc ** (1 / lpP);
           } else {
-            y[o] = acc;
-            if (arg) arg[o] = BigInt(best);
+            y[o] = acc ** (1 / lpP);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** For each output position along one axis: the first and one-past-last kernel tap inside the input. */
+function tapRanges(out: number, k: number, s: number, d: number, pad: number, n: number): Int32Array {
+  const r = new Int32Array(2 * out);
+  for (let o = 0; o < out; o++) {
+    const start = o * s - pad;
+    let lo = 0;
+    while (lo < k && start + lo * d < 0) lo++;
+    let hi = k;
+    while (hi > lo && start + (hi - 1) * d >= n) hi--;
+    r[2 * o] = lo;
+    r[2 * o + 1] = hi;
+  }
+  return r;
+}
+
+/**
+ * The max branch of `pool3`, kept apart so the hot loop has no mode tests or bounds checks (tap
+ * ranges are precomputed per output coordinate); indices only when asked.
+ */
+function maxPool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array, arg: BigInt64Array | undefined, colMajor: boolean): void {
+  const [D, H, W] = p.in;
+  const [OD, OH, OW] = p.out;
+  const [kd, kh, kw] = p.k;
+  const [sd, sh, sw] = p.s;
+  const [dd, dh, dw] = p.d;
+  const [pd, ph, pw] = p.pb;
+  const rd = tapRanges(OD, kd, sd, dd, pd, D);
+  const rh = tapRanges(OH, kh, sh, dh, ph, H);
+  const rw = tapRanges(OW, kw, sw, dw, pw, W);
+  const plane = D * H * W;
+  let o = 0;
+  for (let nc = 0; nc < p.N * p.C; nc++) {
+    const base = nc * plane;
+    for (let od = 0; od < OD; od++) {
+      const d0 = od * sd - pd;
+      const aLo = rd[2 * od]!, aHi = rd[2 * od + 1]!;
+      for (let oh = 0; oh < OH; oh++) {
+        const h0 = oh * sh - ph;
+        const bLo = rh[2 * oh]!, bHi = rh[2 * oh + 1]!;
+        for (let ow = 0; ow < OW; ow++, o++) {
+          const w0 = ow * sw - pw;
+          const cLo = rw[2 * ow]!, cHi = rw[2 * ow + 1]!;
+          let acc = -Infinity;
+          let best = -1;
+          for (let a = aLo; a < aHi; a++) {
+            const plane0 = (d0 + a * dd) * H;
+            for (let b = bLo; b < bHi; b++) {
+              const row = base + (plane0 + h0 + b * dh) * W + w0;
+              for (let c = cLo; c < cHi; c++) {
+                const v = x[row + c * dw]!;
+                if (v > acc || best < 0) {
+                  acc = v;
+                  best = row + c * dw;
+                }
+              }
+            }
+          }
+          y[o] = acc;
+          if (arg) {
+            // column-major (storage_order 1) numbering of the same spatial position
+            if (colMajor && best >= 0) {
+              const r = best - base;
+              const iw = r % W;
+              const ih = Math.floor(r / W) % H;
+              const id = Math.floor(r / (W * H));
+              best = base + (iw * H + ih) * D + id;
+            }
+            arg[o] = BigInt(best);
           }
         }
       }
