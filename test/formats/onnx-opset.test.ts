@@ -64,6 +64,10 @@ const CASES: Case[] = [
   { name: 'Upsample-9 nearest (scales input) → Resize', opset: 9, node: { op_type: 'Upsample', input: ['x', 'sc'], output: ['y'], attribute: [s('mode', 'nearest')] }, inputs: { x: rand([1, 1, 2, 3]) }, inits: { sc: Tensor.from('float32', [4], [1, 1, 2, 3]) }, check: (m) => expect(op(m).opType).toBe('Resize') },
   { name: 'Upsample-7 linear (scales attribute) → Resize', opset: 7, node: { op_type: 'Upsample', input: ['x'], output: ['y'], attribute: [s('mode', 'linear'), floats('scales', [1, 1, 2, 2])] }, inputs: { x: rand([1, 2, 2, 3]) }, check: (m) => expect(op(m).attrs['coordinate_transformation_mode']).toEqual({ type: 'string', value: 'asymmetric' }) },
   { name: 'Resize-10 nearest → Resize-13 form', opset: 10, node: { op_type: 'Resize', input: ['x', 'sc'], output: ['y'], attribute: [s('mode', 'nearest')] }, inputs: { x: rand([1, 1, 3, 2]) }, inits: { sc: Tensor.from('float32', [4], [1, 1, 2, 1.5]) }, check: (m) => expect(op(m).inputs[1]).toBe('') },
+  { name: 'ImageScaler (experimental, opset 1–9) → Mul/Add', opset: 9, node: { op_type: 'ImageScaler', input: ['x'], output: ['y'], attribute: [f('scale', 0.5), floats('bias', [1, -2, 3])] }, inputs: { x: rand([1, 3, 2, 2]) }, check: (m) => expect(m.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Add']) },
+  { name: 'ScaledTanh (experimental) → Mul/Tanh/Mul', opset: 9, node: { op_type: 'ScaledTanh', input: ['x'], output: ['y'], attribute: [f('alpha', 1.5), f('beta', 0.7)] }, inputs: { x: rand([2, 3]) }, check: (m) => expect(m.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Tanh', 'Mul']) },
+  { name: 'Affine (experimental) → Mul/Add', opset: 9, node: { op_type: 'Affine', input: ['x'], output: ['y'], attribute: [f('alpha', 2), f('beta', -1)] }, inputs: { x: rand([2, 3]) }, check: (m) => expect(m.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Add']) },
+  { name: 'ParametricSoftplus (experimental) → Mul/Softplus/Mul', opset: 9, node: { op_type: 'ParametricSoftplus', input: ['x'], output: ['y'], attribute: [f('alpha', 0.5), f('beta', 2)] }, inputs: { x: rand([2, 3]) }, check: (m) => expect(m.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Softplus', 'Mul']) },
 ];
 
 function buildModel(c: Case): Uint8Array {
@@ -87,7 +91,8 @@ function buildModel(c: Case): Uint8Array {
 
 describe.skipIf(!ort)('old opset forms compute what onnxruntime-node computes', () => {
   for (const c of CASES) {
-    const kernel = c.node.op_type === 'Upsample' ? 'Resize' : c.node.op_type;
+    const rewrittenTo: Record<string, string> = { Upsample: 'Resize', ImageScaler: 'Mul', ScaledTanh: 'Tanh', Affine: 'Add', ParametricSoftplus: 'Softplus' };
+    const kernel = rewrittenTo[c.node.op_type] ?? c.node.op_type;
     const missing = !(kernel in CPU_KERNELS);
     it.skipIf(missing)(`${c.name}${missing ? ` (skipped: no CPU kernel for ${kernel} yet)` : ''}`, async () => {
       const bytes = buildModel(c);

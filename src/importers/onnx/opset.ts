@@ -289,10 +289,71 @@ export const UPGRADES: Record<string, Upgrade[]> = {
   // Gemm-7 dropped `broadcast` (C always broadcasts unidirectionally).
   Gemm: [{ before: 7, rewrite: dropAttrs('broadcast', 'consumed_inputs') }],
   PRelu: [{ before: 7, rewrite: dropAttrs('consumed_inputs') }],
+  // Experimental ops of opsets 1–9 (removed in 10), still found in old model-zoo files.
+  ScaledTanh: [{ before: Infinity, rewrite: scaledUnary('Tanh', 1, 1) }],
+  ParametricSoftplus: [{ before: Infinity, rewrite: scaledUnary(undefined, 1, 1, 'Softplus') }],
+  Affine: [
+    {
+      before: Infinity,
+      rewrite: (n, ctx) => {
+        const alpha = numList(n.attrs['alpha'])?.[0] ?? 1;
+        const beta = numList(n.attrs['beta'])?.[0] ?? 0;
+        const x = n.inputs[0]!;
+        const pre: Node[] = [];
+        const ax = ctx.fresh(`${n.name}_ax`);
+        ctx.note(n, 'experimental Affine rebuilt from Mul/Add');
+        pre.push(makeNode('Mul', [x, scalarLike(ctx, n, x, `${n.name}_alpha`, alpha, pre)], [ax], {}, { name: `${n.name}/alpha`, scope: n.scope }));
+        pre.push(makeNode('Add', [ax, scalarLike(ctx, n, x, `${n.name}_beta`, beta, pre)], [n.outputs[0]!], {}, { name: `${n.name}/beta`, scope: n.scope }));
+        return pre;
+      },
+    },
+  ],
+  // ImageScaler: y = scale * x + bias[c] on NCHW input.
+  ImageScaler: [
+    {
+      before: Infinity,
+      rewrite: (n, ctx) => {
+        const scale = numList(n.attrs['scale'])?.[0] ?? 1;
+        const bias = numList(n.attrs['bias']) ?? [];
+        const x = n.inputs[0]!;
+        const pre: Node[] = [];
+        const sx = ctx.fresh(`${n.name}_scaled`);
+        ctx.note(n, 'experimental ImageScaler rebuilt from Mul/Add');
+        pre.push(makeNode('Mul', [x, scalarLike(ctx, n, x, `${n.name}_scale`, scale, pre)], [sx], {}, { name: `${n.name}/scale`, scope: n.scope }));
+        const dt = ctx.dtypeOf(x) ?? 'float32';
+        const b = ctx.constant(`${n.name}_bias`, Tensor.from(dt, [1, bias.length, 1, 1], bias));
+        pre.push(makeNode('Add', [sx, b], [n.outputs[0]!], {}, { name: `${n.name}/bias`, scope: n.scope }));
+        return pre;
+      },
+    },
+  ],
+  // LpPool-1/GlobalLpPool-1 had a float `p`; 2+ an int.
+  LpPool: [{ before: 2, rewrite: (n) => (n.attrs['p']?.type === 'float' && (n.attrs['p'] = { type: 'int', value: Math.round(n.attrs['p'].value) }), [n]) }],
+  GlobalLpPool: [{ before: 2, rewrite: (n) => (n.attrs['p']?.type === 'float' && (n.attrs['p'] = { type: 'int', value: Math.round(n.attrs['p'].value) }), [n]) }],
   // Scatter (9/10) is ScatterElements under its old name.
   Scatter: [{ before: Infinity, rewrite: (n) => [{ ...n, opType: 'ScatterElements' }] }],
   ...Object.fromEntries(LEGACY_BROADCAST_OPS.map((op) => [op, [{ before: 7, rewrite: legacyBroadcast }]])),
 };
+
+/** y = alpha * f(beta * x) style experimental ops (opset 1–9), rebuilt from standard ops. */
+function scaledUnary(inner: string | undefined, alphaDef: number, betaDef: number, outer?: 'Softplus'): Rewrite {
+  return (n, ctx) => {
+    const alpha = numList(n.attrs['alpha'])?.[0] ?? alphaDef;
+    const beta = numList(n.attrs['beta'])?.[0] ?? betaDef;
+    const x = n.inputs[0]!;
+    const y = n.outputs[0]!;
+    const o = { scope: n.scope };
+    const pre: Node[] = [];
+    const bx = ctx.fresh(`${n.name}_beta_x`);
+    const fx = ctx.fresh(`${n.name}_f`);
+    const fn = inner ?? outer!;
+    ctx.note(n, `experimental ${n.opType} rebuilt from Mul/${fn}`);
+    pre.push(makeNode('Mul', [x, scalarLike(ctx, n, x, `${n.name}_beta`, beta, pre)], [bx], {}, { ...o, name: `${n.name}/beta` }));
+    pre.push(makeNode(fn, [bx], [fx], {}, { ...o, name: `${n.name}/${fn.toLowerCase()}` }));
+    pre.push(makeNode('Mul', [fx, scalarLike(ctx, n, x, `${n.name}_alpha`, alpha, pre)], [y], {}, { ...o, name: `${n.name}/alpha` }));
+    return pre;
+  };
+}
 
 /** Ops that took a `consumed_inputs` attribute before opset 6 (an optimisation hint, dropped). */
 const CONSUMED_INPUTS_BEFORE = 7;
