@@ -146,26 +146,39 @@ export class TorchTensorRef extends PickleOpaque {
   }
 }
 
-/** Gather a strided view into C order, copying `es` bytes per element; the innermost dimension runs in a tight loop. */
+/**
+ * Gather a strided view into C order. Elements move as 1/2/4-byte words through typed views when
+ * the source is aligned (an 8-byte element is two 4-byte words, so NaN payloads are never
+ * touched by float conversions); otherwise byte by byte. The innermost dimension is a tight loop.
+ */
 function copyStrided(src: Uint8Array, out: Uint8Array, shape: readonly number[], stride: readonly number[], offset: number, es: number): void {
+  const unit = es >= 4 ? 4 : es;
+  const aligned = src.byteOffset % unit === 0;
+  const w = aligned ? unit : 1;
+  const per = es / w;
+  const view = (b: Uint8Array): Uint8Array | Uint16Array | Uint32Array =>
+    w === 4 ? new Uint32Array(b.buffer, b.byteOffset, Math.floor(b.byteLength / 4)) : w === 2 ? new Uint16Array(b.buffer, b.byteOffset, Math.floor(b.byteLength / 2)) : b;
+  const s = view(src);
+  const o = view(out);
   const rank = shape.length;
   const inner = shape[rank - 1]!;
-  const innerStride = stride[rank - 1]! * es;
+  const innerStride = stride[rank - 1]! * per;
   const idx = new Array<number>(rank).fill(0);
-  let o = 0;
-  let base = offset * es;
+  let k = 0;
+  let base = offset * per;
   const outer = out.length / es / inner;
-  for (let k = 0; k < outer; k++) {
-    let s = base;
-    for (let j = 0; j < inner; j++) {
-      for (let c = 0; c < es; c++) out[o++] = src[s + c]!;
-      s += innerStride;
+  for (let r = 0; r < outer; r++) {
+    let p = base;
+    if (per === 1) {
+      for (let j = 0; j < inner; j++, p += innerStride) o[k++] = s[p]!;
+    } else {
+      for (let j = 0; j < inner; j++, p += innerStride) for (let c = 0; c < per; c++) o[k++] = s[p + c]!;
     }
     for (let d = rank - 2; d >= 0; d--) {
       idx[d]!++;
-      base += stride[d]! * es;
+      base += stride[d]! * per;
       if (idx[d]! < shape[d]!) break;
-      base -= stride[d]! * es * shape[d]!;
+      base -= stride[d]! * per * shape[d]!;
       idx[d] = 0;
     }
   }

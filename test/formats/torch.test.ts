@@ -16,7 +16,7 @@ import { PickleWriter } from '../../src/formats/pickle-writer.js';
 import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors.js';
 import { writeZip } from '../../src/formats/zip.js';
 import { tensorToLE } from '../../src/formats/tensor-bytes.js';
-import { TorchTensorRef, readTorch, writeTorch } from '../../src/formats/torch.js';
+import { TorchStorage, TorchTensorRef, readTorch, writeTorch } from '../../src/formats/torch.js';
 import { isRosettaError } from '../../src/ir/errors.js';
 import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
 import { importFile } from '../../src/importers/index.js';
@@ -150,6 +150,32 @@ describe('torch 2.x tensor builders (hand-built pickles, the shapes torch/_tenso
     p.emptyTuple().emptyDict().tuple().reduce();
     expect(() => readPytorchWeights(archive(p.finish()), 'v2.pt')).toThrow(/E_UNSAFE_CONTENT/);
   });
+});
+
+describe('strided materialisation against a byte-wise reference gather', () => {
+  // Every element size, aligned and misaligned storage bytes, a 3-d permuted view with an offset.
+  for (const dtype of ['int8', 'float16', 'float32', 'float64', 'complex64'] as const) {
+    for (const shift of [0, 1, 3]) {
+      it(`${dtype}, storage bytes at byte offset ${shift}`, () => {
+        const es = { int8: 1, float16: 2, float32: 4, float64: 8, complex64: 8 }[dtype];
+        const numel = 2 + 3 * 4 * 5;
+        const backing = new Uint8Array(shift + numel * es);
+        for (let i = 0; i < backing.length; i++) backing[i] = (i * 37 + 11) & 0xff;
+        const bytes = backing.subarray(shift);
+        const storage = new TorchStorage('0', dtype, numel, 'cpu', () => bytes, false);
+        const shape = [5, 3, 4];
+        const stride = [1, 20, 5]; // a permutation of a contiguous [3, 4, 5] block
+        const t = new TorchTensorRef(storage, 2, shape, stride, false).materialize();
+        const got = new Uint8Array(t.data.buffer as ArrayBuffer, (t.data as Uint8Array).byteOffset, (t.data as Uint8Array).byteLength);
+        const want: number[] = [];
+        for (let a = 0; a < 5; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 4; c++) {
+          const e = 2 + a * 1 + b * 20 + c * 5;
+          for (let k = 0; k < es; k++) want.push(bytes[e * es + k]!);
+        }
+        expect([...got]).toEqual(want);
+      });
+    }
+  }
 });
 
 describe('round trips', () => {
