@@ -239,7 +239,10 @@ export const UPGRADES: Record<string, Upgrade[]> = {
       rewrite: (n, ctx) => {
         const modeAttr = takeAttr(n, 'mode');
         const mode = modeAttr?.type === 'string' ? modeAttr.value : 'nearest';
-        const scalesAttr = numList(takeAttr(n, 'scales'));
+        // Upsample-1 gave the two spatial factors of an NCHW input as separate attributes.
+        const hs = numList(takeAttr(n, 'height_scale'))?.[0];
+        const ws = numList(takeAttr(n, 'width_scale'))?.[0];
+        const scalesAttr = numList(takeAttr(n, 'scales')) ?? (hs !== undefined || ws !== undefined ? [1, 1, hs ?? 1, ws ?? 1] : undefined);
         let scales = n.inputs[1] ?? '';
         if (scalesAttr) scales = ctx.constant(`${n.name}_scales`, new Tensor('float32', [scalesAttr.length], Float32Array.from(scalesAttr)));
         ctx.note(n, 'Upsample rewritten as Resize (asymmetric coordinates)');
