@@ -166,7 +166,7 @@ describe('strided materialisation against a byte-wise reference gather', () => {
         const shape = [5, 3, 4];
         const stride = [1, 20, 5]; // a permutation of a contiguous [3, 4, 5] block
         const t = new TorchTensorRef(storage, 2, shape, stride, false).materialize();
-        const got = new Uint8Array(t.data.buffer as ArrayBuffer, (t.data as Uint8Array).byteOffset, (t.data as Uint8Array).byteLength);
+        const got = tensorToLE(t);
         const want: number[] = [];
         for (let a = 0; a < 5; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 4; c++) {
           const e = 2 + a * 1 + b * 20 + c * 5;
