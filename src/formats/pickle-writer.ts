@@ -77,7 +77,7 @@ export class PickleWriter {
     return this;
   }
 
-  /** TUPLE 't' closing the last MARK (EMPTY_TUPLE when `n` is 0 and no mark was opened). */
+  /** TUPLE 't': the values since the last MARK as a tuple. */
   tuple(): this {
     this.buf.push(0x74);
     return this;

@@ -218,7 +218,7 @@ const TYPE_TOKENS = new Set(['torch._tensor.Tensor', 'torch.Tensor', 'torch.nn.p
 
 /**
  * The torch allowlist (modelled on torch/_weights_only_unpickler.py), falling back to
- * `safeBuiltins`. `moduleClasses` also admits `torch.nn.modules.*` classes as inert placeholders.
+ * `safeBuiltins`. Classes under `torch.nn.modules.` are admitted as inert `PyObject` placeholders.
  */
 export function torchGlobals(module: string, name: string): PyGlobal | undefined {
   const q = `${module}.${name}`;
