@@ -14,8 +14,8 @@ function add(format: FormatName, extensions: string[], load: () => Promise<Expor
 
 // One line per format. Owners: add your line when the exporter exists.
 add('onnx', ['.onnx'], async () => (await import('./onnx/index.js')).onnxExporter);
-add('pytorch', ['.pt', '.pth', '.bin'], async () => (await import('./pytorch/index.js')).pytorchExporter);
-add('safetensors', ['.safetensors'], async () => (await import('./pytorch/index.js')).safetensorsExporter);
+add('pytorch', ['.pt', '.pth', '.bin'], async () => (await import('./typescript/index.js')).pytorchModuleExporter);
+add('safetensors', ['.safetensors'], async () => (await import('./typescript/index.js')).safetensorsModuleExporter);
 add('keras', ['.keras'], async () => (await import('./keras/index.js')).kerasZipExporter);
 add('keras-h5', ['.weights.h5', '.h5', '.hdf5'], async () => (await import('./keras/index.js')).kerasH5Exporter);
 add('tfjs', ['model.json'], async () => (await import('./keras/index.js')).tfjsExporter);

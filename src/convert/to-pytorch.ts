@@ -1,0 +1,361 @@
+/**
+ * IR → PyTorch: from a model of any source, recognise the layers a `torch.nn` module tree would
+ * hold and produce (a) a state dict with PyTorch's key names and layouts, loadable with
+ * `model.load_state_dict(strict=True)` into the equivalent torch.nn modules, and (b) the plan of
+ * those modules and of the forward computation, which `src/exporters/typescript` prints as a
+ * TypeScript module on the PyTorch-style API (`src/nn`).
+ *
+ * Recognised per node (parameters must be initializers): Conv (1-D/2-D; asymmetric pads become an
+ * explicit Pad, the `F.pad`/ZeroPad form), ConvTranspose (2-D), Gemm and MatMul(+Add) → Linear,
+ * BatchNormalization → BatchNorm1d/2d (epsilon exact, momentum m → 1 − m), LayerNormalization,
+ * Gather on a weight → Embedding, LSTM/GRU → nn.LSTM/nn.GRU (nodes sharing a scope form one
+ * multi-layer module; ONNX gates i,o,f,c → PyTorch i,f,g,o and z,r,h → r,z,n, B split into
+ * bias_ih/bias_hh). Every other node is parameter-free and stays an op of the same IR, called
+ * through the trace (`t.op('MaxPool', …)`), which is what the `src/nn` modules emit themselves.
+ * Parameters consumed by anything else (a PRelu slope, a scale in a Mul) have no torch.nn home:
+ * that is an error naming the node, unless `allowCustom`, which keeps them as buffers of a
+ * `custom` module (documented in docs/conversion.md). Spec of the target:
+ * https://pytorch.org/docs/1.13/nn.html
+ */
+import { RosettaError } from '../ir/errors.js';
+import { topoSort, type Graph, type Model, type Node, type RewriteRecord } from '../ir/graph.js';
+import { inferTypes } from '../ir/infer.js';
+import { Tensor, toFloat32Array } from '../ir/tensor.js';
+import { invertPerm, LSTM_ORDER, permute, reorderGates } from '../importers/keras/weight-layout.js';
+
+/** A torch.nn module of the converted model. */
+export interface TorchLayer {
+  /** Dotted module path (`features.0`), also the state-dict prefix. */
+  path: string;
+  /** torch.nn class name (`Conv2d`, `Linear`, `LSTM`…), also the `src/nn` class. */
+  className: string;
+  /** Constructor arguments, JSON-able: positional then an options object. */
+  args: unknown[];
+  /** The IR nodes this module replaces (several for a multi-layer RNN or MatMul+Add). */
+  nodes: Node[];
+  /** Value name of the module's input and of the value the module's output stands for. */
+  input: string;
+}
+
+/** The recognised structure: layers, the state dict and what was rewritten. */
+export interface TorchPlan {
+  layers: TorchLayer[];
+  stateDict: Map<string, Tensor>;
+  /** Non-parameter constants the forward needs (initializers and Constant values), by value name. */
+  constants: Map<string, Tensor>;
+  rewrites: RewriteRecord[];
+  /** Node → layer, for the forward printer. */
+  layerOf: Map<Node, TorchLayer>;
+  /** Value names (asymmetric Conv pads) the printer must pad first: conv node → pads. */
+  convPads: Map<Node, number[]>;
+  graph: Graph;
+}
+
+export interface ToPyTorchOptions {
+  /** Keep parameters of unrecognised consumers as buffers of a `custom` module. */
+  allowCustom?: boolean;
+}
+
+const ATTR_INT = (n: Node, k: string, d: number): number => {
+  const a = n.attrs[k];
+  return a?.type === 'int' ? a.value : d;
+};
+const ATTR_FLOAT = (n: Node, k: string, d: number): number => {
+  const a = n.attrs[k];
+  return a?.type === 'float' ? a.value : d;
+};
+const ATTR_INTS = (n: Node, k: string): number[] | undefined => {
+  const a = n.attrs[k];
+  return a?.type === 'ints' ? a.value : undefined;
+};
+const ATTR_STRING = (n: Node, k: string, d: string): string => {
+  const a = n.attrs[k];
+  return a?.type === 'string' ? a.value : d;
+};
+
+function unsupported(n: Node, what: string, need: string): RosettaError {
+  return new RosettaError('E_UNSUPPORTED_OP', `${n.opType} node '${n.name}' ${what}, which torch.nn cannot express`, { where: { node: n.name, layer: n.scope || undefined }, hint: need });
+}
+
+/** A module path made of Python identifiers or indices (`features.0`, `conv2d_1`). */
+function sanitizePath(scope: string): string {
+  return scope
+    .split('.')
+    .filter(Boolean)
+    // `_`-prefixed properties are private to src/nn's Module, so no segment may start with one
+    .map((s) => (/^\d+$/.test(s) ? s : s.replace(/[^A-Za-z0-9_]/g, '_').replace(/^[\d_]/, 'm$&')))
+    .join('.');
+}
+
+/** A float32 copy (kernels and the nn modules work in float32). */
+function f32(t: Tensor): Tensor {
+  return t.dtype === 'float32' ? t : new Tensor('float32', t.shape, toFloat32Array(t));
+}
+
+/** Slice rows [from, to) of dimension 0 (a contiguous block). */
+function rows(t: Tensor, from: number, to: number): Tensor {
+  const inner = t.shape.slice(1).reduce((a, d) => a * d, 1);
+  const d = f32(t).data as Float32Array;
+  return new Tensor('float32', [to - from, ...t.shape.slice(1)], d.slice(from * inner, to * inner));
+}
+
+/** Is this value all zeros when computed (a zero Constant/initializer, or an Expand of one)? */
+function isZeroValue(g: Graph, name: string, producer: Map<string, Node>): boolean {
+  const init = g.initializers.get(name);
+  if (init) return toFloat32Array(init).every((v) => v === 0);
+  const p = producer.get(name);
+  if (!p) return false;
+  if (p.opType === 'Constant') {
+    const v = p.attrs.value;
+    return v?.type === 'tensor' && toFloat32Array(v.value).every((x) => x === 0);
+  }
+  if (p.opType === 'Expand' || p.opType === 'Identity' || p.opType === 'Cast') return isZeroValue(g, p.inputs[0] ?? '', producer);
+  return false;
+}
+
+/** Recognise the torch.nn layers of `model` and build the state dict. */
+export function planPyTorch(model: Model, opts: ToPyTorchOptions = {}): TorchPlan {
+  const g = model.graph;
+  const order = topoSort(g);
+  const producer = new Map<string, Node>();
+  const consumers = new Map<string, Node[]>();
+  for (const n of order) {
+    for (const o of n.outputs) if (o) producer.set(o, n);
+    for (const i of n.inputs) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  }
+  const types = inferTypes(g);
+  const rankOf = (v: string): number | undefined => {
+    const t = types.get(v) ?? g.valueInfo.get(v)?.type ?? g.inputs.find((i) => i.name === v)?.type;
+    return t?.kind === 'tensor' && t.shape ? t.shape.length : undefined;
+  };
+  const plan: TorchPlan = { layers: [], stateDict: new Map(), constants: new Map(), rewrites: [], layerOf: new Map(), convPads: new Map(), graph: g };
+  const usedParams = new Set<string>();
+  const paths = new Set<string>();
+  const counters = new Map<string, number>();
+  const param = (name: string | undefined): Tensor | undefined => (name && g.initializers.has(name) ? g.initializers.get(name) : undefined);
+  const pathFor = (n: Node, kind: string): string => {
+    let base = sanitizePath(n.scope);
+    if (!base) {
+      const k = counters.get(kind) ?? 0;
+      counters.set(kind, k + 1);
+      base = `${kind}${k}`;
+    }
+    let p = base;
+    for (let i = 1; paths.has(p); i++) p = `${base}_${i}`;
+    paths.add(p);
+    return p;
+  };
+  const addLayer = (l: TorchLayer, entries: [string, Tensor][], consumed: string[]): void => {
+    plan.layers.push(l);
+    for (const n of l.nodes) plan.layerOf.set(n, l);
+    for (const [k, t] of entries) plan.stateDict.set(`${l.path}.${k}`, t);
+    for (const c of consumed) if (c) usedParams.add(c);
+  };
+  const rnnGroups = new Map<string, TorchLayer>();
+
+  for (const n of order) {
+    if (plan.layerOf.has(n)) continue;
+    const i = n.inputs;
+    switch (n.opType) {
+      case 'Conv': {
+        const w = param(i[1]);
+        if (!w) break;
+        const r = w.rank - 2;
+        if (r !== 1 && r !== 2) throw unsupported(n, `is a ${r}-D convolution`, `src/nn would need a Conv${r}d module; export this model to ONNX instead`);
+        if (ATTR_STRING(n, 'auto_pad', 'NOTSET') !== 'NOTSET') throw unsupported(n, 'uses auto_pad', 'the importer should have made the pads explicit; please report this');
+        const pads = ATTR_INTS(n, 'pads') ?? new Array<number>(2 * r).fill(0);
+        const sym = pads.slice(0, r).every((p, k) => p === pads[r + k]);
+        if (!sym) {
+          plan.convPads.set(n, pads);
+          plan.rewrites.push({ kind: 'asymmetric-pad', scope: n.scope || n.name, detail: `Conv pads [${pads.join(',')}] (begin ≠ end, e.g. Keras 'same' with an even kernel) → explicit Pad (F.pad / ZeroPad${r}d) before a Conv${r}d with padding 0` });
+        }
+        const b = param(i[2]);
+        const group = ATTR_INT(n, 'group', 1);
+        const path = pathFor(n, 'conv');
+        const options = { stride: ATTR_INTS(n, 'strides') ?? new Array(r).fill(1), padding: sym ? pads.slice(0, r) : new Array(r).fill(0), dilation: ATTR_INTS(n, 'dilations') ?? new Array(r).fill(1), groups: group, bias: !!b };
+        addLayer({ path, className: `Conv${r}d`, args: [w.shape[1]! * group, w.shape[0]!, w.shape.slice(2), options], nodes: [n], input: i[0]! }, [['weight', f32(w)], ...(b ? ([['bias', f32(b)]] as [string, Tensor][]) : [])], [i[1]!, i[2] ?? '']);
+        break;
+      }
+      case 'ConvTranspose': {
+        const w = param(i[1]);
+        if (!w) break;
+        const r = w.rank - 2;
+        if (r !== 2) throw unsupported(n, `is a ${r}-D transposed convolution`, `src/nn would need a ConvTranspose${r}d module`);
+        const pads = ATTR_INTS(n, 'pads') ?? [0, 0, 0, 0];
+        if (pads[0] !== pads[2] || pads[1] !== pads[3] || ATTR_INTS(n, 'output_shape') || ATTR_STRING(n, 'auto_pad', 'NOTSET') !== 'NOTSET') throw unsupported(n, 'has asymmetric pads or an output_shape', 'a ConvTranspose2d followed by a crop would be needed');
+        const b = param(i[2]);
+        const group = ATTR_INT(n, 'group', 1);
+        const options = { stride: ATTR_INTS(n, 'strides') ?? [1, 1], padding: pads.slice(0, 2), outputPadding: ATTR_INTS(n, 'output_padding') ?? [0, 0], dilation: ATTR_INTS(n, 'dilations') ?? [1, 1], groups: group, bias: !!b };
+        addLayer({ path: pathFor(n, 'deconv'), className: 'ConvTranspose2d', args: [w.shape[0]!, w.shape[1]! * group, w.shape.slice(2), options], nodes: [n], input: i[0]! }, [['weight', f32(w)], ...(b ? ([['bias', f32(b)]] as [string, Tensor][]) : [])], [i[1]!, i[2] ?? '']);
+        break;
+      }
+      case 'Gemm': {
+        const w = param(i[1]);
+        if (!w || w.rank !== 2) break;
+        if (ATTR_INT(n, 'transA', 0) !== 0 || ATTR_FLOAT(n, 'alpha', 1) !== 1 || ATTR_FLOAT(n, 'beta', 1) !== 1) throw unsupported(n, 'has transA or alpha/beta ≠ 1', 'a Linear followed by a scale would be needed; export to ONNX');
+        const transB = ATTR_INT(n, 'transB', 0) === 1;
+        const weight = transB ? f32(w) : permute(f32(w), [1, 0]);
+        if (!transB) plan.rewrites.push({ kind: 'linear-layout', scope: n.scope || n.name, detail: `Gemm B [in, out] → Linear weight [out, in]` });
+        const out = weight.shape[0]!;
+        const c = i[2] ? param(i[2]) : undefined;
+        if (i[2] && !c) break; // a computed bias: not a Linear
+        if (c && c.size !== out) throw unsupported(n, `has a bias of shape [${c.shape.join(',')}] broadcast over rows`, 'Linear needs a bias of one value per output feature');
+        addLayer({ path: pathFor(n, 'linear'), className: 'Linear', args: [weight.shape[1]!, out, { bias: !!c }], nodes: [n], input: i[0]! }, [['weight', weight], ...(c ? ([['bias', f32(c).reshape([out])]] as [string, Tensor][]) : [])], [i[1]!, i[2] ?? '']);
+        break;
+      }
+      case 'MatMul': {
+        const w = param(i[1]);
+        if (!w || w.rank !== 2) break;
+        const weight = permute(f32(w), [1, 0]);
+        const out = weight.shape[0]!;
+        const cons = consumers.get(n.outputs[0]!) ?? [];
+        const add = cons.length === 1 && cons[0]!.opType === 'Add' ? cons[0]! : undefined;
+        const biasName = add ? add.inputs.find((x) => x !== n.outputs[0]) : undefined;
+        const bias = biasName ? param(biasName) : undefined;
+        const withBias = add && bias && bias.size === out && bias.rank === 1;
+        plan.rewrites.push({ kind: 'linear-layout', scope: n.scope || n.name, detail: `MatMul weight [in, out] → Linear weight [out, in]${withBias ? ' (+ Add bias)' : ''}` });
+        addLayer({ path: pathFor(n, 'linear'), className: 'Linear', args: [weight.shape[1]!, out, { bias: !!withBias }], nodes: withBias ? [n, add!] : [n], input: i[0]! }, [['weight', weight], ...(withBias ? ([['bias', f32(bias!)]] as [string, Tensor][]) : [])], [i[1]!, withBias ? biasName! : '']);
+        break;
+      }
+      case 'BatchNormalization': {
+        const ps = [1, 2, 3, 4].map((k) => param(i[k]));
+        if (ps.some((p) => !p)) break;
+        if (ATTR_INT(n, 'training_mode', 0) !== 0) throw unsupported(n, 'is in training mode', 'convert the inference graph (training_mode = 0)');
+        const rank = rankOf(i[0]!);
+        const cls = rank === 4 ? 'BatchNorm2d' : rank === 2 || rank === 3 ? 'BatchNorm1d' : undefined;
+        if (!cls) throw unsupported(n, `has an input of ${rank === undefined ? 'unknown' : `rank ${rank}`}`, 'BatchNorm1d takes rank 2 or 3 and BatchNorm2d rank 4; give the model input shapes');
+        const eps = ATTR_FLOAT(n, 'epsilon', 1e-5);
+        const m = ATTR_FLOAT(n, 'momentum', 0.9);
+        // ONNX/Keras: running = m·running + (1−m)·batch; PyTorch: running = (1−p)·running + p·batch
+        const momentum = Number((1 - m).toPrecision(7));
+        plan.rewrites.push({ kind: 'batchnorm-momentum', scope: n.scope || n.name, detail: `momentum ${m} (ONNX/Keras) → ${momentum} (PyTorch, 1 − m); epsilon ${eps} carried exactly` });
+        const nbt = new Tensor('int64', [], new BigInt64Array(1));
+        addLayer({ path: pathFor(n, 'bn'), className: cls, args: [ps[0]!.size, { eps, momentum }], nodes: [n], input: i[0]! }, [['weight', f32(ps[0]!)], ['bias', f32(ps[1]!)], ['running_mean', f32(ps[2]!)], ['running_var', f32(ps[3]!)], ['num_batches_tracked', nbt]], i.slice(1, 5));
+        break;
+      }
+      case 'LayerNormalization': {
+        const s = param(i[1]);
+        if (!s) break;
+        const b = i[2] ? param(i[2]) : undefined;
+        if (i[2] && !b) break;
+        const rank = rankOf(i[0]!);
+        const axis = ATTR_INT(n, 'axis', -1);
+        if (rank === undefined || (axis < 0 ? axis + rank : axis) !== rank - s.rank) throw unsupported(n, `normalises from axis ${axis} with a scale of shape [${s.shape.join(',')}]`, 'LayerNorm normalises the trailing dimensions given by its scale');
+        const bias = b ? f32(b) : new Tensor('float32', s.shape);
+        if (!b) plan.rewrites.push({ kind: 'layernorm-bias', scope: n.scope || n.name, detail: 'no bias in the source: LayerNorm bias set to zeros' });
+        addLayer({ path: pathFor(n, 'norm'), className: 'LayerNorm', args: [s.shape.slice(), { eps: ATTR_FLOAT(n, 'epsilon', 1e-5) }], nodes: [n], input: i[0]! }, [['weight', f32(s)], ['bias', bias]], [i[1]!, i[2] ?? '']);
+        break;
+      }
+      case 'Gather': {
+        const w = param(i[0]);
+        if (!w || w.rank !== 2 || ATTR_INT(n, 'axis', 0) !== 0) break;
+        addLayer({ path: pathFor(n, 'embedding'), className: 'Embedding', args: [w.shape[0]!, w.shape[1]!], nodes: [n], input: i[1]! }, [['weight', f32(w)]], [i[0]!]);
+        break;
+      }
+      case 'LSTM':
+      case 'GRU':
+        planRnn(n, g, plan, producer, rnnGroups, param, pathFor, usedParams);
+        break;
+    }
+  }
+  // Parameters of nodes that are not layers: a PRelu slope, a learned scale…
+  const custom: [string, Tensor][] = [];
+  for (const n of order) {
+    if (plan.layerOf.has(n)) continue;
+    for (const name of n.inputs) {
+      const t = param(name);
+      if (!t || usedParams.has(name)) continue;
+      if (t.size <= CONSTANT_LIMIT || !['float32', 'float64', 'float16', 'bfloat16'].includes(t.dtype)) {
+        plan.constants.set(name, t);
+        continue;
+      }
+      if (!opts.allowCustom) throw unsupported(n, `takes the ${t.shape.join('×')} weight '${name}' outside any layer torch.nn has`, 'pass --allow-custom to keep it as a buffer of a generic `custom` module, or export to ONNX');
+      custom.push([sanitizeKey(name), t]);
+      plan.constants.set(name, t);
+      usedParams.add(name);
+    }
+    for (const a of Object.values(n.attrs)) if (a.type === 'graph' || a.type === 'graphs') throw unsupported(n, 'has a subgraph (control flow)', 'control flow needs hand-written forward code; export to ONNX');
+    if (n.domain) throw unsupported(n, `is in domain '${n.domain}'`, 'only default-domain ONNX ops run through the trace');
+  }
+  if (custom.length) {
+    plan.rewrites.push({ kind: 'custom-buffers', scope: 'custom', detail: `--allow-custom: ${custom.length} weight(s) outside torch.nn layers kept as buffers custom.<name>` });
+    for (const [k, t] of custom) plan.stateDict.set(`custom.${k}`, t);
+  }
+  return plan;
+}
+
+/** Constants up to this many elements are written into the generated source. */
+export const CONSTANT_LIMIT = 4096;
+
+/** A state-dict key component for an arbitrary value name. */
+export function sanitizeKey(name: string): string {
+  return name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^[\d_]/, 'm$&');
+}
+
+function planRnn(
+  n: Node,
+  g: Graph,
+  plan: TorchPlan,
+  producer: Map<string, Node>,
+  groups: Map<string, TorchLayer>,
+  param: (name: string | undefined) => Tensor | undefined,
+  pathFor: (n: Node, kind: string) => string,
+  usedParams: Set<string>,
+): void {
+  const lstm = n.opType === 'LSTM';
+  const i = n.inputs;
+  const W = param(i[1]);
+  const R = param(i[2]);
+  if (!W || !R) throw unsupported(n, 'has computed (not stored) weights', 'the weights must be initializers');
+  const B = i[3] ? param(i[3]) : undefined;
+  if (i[3] && !B) throw unsupported(n, 'has a computed bias', 'the bias must be an initializer');
+  const dirAttr = ATTR_STRING(n, 'direction', 'forward');
+  if (dirAttr === 'reverse') throw unsupported(n, "runs in direction 'reverse' only", 'torch.nn RNNs run forward or bidirectional; flip the sequence around a forward layer');
+  if (ATTR_INT(n, 'layout', 0) !== 0) throw unsupported(n, 'uses layout = 1', 'please report: importers emit layout 0');
+  if (n.attrs.activations || n.attrs.clip || ATTR_INT(n, 'input_forget', 0) !== 0) throw unsupported(n, 'uses non-default activations, clip or input_forget', `torch.nn.${n.opType} has fixed activations`);
+  if (!lstm && ATTR_INT(n, 'linear_before_reset', 0) !== 1) throw unsupported(n, 'uses linear_before_reset = 0 (Keras reset_after = False)', 'torch.nn.GRU applies the reset gate after the recurrent matmul (linear_before_reset = 1); a custom GRU cell would be needed');
+  if (i[4]) throw unsupported(n, 'takes sequence lengths', 'pack the sequences (pack_padded_sequence) by hand');
+  for (const k of lstm ? [5, 6] : [5]) if (i[k] && !isZeroValue(g, i[k]!, producer)) throw unsupported(n, 'starts from a non-zero initial state', 'pass h0/c0 to the module by hand');
+  if (lstm && i[7]) throw unsupported(n, 'has peephole weights', 'torch.nn.LSTM has no peepholes');
+  const [dirs, gh, inSize] = W.shape as [number, number, number];
+  const G = lstm ? 4 : 3;
+  const H = gh / G;
+  // Same scope + same kind, fed by the previous layer: one multi-layer module, like PyTorch's.
+  const key = `${n.opType}:${n.scope}`;
+  const prev = n.scope ? groups.get(key) : undefined;
+  const prevArgs = prev?.args[2] as { numLayers: number; bidirectional: boolean } | undefined;
+  let layer: TorchLayer;
+  let l: number;
+  if (prev && prevArgs && prev.args[1] === H && prevArgs.bidirectional === (dirs === 2) && inSize === H * dirs && !!B === (prev.args[2] as { bias: boolean }).bias) {
+    layer = prev;
+    l = prevArgs.numLayers;
+    prevArgs.numLayers++;
+    layer.nodes.push(n);
+    plan.layerOf.set(n, layer);
+  } else {
+    layer = { path: pathFor(n, n.opType.toLowerCase()), className: n.opType, args: [inSize, H, { numLayers: 1, bidirectional: dirs === 2, bias: !!B }], nodes: [n], input: i[0]! };
+    l = 0;
+    plan.layers.push(layer);
+    plan.layerOf.set(n, layer);
+    if (n.scope) groups.set(key, layer);
+  }
+  // ONNX block j holds PyTorch block order[j]: invert to get PyTorch's order back.
+  const inv = invertPerm(lstm ? LSTM_ORDER : [1, 0, 2]);
+  const sfx = dirs === 2 ? ['', '_reverse'] : [''];
+  sfx.forEach((s, d) => {
+    const put = (k: string, t: Tensor): void => void plan.stateDict.set(`${layer.path}.${k}_l${l}${s}`, reorderGates(t, 0, H, inv));
+    put('weight_ih', rows(W.reshape([dirs * gh, inSize]), d * gh, (d + 1) * gh));
+    put('weight_hh', rows(R.reshape([dirs * gh, H]), d * gh, (d + 1) * gh));
+    if (B) {
+      const b = rows(B, d, d + 1).reshape([2 * gh]);
+      put('bias_ih', rows(b, 0, gh));
+      put('bias_hh', rows(b, gh, 2 * gh));
+    }
+  });
+  plan.rewrites.push({
+    kind: lstm ? 'lstm-gates' : 'gru-gates',
+    scope: n.scope || n.name,
+    detail: `${lstm ? 'ONNX (i,o,f,c) → PyTorch (i,f,g,o)' : 'ONNX (z,r,h) → PyTorch (r,z,n), linear_before_reset = 1'}; W/R/B → weight_ih_l${l}, weight_hh_l${l}${B ? `, bias_ih_l${l}, bias_hh_l${l}` : ''}${dirs === 2 ? ' (+ _reverse)' : ''}`,
+  });
+  for (const k of [i[1], i[2], i[3]]) if (k) usedParams.add(k);
+}
