@@ -23,7 +23,7 @@ export { DOWNGRADES, FORM_SINCE, formSince, formUntil, lowerGraph } from './opse
 
 /** Opset floor for models that did not come from ONNX. */
 export const MIN_OPSET = 13;
-/** Newest default-domain opset the exporter writes. */
+/** Newest default-domain opset the exporter writes on request (a model imported at a newer one keeps it). */
 export const MAX_OPSET = 21;
 /** Protobuf messages cannot exceed 2 GB: above this total, weights go to external data. */
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
@@ -226,8 +226,9 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): ExportRe
   const mainName = opts.mainName ?? 'model.onnx';
   const natural = chooseOpset(model);
   const opset = opts.opset ?? natural;
-  if (!Number.isInteger(opset) || opset < 1 || opset > MAX_OPSET) {
-    throw new RosettaError('E_USAGE', `opset ${opset} is not one Rosetta writes`, { hint: `choose an opset between 1 and ${MAX_OPSET}` });
+  const highest = Math.max(MAX_OPSET, natural);
+  if (!Number.isInteger(opset) || opset < 1 || opset > highest) {
+    throw new RosettaError('E_USAGE', `opset ${opset} is not one Rosetta writes`, { hint: `choose an opset between 1 and ${highest}` });
   }
   const graph = opset < natural ? lowerGraph(model.graph, opset, undefined, mainName) : model.graph;
   const base = mainName.split(/[\\/]/).pop() ?? mainName;
