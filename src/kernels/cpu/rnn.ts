@@ -152,6 +152,7 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
     const reverse = direction === 'reverse' || dir === 1;
     const [f, g, h] = acts.fns[dir] as [Act, Act, Act];
     const std = acts.standard[dir]!;
+    const fastLstm = std && clip === Infinity && kind === 'LSTM' && !pd && !inputForget;
     const wOff = dir * GH * input;
     const rOff = dir * GH * hidden;
     const bOff = dir * 2 * GH;
@@ -190,19 +191,13 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
         const ho = b * GH;
         const so = hs + b * hidden;
         const yo = ((t * numDir + dir) * batch + b) * hidden;
+        if (fastLstm) {
+          lstmCells(hidden, xw, xo, hr, ho, Cs!, H, so, Y, yo);
+          continue;
+        }
         for (let j = 0; j < hidden; j++) {
           let hv: number;
-          if (std && clip === Infinity && kind === 'LSTM' && !pd && !inputForget) {
-            // the common case, inlined: sigmoid gates, tanh cell and output
-            const c = Cs!;
-            const ig = 1 / (1 + Math.exp(-(xw[xo + j]! + hr[ho + j]!)));
-            const fg = 1 / (1 + Math.exp(-(xw[xo + 2 * hidden + j]! + hr[ho + 2 * hidden + j]!)));
-            const cc = Math.tanh(xw[xo + 3 * hidden + j]! + hr[ho + 3 * hidden + j]!);
-            const cNew = fg * c[so + j]! + ig * cc;
-            const og = 1 / (1 + Math.exp(-(xw[xo + hidden + j]! + hr[ho + hidden + j]!)));
-            c[so + j] = cNew;
-            hv = og * Math.tanh(cNew);
-          } else if (kind === 'RNN') {
+          if (kind === 'RNN') {
             hv = std ? Math.tanh(clamp(xw[xo + j]! + hr[ho + j]!)) : f(clamp(xw[xo + j]! + hr[ho + j]!));
           } else if (kind === 'GRU') {
             const z = f(clamp(xw[xo + j]! + hr[ho + j]!));
@@ -258,6 +253,25 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
   const out: Value[] = [floatTensor(dtype, yShape, yOut), floatTensor(dtype, sShape, hOut)];
   if (kind === 'LSTM') out.push(floatTensor(dtype, sShape, cOut!));
   return out;
+}
+
+/**
+ * One batch row of the common LSTM step (default activations, no clip/peepholes/input_forget):
+ * a small function of its own so the JIT optimises it after a few calls, long before the large
+ * generic step loop warms up.
+ */
+function lstmCells<T extends FloatArr>(hidden: number, xw: T, xo: number, hr: T, ho: number, c: T, H: T, so: number, Y: T, yo: number): void {
+  for (let j = 0; j < hidden; j++) {
+    const ig = 1 / (1 + Math.exp(-(xw[xo + j]! + hr[ho + j]!)));
+    const og = 1 / (1 + Math.exp(-(xw[xo + hidden + j]! + hr[ho + hidden + j]!)));
+    const fg = 1 / (1 + Math.exp(-(xw[xo + 2 * hidden + j]! + hr[ho + 2 * hidden + j]!)));
+    const cc = Math.tanh(xw[xo + 3 * hidden + j]! + hr[ho + 3 * hidden + j]!);
+    const cNew = fg * c[so + j]! + ig * cc;
+    c[so + j] = cNew;
+    const hv = og * Math.tanh(cNew);
+    Y[yo + j] = hv;
+    H[so + j] = hv;
+  }
 }
 
 function rnnKernel(kind: Kind) {
