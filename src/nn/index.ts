@@ -10,6 +10,7 @@ export { ConvNd, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, Adaptive
 export { BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, type BatchNormOptions } from './norm.js';
 export { LSTM, GRU, type RnnOptions } from './rnn.js';
 export { MultiheadAttention } from './attention.js';
+export { GraphModule } from './graph-module.js';
 export {
   MSELoss,
   L1Loss,

@@ -66,13 +66,15 @@ export abstract class Module {
     return this.namedModules().map(([, m]) => m);
   }
 
-  private ownEntries(kind: 'param' | 'buffer'): [string, Parameter][] {
+  /** This module's own parameters and buffers by local name (default: its Parameter-valued properties). */
+  protected ownTensors(): [string, Parameter][] {
     const out: [string, Parameter][] = [];
-    for (const [k, v] of Object.entries(this)) {
-      if (k.startsWith('_') || !(v instanceof Parameter)) continue;
-      if ((v instanceof Buffer) === (kind === 'buffer')) out.push([k, v]);
-    }
+    for (const [k, v] of Object.entries(this)) if (!k.startsWith('_') && v instanceof Parameter) out.push([k, v]);
     return out;
+  }
+
+  private ownEntries(kind: 'param' | 'buffer'): [string, Parameter][] {
+    return this.ownTensors().filter(([, v]) => (v instanceof Buffer) === (kind === 'buffer'));
   }
 
   /** Parameters with their state-dict keys (PyTorch order: own, then each child's). */

@@ -97,14 +97,14 @@ export class Trace {
   }
 
   /** Record and run one op; returns its outputs. */
-  opN(opType: string, inputs: readonly (Var | undefined)[], attrs: AttrMap = {}, nOut = 1): Var[] {
+  opN(opType: string, inputs: readonly (Var | undefined)[], attrs: AttrMap = {}, nOut = 1, opts: { domain?: string; scope?: string } = {}): Var[] {
     const ins = inputs.map((v) => {
       if (!v) return '';
       if (v.trace !== this) throw new RosettaError('E_USAGE', `${opType}: mixes values from two different traces (call the model on Tensors once per step)`);
       return v.name;
     });
     const outs = Array.from({ length: nOut }, () => this.fresh(opType));
-    const node = makeNode(opType, ins, outs, attrs, { scope: this.scope, name: outs[0] });
+    const node = makeNode(opType, ins, outs, attrs, { scope: opts.scope ?? this.scope, name: outs[0], domain: opts.domain });
     this.graph.nodes.push(node);
     const recorded = this.tape.runSync(node);
     // The tape may have added outputs (MaxPool Indices, Dropout mask); keep the graph node plain.

@@ -1,0 +1,75 @@
+/**
+ * `GraphModule`: any IR graph (imported from ONNX, Keras or PyTorch + architecture) as a
+ * trainable `Module`. Float initializers become parameters keyed by their initializer names (so
+ * `stateDict()` / `loadStateDict()` speak the source's names), `graph.params` marks buffers and
+ * frozen weights (`trainable: false`), and `forward` replays the graph's nodes on the caller's
+ * trace — so src/nn losses, `backward()` and the optimizers fine-tune imported models unchanged.
+ */
+import { RosettaError } from '../ir/errors.js';
+import { topoSort, type Graph, type Model } from '../ir/graph.js';
+import { Tensor } from '../ir/tensor.js';
+import { Module } from './module.js';
+import { Buffer, Parameter } from './parameter.js';
+import type { Var } from './trace.js';
+
+export class GraphModule extends Module {
+  private readonly _tensors = new Map<string, Parameter>();
+  /** Non-float initializers (shapes, axes, indices): constants, not state. */
+  private readonly _constants = new Map<string, Tensor>();
+
+  constructor(readonly graph: Graph) {
+    super();
+    for (const [name, t] of graph.initializers) {
+      const info = graph.params.get(name);
+      if (t.dtype !== 'float32' && t.dtype !== 'float64') {
+        this._constants.set(name, t);
+        continue;
+      }
+      // A private copy: training must not modify the imported model's tensors.
+      const copy = new Tensor(t.dtype, t.shape, (t.data as Float32Array).slice());
+      const p = info && !info.trainable && (info.role ?? '').startsWith('running') ? new Buffer(copy) : new Parameter(copy, info?.trainable ?? true);
+      this._tensors.set(name, p);
+    }
+  }
+
+  static fromModel(model: Model): GraphModule {
+    return new GraphModule(model.graph);
+  }
+
+  protected override ownTensors(): [string, Parameter][] {
+    return [...this._tensors];
+  }
+
+  /** Graph inputs that are not initializers, in order (what `forward` expects). */
+  get inputNames(): string[] {
+    return this.graph.inputs.filter((i) => !this.graph.initializers.has(i.name)).map((i) => i.name);
+  }
+
+  forward(...inputs: Var[]): Var | Var[] {
+    const names = this.inputNames;
+    if (inputs.length !== names.length) throw new RosettaError('E_USAGE', `the graph takes ${names.length} inputs (${names.join(', ')}), got ${inputs.length}`);
+    const t = inputs[0]!.trace;
+    const env = new Map<string, Var>();
+    names.forEach((n, i) => env.set(n, inputs[i]!));
+    const get = (name: string): Var => {
+      let v = env.get(name);
+      if (v) return v;
+      const p = this._tensors.get(name);
+      if (p) v = t.param(p, this.graph.params.get(name)?.role ?? 'weight', p.requiresGrad && !(p instanceof Buffer));
+      else {
+        const c = this._constants.get(name);
+        if (!c) throw new RosettaError('E_INVALID_GRAPH', `value '${name}' is produced by nothing`);
+        v = t.constant(c, 'const');
+      }
+      env.set(name, v);
+      return v;
+    };
+    for (const node of topoSort(this.graph)) {
+      const ins = node.inputs.map((n) => (n ? get(n) : undefined));
+      const outs = t.opN(node.opType, ins, node.attrs, node.outputs.length, { domain: node.domain, scope: node.scope });
+      node.outputs.forEach((o, k) => o && env.set(o, outs[k]!));
+    }
+    const outs = this.graph.outputs.map((o) => get(o.name));
+    return outs.length === 1 ? outs[0]! : outs;
+  }
+}
