@@ -7,34 +7,12 @@
  * Skipped, visibly, when onnxruntime-node cannot be loaded.
  */
 import { describe, expect, it } from 'vitest';
-import { fromOrtTensor, loadOrt, toOrtTensor } from '../../scripts/conformance.js';
-import { exportOnnx } from '../../src/exporters/onnx/index.js';
 import { ONNX_DTYPE_CODES, type DType } from '../../src/ir/dtype.js';
-import { emptyModel, makeNode, type Attr, type Node } from '../../src/ir/graph.js';
+import { makeNode, type Attr, type Node } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { runOp } from './elementwise-helpers.js';
+import { ort, runOp, runOrt } from './elementwise-helpers.js';
 
-const ort = await loadOrt().catch(() => undefined);
 if (!ort) console.warn('[rosetta tests] onnxruntime-node not loadable: elementwise ORT oracle tests skipped');
-
-/** Run `nodes` (a chain over value names) in onnxruntime-node at `opset`. */
-async function runOrt(nodes: Node[], inputs: Record<string, Tensor>, outputs: { name: string; dtype: DType }[], opset: number): Promise<Tensor[]> {
-  const m = emptyModel();
-  m.sourceOpsets = { '': opset };
-  m.graph.nodes = nodes;
-  m.graph.inputs = Object.entries(inputs).map(([name, t]) => ({ name, type: { kind: 'tensor', dtype: t.dtype, shape: t.shape.slice() } }));
-  m.graph.outputs = outputs.map(({ name, dtype }) => ({ name, type: { kind: 'tensor', dtype } }));
-  const bytes = exportOnnx(m, { opset }).files.get('model.onnx')!;
-  const s = await ort!.InferenceSession.create(bytes, { logSeverityLevel: 4 });
-  try {
-    const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
-    for (const [k, v] of Object.entries(inputs)) feeds[k] = toOrtTensor(ort!, v);
-    const out = await s.run(feeds);
-    return outputs.map((o) => fromOrtTensor(out[o.name]!));
-  } finally {
-    await s.release();
-  }
-}
 
 const F8: DType[] = ['float8e4m3fn', 'float8e4m3fnuz', 'float8e5m2', 'float8e5m2fnuz'];
 
