@@ -3,11 +3,17 @@
  * cross every blocking edge (MR/NR = 4, MC = 64, KC = 256), all transpose combinations, alpha/beta,
  * offsets and leading dimensions larger than the matrix. The reference is the definition of GEMM,
  * computed in float64; tolerance covers float32 accumulation order. Both micro-kernels are checked:
- * the WebAssembly SIMD one (wasm-gemm.ts) and the plain-JS one.
+ * the WebAssembly SIMD one (wasm-gemm.ts) and the plain-JS one. MatMul (1-D promotion, batch
+ * broadcasting, float16/float64/int32) and Gemm (C broadcasting) are checked against naive loops too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activeGemmKernel, dgemm, setGemmKernel, sgemm, type GemmKernel } from '../../src/kernels/cpu/gemm.js';
 import { wasmGemm } from '../../src/kernels/cpu/wasm-gemm.js';
+import { AttrReader, attrFloat, attrInt } from '../../src/ir/attrs.js';
+import type { Attr } from '../../src/ir/graph.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { CPU_KERNELS } from '../../src/kernels/cpu/index.js';
+import type { KernelContext } from '../../src/kernels/cpu/kernel.js';
 
 function rand(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);
@@ -95,5 +101,97 @@ describe('dgemm', () => {
     dgemm(true, true, c.M, c.N, c.K, c.alpha, A, 0, c.M, B, 0, c.K, c.beta, C, 0, c.N);
     naive(c, A, 0, c.M, B, 0, c.K, ref, 0, c.N);
     for (let i = 0; i < C.length; i++) expect(C[i]).toBeCloseTo(ref[i]!, 12);
+  });
+});
+
+/** Naive numpy-matmul over broadcast batches, in float64, from the definition. */
+function naiveMatmul(a: Tensor, b: Tensor): { shape: number[]; data: number[] } {
+  const as = a.rank === 1 ? [1, a.shape[0]!] : a.shape.slice();
+  const bs = b.rank === 1 ? [b.shape[0]!, 1] : b.shape.slice();
+  const [M, K] = as.slice(-2) as [number, number];
+  const N = bs[bs.length - 1]!;
+  const ab = as.slice(0, -2);
+  const bb = bs.slice(0, -2);
+  const rank = Math.max(ab.length, bb.length);
+  const pa = [...new Array<number>(rank - ab.length).fill(1), ...ab];
+  const pb = [...new Array<number>(rank - bb.length).fill(1), ...bb];
+  const batch = pa.map((d, i) => Math.max(d, pb[i]!));
+  const nb = batch.reduce((x, y) => x * y, 1);
+  const av = a.toNumbers();
+  const bv = b.toNumbers();
+  const out: number[] = [];
+  for (let i = 0; i < nb; i++) {
+    let r = i;
+    let ao = 0;
+    let bo = 0;
+    let sa = 1;
+    let sb = 1;
+    for (let d = rank - 1; d >= 0; d--) {
+      const idx = r % batch[d]!;
+      r = Math.floor(r / batch[d]!);
+      ao += (pa[d] === 1 ? 0 : idx) * sa;
+      bo += (pb[d] === 1 ? 0 : idx) * sb;
+      sa *= pa[d]!;
+      sb *= pb[d]!;
+    }
+    for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += av[ao * M * K + m * K + k]! * bv[bo * K * N + k * N + n]!;
+      out.push(s);
+    }
+  }
+  const shape = [...batch, ...(a.rank === 1 ? [] : [M]), ...(b.rank === 1 ? [] : [N])];
+  return { shape, data: out };
+}
+
+function randT(dtype: 'float32' | 'float16' | 'float64' | 'int32', shape: number[], seed: number): Tensor {
+  const v = Array.from(rand(shape.reduce((x, y) => x * y, 1), seed), (x) => (dtype === 'int32' ? Math.round(x * 20) : x));
+  return Tensor.from(dtype, shape, v);
+}
+
+function ctx(opType: string, attrs: Record<string, Attr> = {}): KernelContext {
+  const node = { name: `${opType}_t`, opType, domain: '', inputs: [], outputs: ['y'], attrs, scope: '' };
+  return { node, attrs: new AttrReader(attrs, node), training: false, random: Math.random, runSubgraph: async () => [] };
+}
+
+describe('MatMul: 1-D promotion, batch broadcasting, dtypes (naive reference)', () => {
+  const shapes: [number[], number[]][] = [
+    [[7], [7, 5]], [[6, 7], [7]], [[9], [9]], [[2, 1, 3, 4], [5, 4, 2]], [[3, 20, 17], [17, 13]], [[4, 9], [2, 3, 9, 11]], [[1, 70, 33], [2, 33, 40]],
+  ];
+  for (const dtype of ['float32', 'float16', 'float64', 'int32'] as const) {
+    it.each(shapes)(`${dtype} %j × %j`, (sa, sb) => {
+      const a = randT(dtype, sa, 1);
+      const b = randT(dtype, sb, 2);
+      const [y] = CPU_KERNELS.MatMul!([a, b], ctx('MatMul')) as Tensor[];
+      const ref = naiveMatmul(a, b);
+      expect(y!.dtype).toBe(dtype);
+      expect(y!.shape).toEqual(ref.shape);
+      const got = y!.toNumbers();
+      const tol = dtype === 'float16' ? 2e-2 : dtype === 'float32' ? 1e-4 : 1e-9;
+      ref.data.forEach((v, i) => expect(Math.abs(got[i]! - v)).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(v))));
+    });
+  }
+
+  it('rejects mismatched inner dimensions with E_SHAPE_MISMATCH', () => {
+    expect(() => CPU_KERNELS.MatMul!([randT('float32', [2, 3], 1), randT('float32', [4, 2], 2)], ctx('MatMul'))).toThrow(/E_SHAPE_MISMATCH/);
+  });
+});
+
+describe('Gemm: transposes, alpha/beta and C broadcasting (naive reference)', () => {
+  const cShapes: number[][] = [[], [1], [11], [13, 1], [13, 11]];
+  it.each(cShapes.map((cShape) => ({ cShape })))('C of shape $cShape', ({ cShape }) => {
+    const a = randT('float32', [17, 13], 3); // transA: op(A) is 13×17
+    const b = randT('float32', [11, 17], 4); // transB: op(B) is 17×11
+    const c = randT('float32', cShape, 5);
+    const [y] = CPU_KERNELS.Gemm!([a, b, c], ctx('Gemm', { transA: attrInt(1), transB: attrInt(1), alpha: attrFloat(0.5), beta: attrFloat(-2) })) as Tensor[];
+    expect(y!.shape).toEqual([13, 11]);
+    const av = a.toNumbers(), bv = b.toNumbers(), cv = c.toNumbers();
+    for (let m = 0; m < 13; m++) for (let n = 0; n < 11; n++) {
+      let s = 0;
+      for (let k = 0; k < 17; k++) s += av[k * 13 + m]! * bv[n * 17 + k]!;
+      const [cm, cn] = [...new Array<number>(2 - cShape.length).fill(1), ...cShape] as [number, number];
+      const ci = (cm === 1 ? 0 : m) * cn + (cn === 1 ? 0 : n);
+      expect(y!.data[m * 11 + n]).toBeCloseTo(0.5 * s - 2 * cv[ci]!, 4);
+    }
   });
 });
