@@ -75,6 +75,21 @@ describe('ONNX exporter', () => {
     expect(t.shape!.dim!.map((d) => longToNumber(d.dim_value))).toEqual([2, 5]);
   });
 
+  it.skipIf(!ort)('adds num_outputs to an even Split when writing opset 18 (required there)', async () => {
+    const m = emptyModel();
+    m.sourceFormat = 'test';
+    m.graph.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float32', shape: [4, 2] } });
+    m.graph.outputs.push({ name: 'a', type: { kind: 'tensor', dtype: 'float32', shape: [2, 2] } }, { name: 'b', type: { kind: 'tensor', dtype: 'float32', shape: [2, 2] } });
+    m.graph.nodes.push(makeNode('Split', ['x'], ['a', 'b'], { axis: { type: 'int', value: 0 } }, { name: 'split' }));
+    const x = rand([4, 2]);
+    const at13 = exportOnnx(m).files.get('model.onnx')!;
+    const at18 = exportOnnx(m, { opset: 18 }).files.get('model.onnx')!;
+    expect(opsetOf(at13)).toBe(13);
+    const node18 = decodeOnnxMessage<ModelPb>('ModelProto', at18).graph!.node![0]!;
+    expect(node18.attribute!.find((a) => a.name === 'num_outputs')).toBeDefined();
+    expect(tensorsBitEqual(await ortRun(at13 as unknown as string, { x }), await ortRun(at18 as unknown as string, { x }))).toBe(true);
+  });
+
   it('never goes below the opset an ONNX model came from', async () => {
     const m = reduceModel();
     m.sourceFormat = 'onnx';

@@ -17,9 +17,9 @@ import type { Tensor } from '../../ir/tensor.js';
 import { encodeOnnxMessage, stringToBytes } from '../../formats/onnx-proto.js';
 import { tensorRawBytes, tensorToProto } from '../../importers/onnx/tensor.js';
 import type { ExportOptions, ExportResult, Exporter } from '../types.js';
-import { formSince, formUntil, lowerGraph } from './opset.js';
+import { formSince, formUntil, lowerGraph, raiseGraph } from './opset.js';
 
-export { DOWNGRADES, FORM_SINCE, formSince, formUntil, lowerGraph } from './opset.js';
+export { DOWNGRADES, FORM_SINCE, formSince, formUntil, lowerGraph, raiseGraph } from './opset.js';
 
 /** Opset floor for models that did not come from ONNX. */
 export const MIN_OPSET = 13;
@@ -230,7 +230,7 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): ExportRe
   if (!Number.isInteger(opset) || opset < 1 || opset > highest) {
     throw new RosettaError('E_USAGE', `opset ${opset} is not one Rosetta writes`, { hint: `choose an opset between 1 and ${highest}` });
   }
-  const graph = opset < natural ? lowerGraph(model.graph, opset, undefined, mainName) : model.graph;
+  const graph = raiseGraph(opset < natural ? lowerGraph(model.graph, opset, undefined, mainName) : model.graph, opset);
   const base = mainName.split(/[\\/]/).pop() ?? mainName;
   const forced = opts.externalDataThreshold !== undefined;
   const tooBig = totalInitializerBytes(graph) > PROTOBUF_LIMIT - 64 * 1024 * 1024;

@@ -217,3 +217,24 @@ export function lowerGraph(g: Graph, opset: number, outer: LowerContext | undefi
   const initializers = new Map([...g.initializers].filter(([k]) => used.has(k) || !before.has(k)));
   return { ...g, nodes, initializers };
 }
+
+/**
+ * Forms that became *more* explicit in newer opsets: Split-18 requires `num_outputs` when no
+ * `split` input is given (Split-13 split evenly by output count). Applied when writing ≥ 18.
+ */
+export function raiseGraph(g: Graph, opset: number): Graph {
+  if (opset < 18) return g;
+  const nodes = g.nodes.map((n0) => {
+    const attrs = Object.fromEntries(
+      Object.entries(n0.attrs).map(([k, a]) => {
+        if (a.type === 'graph') return [k, { type: 'graph', value: raiseGraph(a.value, opset) }];
+        if (a.type === 'graphs') return [k, { type: 'graphs', value: a.value.map((sg) => raiseGraph(sg, opset)) }];
+        return [k, a];
+      }),
+    ) as AttrMap;
+    const n: Node = { ...n0, attrs };
+    if (n.domain === '' && n.opType === 'Split' && !input(n, 1) && !has(n, 'num_outputs')) n.attrs['num_outputs'] = { type: 'int', value: n.outputs.length };
+    return n;
+  });
+  return { ...g, nodes };
+}
