@@ -470,7 +470,7 @@ const DTYPE_STORAGE: Partial<Record<DType, string>> = Object.fromEntries(
 /**
  * Write tensors as a torch.save zip archive holding an `OrderedDict` state dict, the way
  * `torch.save(sd, path)` lays it out: root folder `archive/`, `data.pkl` (protocol 2),
- * one storage per tensor at `data/<i>` aligned to 64 bytes, `byteorder`, `version`.
+ * one storage per distinct Tensor object at `data/<i>` aligned to 64 bytes, `byteorder`, `version`.
  */
 export function writeTorch(tensors: ReadonlyMap<string, Tensor>, root = 'archive'): Uint8Array {
   const p = new PickleWriter(2);
@@ -478,10 +478,14 @@ export function writeTorch(tensors: ReadonlyMap<string, Tensor>, root = 'archive
   const storages: { name: string; data: Uint8Array; align: number }[] = [];
   if (tensors.size) p.mark();
   let i = 0;
+  // The same Tensor object under two names (tied weights) is written once and shared, as torch does.
+  const keys = new Map<Tensor, string>();
   for (const [name, t] of tensors) {
     const st = DTYPE_STORAGE[t.dtype];
     if (!st) throw new RosettaError('E_UNSUPPORTED_DTYPE', `PyTorch 1.13 files cannot hold ${t.dtype} tensors`, { where: { entry: name }, hint: 'cast it (e.g. to int64/float32) or write .safetensors' });
-    const key = String(i++);
+    const known = keys.get(t);
+    const key = known ?? String(i++);
+    keys.set(t, key);
     p.str(name);
     p.global('torch._utils', '_rebuild_tensor_v2');
     p.mark();
@@ -489,7 +493,7 @@ export function writeTorch(tensors: ReadonlyMap<string, Tensor>, root = 'archive
     p.int(0).intTuple(t.shape).intTuple(stridesOf(t.shape)).bool(false);
     p.global('collections', 'OrderedDict').emptyTuple().reduce();
     p.tuple().reduce();
-    storages.push({ name: `${root}/data/${key}`, data: tensorToLE(t, { entry: name }), align: 64 });
+    if (!known) storages.push({ name: `${root}/data/${key}`, data: tensorToLE(t, { entry: name }), align: 64 });
   }
   if (tensors.size) p.setItems();
   const enc = new TextEncoder();

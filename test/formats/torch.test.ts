@@ -205,6 +205,17 @@ describe('round trips', () => {
     expect(sx.extensions).toContain('.safetensors');
   });
 
+  it('tied weights (two names, one storage) stay shared through read and write', () => {
+    const w = Tensor.from('float32', [2], [1, 2]);
+    const bytes = writeTorch(new Map([['embed.weight', w], ['head.weight', w], ['other', Tensor.from('float32', [2], [1, 2])]]));
+    const f = readTorch(bytes).value as Map<string, TorchTensorRef>;
+    expect(f.get('embed.weight')!.storage).toBe(f.get('head.weight')!.storage);
+    expect(f.get('other')!.storage).not.toBe(f.get('head.weight')!.storage);
+    const ws = readPytorchWeights(bytes, 'tied.pt');
+    expect(ws.tensors.get('embed.weight')).toBe(ws.tensors.get('head.weight'));
+    expect(ws.tensors.get('other')).not.toBe(ws.tensors.get('head.weight'));
+  });
+
   it('writing a dtype torch 1.13 lacks is refused with a typed error', () => {
     expect(errorOf(() => writeTorch(new Map([['u', new Tensor('uint32', [1])]]))).code).toBe('E_UNSUPPORTED_DTYPE');
   });

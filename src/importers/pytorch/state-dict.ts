@@ -127,18 +127,22 @@ export function flattenStateDict(value: PickleValue, opts: { key?: string; where
   }
   const modules: string[] = [];
   const onPath = new Set<object>();
-  // One IR tensor per pickled tensor: tied weights stay shared instead of being copied per key.
-  const materialized = new Map<TorchTensorRef, Tensor>();
+  // One IR tensor per distinct view (storage, offset, shape, stride): tied weights, pickled as two
+  // tensors on one storage, stay one shared Tensor instead of being copied per key.
+  const materialized = new Map<TorchTensorRef['storage'], Map<string, Tensor>>();
   let visits = 0;
   const walk = (v: PickleValue, prefix: string, depth: number): void => {
     if (++visits > MAX_VISITS) throw new RosettaError('E_LIMIT', `checkpoint has more than ${MAX_VISITS} entries (shared containers expand to too many keys)`, { where });
     if (v instanceof TorchTensorRef) {
       const name = prefix.slice(0, -1);
       if (tensors.has(name)) throw new RosettaError('E_BAD_FORMAT', `two tensors flatten to the key '${name}'`, { where });
-      let t = materialized.get(v);
+      const viewKey = `${v.offset}|${v.shape.join(',')}|${v.stride.join(',')}`;
+      let views = materialized.get(v.storage);
+      if (!views) materialized.set(v.storage, (views = new Map()));
+      let t = views.get(viewKey);
       if (!t) {
         t = v.materialize({ ...where, entry: name });
-        materialized.set(v, t);
+        views.set(viewKey, t);
       }
       tensors.set(name, t);
       return;
