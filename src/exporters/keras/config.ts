@@ -94,13 +94,34 @@ export function modelJson(m: NormModel, keras3: boolean): Record<string, unknown
     const j = layerJson(l, keras3);
     j.name = l.name;
     if (l.inner) (j.config as Record<string, unknown>).name = l.name;
+    // Tensor-valued call kwargs (MultiHeadAttention value=/key=) go back into kwargs.
+    const split = (c: NormLayer['calls'][number]): { args: TensorRef[]; kwargs: Record<string, unknown>; kwRefs: [string, TensorRef][] } => {
+      const kwRefs: [string, TensorRef][] = [];
+      const kwargs: Record<string, unknown> = {};
+      const used = new Set<number>();
+      for (const [k, v] of Object.entries(c.kwargs)) {
+        const idx = (v as { __input_index?: unknown } | null)?.__input_index;
+        if (typeof idx === 'number' && c.inputs[idx]) {
+          kwRefs.push([k, c.inputs[idx]!]);
+          used.add(idx);
+        } else kwargs[k] = v;
+      }
+      return { args: c.inputs.filter((_, i) => !used.has(i)), kwargs, kwRefs };
+    };
     if (keras3) {
+      const kt = (r: TensorRef): unknown => ({ class_name: '__keras_tensor__', config: { shape: null, dtype: 'float32', keras_history: refArr(r) } });
       j.inbound_nodes = l.calls.map((c) => {
-        const tensors = c.inputs.map((r) => ({ class_name: '__keras_tensor__', config: { shape: null, dtype: 'float32', keras_history: refArr(r) } }));
-        return { args: tensors.length === 1 ? tensors : [tensors], kwargs: {} };
+        const { args, kwargs, kwRefs } = split(c);
+        const tensors = args.map(kt);
+        for (const [k, r] of kwRefs) kwargs[k] = kt(r);
+        return { args: tensors.length === 1 ? tensors : [tensors], kwargs };
       });
     } else {
-      j.inbound_nodes = l.calls.map((c) => c.inputs.map((r) => [...refArr(r), {}]));
+      j.inbound_nodes = l.calls.map((c) => {
+        const { args, kwargs, kwRefs } = split(c);
+        for (const [k, r] of kwRefs) kwargs[k] = refArr(r);
+        return args.map((r, i) => [...refArr(r), i === 0 ? kwargs : {}]);
+      });
     }
     return j;
   });

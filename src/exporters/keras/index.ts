@@ -247,6 +247,10 @@ function keras3WeightsTree(p: Prepared): H5WriteGroup {
       const b = sub(g, 'backward_layer');
       vars(b, []);
       vars(sub(b, 'cell'), lw.tensors.slice(half));
+    } else if (cls === 'MultiHeadAttention') {
+      vars(g, []);
+      const per = layer?.config.use_bias === false ? 1 : 2;
+      ['query_dense', 'key_dense', 'value_dense', 'output_dense'].forEach((n, k) => vars(sub(g, n), lw.tensors.slice(k * per, (k + 1) * per)));
     } else if (cls === 'TimeDistributed') {
       vars(g, []);
       vars(sub(g, 'layer'), lw.tensors);

@@ -59,8 +59,10 @@ export function keras3WeightSource(r: Hdf5Reader): WeightSource {
         const keys = r.keys(`${group}/vars`).sort((a, b) => Number(a) - Number(b));
         for (const k of keys) out.push({ name: `${group}/vars/${k}`, tensor: r.readTensor(`${group}/vars/${k}`) });
       }
-      // Sub-layers (LSTM `cell`, Bidirectional `forward_layer`/`backward_layer`) in call order.
-      const rank = (k: string): number => (k === 'forward_layer' ? 0 : k === 'backward_layer' ? 1 : 2);
+      // Sub-layers (LSTM `cell`, Bidirectional `forward_layer`/`backward_layer`, MultiHeadAttention
+      // `query_dense`…`output_dense`) in call order.
+      const ORDER = ['forward_layer', 'backward_layer', 'query_dense', 'key_dense', 'value_dense', 'output_dense'];
+      const rank = (k: string): number => (ORDER.includes(k) ? ORDER.indexOf(k) : ORDER.length);
       const subs = r.keys(group).filter((k) => k !== 'vars' && r.isGroup(`${group}/${k}`));
       subs.sort((a, b) => rank(a) - rank(b));
       for (const sub of subs) if (depth < 8) out.push(...collect(`${group}/${sub}`, depth + 1));

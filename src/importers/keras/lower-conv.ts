@@ -99,7 +99,7 @@ function conv(ctx: LowerCtx, layer: NormLayer, x: KValue, rank: number, kind: 'c
     outC = posInt(cfg, 'filters', undefined, name);
     if (channels % groups !== 0) throw new RosettaError('E_SHAPE_MISMATCH', `${channels} input channels are not divisible by groups=${groups}`, { where: { layer: name } });
     const specs = [{ role: 'kernel', shape: [...k, channels / groups, outC] }, ...(useBias ? [{ role: 'bias', shape: [outC] }] : [])];
-    const w = takeWeights(ctx, layer, specs, name);
+    const w = takeWeights(ctx, layer, specs, name, (ws) => (ws[0] && /^1\./.test(ctx.kerasVersion ?? '') ? [{ ...ws[0], tensor: keras1Kernel(ws[0].tensor, rank, cl) }, ...ws.slice(1)] : ws));
     let kernel = w.tensors[0]!;
     if (ctx.backend === 'theano') {
       // Theano convolves with flipped kernels; Keras' own loader flips them for TensorFlow.
@@ -140,6 +140,16 @@ function conv(ctx: LowerCtx, layer: NormLayer, x: KValue, rank: number, kind: 'c
   }
   y = applyActivation(b, y, cfg.activation, name, 1, ctx.kerasVersion);
   return spatialOut(y, cl, x.shape[0] ?? null, outC, plan.out, x.dtype);
+}
+
+/**
+ * Keras 1 stored 'th'-ordered Conv2D kernels as (filters, in, rows, cols) and Conv1D kernels as
+ * (length, 1, in, filters); Keras 2's legacy loader converts both to its layout, as here.
+ */
+function keras1Kernel(t: Tensor, rank: number, cl: boolean): Tensor {
+  if (rank === 1 && t.rank === 4 && t.shape[1] === 1) return t.reshape([t.shape[0]!, t.shape[2]!, t.shape[3]!]);
+  if (rank === 2 && t.rank === 4 && !cl) return permute(t, [2, 3, 1, 0]);
+  return t;
 }
 
 function convTranspose(ctx: LowerCtx, layer: NormLayer, x: KValue, rank: number): KValue {

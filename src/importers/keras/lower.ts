@@ -19,6 +19,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { applyActivation } from './activations.js';
 import { GraphBuilder, type KShape, type KValue } from './builder.js';
 import { type LowerCtx, type WeightSource, num, posInt, takeWeights } from './context.js';
+import { lowerAttention, lowerMultiHeadAttention } from './lower-attention.js';
 import { lowerSpatial } from './lower-conv.js';
 import { lowerRecurrent } from './lower-rnn.js';
 import { batchShapeOf, type NormLayer, type NormModel, type TensorRef } from './normalize.js';
@@ -244,6 +245,10 @@ function lowerLayer(ctx: LowerCtx, layer0: NormLayer, inputs: KValue[], kwargs: 
     }
     case 'TimeDistributed':
       return [timeDistributed(ctx, layer, x, kwargs)];
+    case 'Attention':
+      return [lowerAttention(ctx, layer, inputs, kwargs)];
+    case 'MultiHeadAttention':
+      return [lowerMultiHeadAttention(ctx, layer, inputs, kwargs)];
     default:
       throw new RosettaError('E_UNSUPPORTED_LAYER', `layer ${name} has class ${cls}, which is not a Keras built-in Rosetta knows (custom class?)`, { where: { file: ctx.file, layer: name }, hint: 'custom layers cannot be loaded from their config; replace them with built-in layers' });
   }

@@ -148,7 +148,15 @@ function parseInboundNode(node: unknown, layer: string, where: string): { inputs
     for (const r of node) {
       if (!Array.isArray(r) || typeof r[0] !== 'string') bad();
       inputs.push({ layer: r[0] as string, node: Number(r[1] ?? 0), tensor: Number(r[2] ?? 0) });
-      if (isObj(r[3])) kwargs = r[3];
+      if (isObj(r[3])) kwargs = { ...r[3] };
+    }
+    // tf.keras ≥ 2.4 serialises tensor-valued call kwargs (MultiHeadAttention value=/key=) as
+    // [layer, node, tensor]: they become extra inputs, in order.
+    for (const [k, v] of Object.entries(kwargs)) {
+      if (Array.isArray(v) && v.length >= 3 && typeof v[0] === 'string' && typeof v[1] === 'number' && typeof v[2] === 'number') {
+        inputs.push({ layer: v[0], node: v[1], tensor: v[2] });
+        kwargs[k] = { __input_index: inputs.length - 1 };
+      }
     }
     return { inputs, kwargs };
   }
