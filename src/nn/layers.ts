@@ -41,6 +41,8 @@ export class Linear extends Module {
 export class Embedding extends Module {
   weight: Parameter;
 
+  readonly paddingIdx?: number;
+
   constructor(
     readonly numEmbeddings: number,
     readonly embeddingDim: number,
@@ -49,14 +51,26 @@ export class Embedding extends Module {
     super();
     this.weight = new Parameter(normal([numEmbeddings, embeddingDim]));
     if (opts.paddingIdx !== undefined) {
+      this.paddingIdx = opts.paddingIdx < 0 ? opts.paddingIdx + numEmbeddings : opts.paddingIdx;
       const d = this.weight.data.data as Float32Array;
-      d.fill(0, opts.paddingIdx * embeddingDim, (opts.paddingIdx + 1) * embeddingDim);
+      d.fill(0, this.paddingIdx * embeddingDim, (this.paddingIdx + 1) * embeddingDim);
     }
   }
 
   forward(idx: Var): Var {
     const t = idx.trace;
-    return t.op('Gather', [t.param(this.weight, 'weight', true), idx], { axis: int(0) });
+    let w = t.param(this.weight, 'weight', true);
+    if (this.paddingIdx !== undefined && this.training) {
+      // PyTorch never updates the padding row: W·mask + (W·(1−mask) as a constant) has W's value
+      // and no gradient into that row.
+      const D = this.embeddingDim;
+      const mask = new Float32Array(this.numEmbeddings * D).fill(1).fill(0, this.paddingIdx * D, (this.paddingIdx + 1) * D);
+      const row = new Float32Array(this.numEmbeddings * D);
+      row.set((this.weight.data.data as Float32Array).subarray(this.paddingIdx * D, (this.paddingIdx + 1) * D), this.paddingIdx * D);
+      const shape = [this.numEmbeddings, D];
+      w = w.mul(t.constant(new Tensor('float32', shape, mask), 'pad_mask')).add(t.constant(new Tensor('float32', shape, row), 'pad_row'));
+    }
+    return t.op('Gather', [w, idx], { axis: int(0) });
   }
 }
 

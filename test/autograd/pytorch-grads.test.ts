@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Module } from '../../src/nn/index.js';
 import { expectClose, expectParamClose, loadFixture, withPrefix } from '../nn/helpers.js';
 import { fixtureLoss, setFixtureMode } from '../nn/losses.js';
-import { ActZoo, AttnModel, ConvBN, ConvZoo, ImageClassifier, RnnModel } from '../nn/models.js';
+import { ActZoo, AttnModel, ConvBN, ConvZoo, ImageClassifier, RnnModel, SeqZoo } from '../nn/models.js';
 
 const CASES: [string, () => Module, boolean][] = [
   ['image_classifier', () => new ImageClassifier(), true],
@@ -17,6 +17,7 @@ const CASES: [string, () => Module, boolean][] = [
   ['conv_zoo', () => new ConvZoo(), true],
   ['act_zoo', () => new ActZoo(), false],
   ['attn_model', () => new AttnModel(), false],
+  ['seq_zoo', () => new SeqZoo(), true],
 ];
 
 describe('autograd gradients match PyTorch 1.13', () => {

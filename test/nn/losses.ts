@@ -5,8 +5,7 @@ import type { Module, Var } from '../../src/nn/index.js';
 
 /** Inputs, targets and the loss for one fixture model (train mode as the fixture recorded). */
 export function fixtureLoss(name: string, model: Module, arrays: Map<string, Tensor>): Var {
-  const nIn = name === 'conv_zoo' ? 2 : 1;
-  const inputs = Array.from({ length: nIn }, (_, i) => arrays.get(`x${i}`)!);
+  const inputs = [...arrays.keys()].filter((k) => /^x\d$/.test(k)).map((k) => arrays.get(k)!);
   const out = model.call(...inputs);
   const outs = (Array.isArray(out) ? out : [out]) as Var[];
   if (arrays.has('y')) return new nn.CrossEntropyLoss().callVar(outs[0]!, arrays.get('y')!);

@@ -94,3 +94,23 @@ export class AttnModel extends nn.Module {
     return [this.norm.callVar(x.add(y)), w];
   }
 }
+
+export class SeqZoo extends nn.Module {
+  emb = new nn.Embedding(10, 4, { paddingIdx: 0 });
+  lstm = new nn.LSTM(4, 3, { numLayers: 2, bidirectional: true });
+  gru = new nn.GRU(6, 4, { batchFirst: true, bidirectional: true });
+  attn = new nn.MultiheadAttention(8, 4);
+  conv = new nn.Conv1d(8, 5, 4, { padding: 'same', dilation: 2, bias: false });
+  bn = new nn.BatchNorm1d(5, { momentum: null });
+  act = new nn.GELU('tanh');
+
+  forward(tokens: Var, h0: Var, c0: Var): Var[] {
+    const e = this.emb.callVar(tokens);
+    const [h, [hn, cn]] = this.lstm.call(e, h0, c0) as [Var, [Var, Var]];
+    const [g, gn] = this.gru.call(h.transpose(0, 1)) as [Var, Var];
+    const gt = g.transpose(0, 1);
+    const [a, w] = this.attn.call(gt, gt, gt) as [Var, Var];
+    const c = this.act.callVar(this.bn.callVar(this.conv.callVar(a.permute(1, 2, 0))));
+    return [c, hn, cn, gn, w];
+  }
+}
