@@ -14,7 +14,7 @@ import { checkedSize, elementToNumber, setElement, stridesOf, Tensor } from '../
 import type { Value } from '../../runtime/value.js';
 import { cloneTensor, gatherBlocks, int64Tensor, intValues, rawView } from './copy.js';
 import type { KernelContext, KernelTable } from './kernel.js';
-import { normAxis, optTensorIn, tensorIn } from './util.js';
+import { normAxis, tensorIn } from './util.js';
 
 function shapeErr(ctx: KernelContext, msg: string): RosettaError {
   return new RosettaError('E_SHAPE_MISMATCH', msg, { where: { node: ctx.node.name } });
