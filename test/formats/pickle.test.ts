@@ -68,6 +68,23 @@ describe('pickle: differential against CPython on random objects', () => {
   });
 });
 
+describe('pickle: opcodes CPython 3 no longer emits', () => {
+  const enc = (x: string): Uint8Array => new TextEncoder().encode(x);
+  it('INST and OBJ build allowlisted classes; NEWOBJ_EX without kwargs; PERSID reaches the loader', () => {
+    // INST: MARK, 'i' module\nname\n  → collections.OrderedDict()
+    expect(unpickle(enc('(icollections\nOrderedDict\n.')).value).toBeInstanceOf(Map);
+    // OBJ: MARK, class, args..., 'o'
+    expect(unpickle(enc('(ccollections\nOrderedDict\no.')).value).toBeInstanceOf(Map);
+    // NEWOBJ_EX: cls, args tuple, kwargs dict
+    const ex = Uint8Array.from([0x80, 4, ...enc('ccollections\nOrderedDict\n'), 0x29, 0x7d, 0x92, 0x2e]);
+    expect(unpickle(ex).value).toBeInstanceOf(Map);
+    // PERSID (protocol 0 text persistent id)
+    expect(unpickle(enc('Pstorage-7\n.'), { persistentLoad: (pid) => `loaded ${String(pid)}` }).value).toBe('loaded storage-7');
+    // INST of a global outside the allowlist is refused like GLOBAL
+    expect(() => unpickle(enc('(ios\nsystem\n.'))).toThrow(/E_UNSAFE_CONTENT.*os\.system/);
+  });
+});
+
 describe('pickle writer', () => {
   it('writes ints of every width, strings, floats and dicts that read back', () => {
     const p = new PickleWriter(2);
