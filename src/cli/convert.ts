@@ -7,16 +7,23 @@
  * and target on the same inputs (`--inputs X.npz` or seeded random ones fitting the declared
  * inputs), printing per-output errors and exiting 1 beyond tolerance. `parity` is the same
  * comparison for two existing files.
+ *
+ * A weights-only input (state dict, safetensors, weights-only `.h5`) is bound to `--arch FILE`
+ * structurally (src/convert/binding.ts, `--map` rules first, `--partial` to allow missing ones)
+ * and the binding report is printed and stored. `--per-layer` also compares the intermediate
+ * outputs of layers matched by scope and names the first that diverges.
  */
+import { bindWeights, type BindingReport } from '../convert/binding.js';
+import { compareLayers, type LayerReport } from '../convert/per-layer.js';
 import { RosettaError } from '../ir/errors.js';
 import type { Model, RewriteRecord } from '../ir/graph.js';
 import { optimizeGraph, type OptimizeReport } from '../ir/passes.js';
 import type { Tensor } from '../ir/tensor.js';
-import type { FormatName, WeightSet } from '../importers/types.js';
+import type { FormatName, ImportResult, WeightSet } from '../importers/types.js';
 import { loadFile, loadModel, saveModel, saveWeights, writeFileAt } from '../node/model-io.js';
 import { DEFAULT_TOLERANCE, compareOutputs, compareTensors, parityTable, runOnce, type OutputParity, type Tolerance } from './compare.js';
 import { checkFeeds, randomFeeds, readFeeds } from './feeds.js';
-import { table, type CliIo } from './io.js';
+import { formatNumber, table, type CliIo } from './io.js';
 
 export interface ConvertOptions {
   from?: FormatName;
@@ -29,6 +36,16 @@ export interface ConvertOptions {
   report?: string;
   optimize?: boolean;
   seed?: number;
+  /** Architecture for a weights-only input. */
+  arch?: string;
+  /** `regex=replacement` key renames applied before binding. */
+  map?: string[];
+  /** Allow architecture parameters without weights (they keep the architecture's values). */
+  partial?: boolean;
+  /** Fall back to documented generic forms where the target lacks a layer. */
+  allowCustom?: boolean;
+  /** With --verify: compare intermediate layer outputs matched by scope. */
+  perLayer?: boolean;
 }
 
 /** JSON written by `convert --report`. */
@@ -41,7 +58,9 @@ export interface ConvertReport {
   files: string[];
   rewrites: RewriteRecord[];
   optimize?: OptimizeReport;
-  verify?: { inputs: string; tolerance: Tolerance; outputs: OutputParity[]; ok: boolean };
+  /** How a weights-only input was bound to `--arch`. */
+  binding?: BindingReport;
+  verify?: { inputs: string; tolerance: Tolerance; outputs: OutputParity[]; ok: boolean; perLayer?: LayerReport; targetBinding?: BindingReport };
 }
 
 function tolerance(opts: { rtol?: number; atol?: number }): Tolerance {
@@ -76,6 +95,36 @@ function feedsFor(target: Model, source: Model, feeds: Record<string, Tensor>): 
   return Object.fromEntries(want.map((n, i) => [n, feeds[have[i]!]!]));
 }
 
+/** Binding summary lines (the full lists go to --report). */
+function printBinding(r: BindingReport, io: CliIo): void {
+  io.stdout(`binding: ${r.applied.length} applied, ${r.transformed.length} transformed, ${r.missing.length} missing, ${r.unused.length} unused${r.renamed.length ? `, ${r.renamed.length} renamed by --map` : ''}\n`);
+  if (r.transformed.length) io.stdout(table(['parameter', 'from', 'transform'], r.transformed.map((t) => [t.target, t.sources.join(' + '), t.transform])));
+  if (r.missing.length) io.stdout(table(['missing parameter', 'layer', 'shape'], r.missing.map((m) => [m.target, m.layer, `[${m.shape.join(',')}]`])));
+  if (r.unused.length) io.stdout(table(['unused tensor', 'shape', 'reason'], r.unused.map((u) => [u.source, `[${u.shape.join(',')}]`, u.reason ?? ''])));
+}
+
+/** Options that turn a weights-only file into a model. */
+interface ArchOptions {
+  format?: FormatName;
+  arch?: string;
+  map?: string[];
+  partial?: boolean;
+}
+
+/**
+ * Read `path` as a model. A weights-only file is bound to `--arch` or, failing that, to
+ * `fallbackArch` (the other model of a comparison); without either it is a usage error.
+ */
+export async function loadAsModel(path: string, opts: ArchOptions, fallbackArch?: Model): Promise<{ model: Model; binding?: BindingReport }> {
+  const r = await loadFile(path, { format: opts.format });
+  if (r.kind === 'model') return { model: r.model };
+  const arch = opts.arch ? await loadModel(opts.arch) : fallbackArch;
+  if (!arch) throw new RosettaError('E_USAGE', `${path} holds weights only (${r.weights.format}): give the architecture with --arch FILE`, { where: { file: path }, hint: 'any full model file with the same layers works: .onnx, a Keras model, tfjs model.json' });
+  const { model, report } = bindWeights(arch, r.weights, { map: opts.map, partial: opts.partial });
+  model.sourceFormat = r.weights.format;
+  return { model, binding: report };
+}
+
 /** Run both models on the same feeds and compare every output. */
 export async function compareModels(a: Model, b: Model, feeds: Record<string, Tensor>, tol: Tolerance): Promise<OutputParity[]> {
   const ra = await runOnce(a.graph, feeds);
@@ -92,11 +141,27 @@ function compareWeightSets(a: WeightSet, b: WeightSet, tol: Tolerance): OutputPa
   return rows;
 }
 
+function printLayers(r: LayerReport, tol: Tolerance, io: CliIo): void {
+  io.stdout(`per layer (${r.layers.length} matched by scope, ${r.notCompared.length} not comparable):\n`);
+  io.stdout(table(['layer', 'shape', 'max abs err', 'max rel err', `ok (rtol ${tol.rtol}, atol ${tol.atol})`], r.layers.map((l) => [l.scope, `[${l.shape.join(',')}]`, formatNumber(l.maxAbsError), formatNumber(l.maxRelError), l.ok ? 'yes' : `NO (${l.mismatches} elements)`])));
+  io.stdout(r.firstDivergence === undefined ? 'per layer: no layer diverges\n' : `per layer: first divergence at layer '${r.firstDivergence}'\n`);
+}
+
 /** The `convert` command. */
 export async function convertCommand(input: string, output: string, opts: ConvertOptions, io: CliIo): Promise<number> {
   const tol = tolerance(opts);
-  const loaded = await loadFile(input, { format: opts.from });
-  const report: ConvertReport = { input, output, from: '', to: '', kind: loaded.kind, files: [], rewrites: [] };
+  const file = await loadFile(input, { format: opts.from });
+  const archOpts: ArchOptions = { format: opts.from, arch: opts.arch, map: opts.map, partial: opts.partial };
+  let binding: BindingReport | undefined;
+  let loaded: ImportResult = file;
+  if (file.kind === 'weights' && opts.arch) {
+    const bound = await loadAsModel(input, archOpts);
+    binding = bound.binding;
+    loaded = { kind: 'model', model: bound.model };
+    io.stdout(`${input}: ${file.weights.tensors.size} tensors bound to the architecture of ${opts.arch}\n`);
+    printBinding(binding!, io);
+  }
+  const report: ConvertReport = { input, output, from: '', to: '', kind: loaded.kind, files: [], rewrites: [], binding };
   let ok = true;
   if (loaded.kind === 'model') {
     const model = loaded.model;
@@ -105,7 +170,7 @@ export async function convertCommand(input: string, output: string, opts: Conver
       report.optimize = await optimizeGraph(model.graph);
       io.stdout(`optimize: folded ${report.optimize.folded} node(s), removed ${report.optimize.transposesRemoved} transpose(s), swept ${report.optimize.deadRemoved} dead node(s)/initializer(s)\n`);
     }
-    const saved = await saveModel(model, output, { format: opts.to, opset: opts.opset });
+    const saved = await saveModel(model, output, { format: opts.to, opset: opts.opset, allowCustom: opts.allowCustom });
     report.to = saved.format;
     report.files = saved.paths;
     report.rewrites = [...model.rewrites, ...saved.rewrites];
@@ -113,13 +178,20 @@ export async function convertCommand(input: string, output: string, opts: Conver
     printRewrites(report.rewrites, io);
     if (opts.verify) {
       // A fresh read of the source: the optimised/exported copy must not be its own reference.
-      const source = await loadModel(input, { format: opts.from });
-      const target = await loadModel(output, { format: saved.format });
+      const { model: source } = await loadAsModel(input, archOpts);
+      // A weights-only output (.pt, .safetensors) is checked on the source's own architecture.
+      const { model: target, binding: targetBinding } = await loadAsModel(output, { format: saved.format }, source);
+      if (targetBinding) io.stdout(`verify: ${output} holds weights only; bound back onto the source architecture (${targetBinding.applied.length} applied, ${targetBinding.transformed.length} transformed)\n`);
       const { feeds, source: feedSource } = await comparisonFeeds(source, opts.inputs, opts.seed ?? 0);
       const rows = await compareModels(source, target, feeds, tol);
       ok = rows.every((r) => r.ok);
-      report.verify = { inputs: feedSource, tolerance: tol, outputs: rows, ok };
+      report.verify = { inputs: feedSource, tolerance: tol, outputs: rows, ok, targetBinding };
       io.stdout(`verify on ${feedSource}:\n${parityTable(rows, tol)}`);
+      if (opts.perLayer) {
+        const layers = await compareLayers(source.graph, target.graph, feeds, feedsFor(target, source, feeds), tol);
+        report.verify.perLayer = layers;
+        printLayers(layers, tol, io);
+      }
     }
   } else {
     const w = loaded.weights;
@@ -145,6 +217,10 @@ export async function convertCommand(input: string, output: string, opts: Conver
 }
 
 export interface ParityOptions {
+  arch?: string;
+  map?: string[];
+  partial?: boolean;
+  perLayer?: boolean;
   inputs?: string;
   rtol?: number;
   atol?: number;
@@ -155,13 +231,27 @@ export interface ParityOptions {
 /** The `parity` command. */
 export async function parityCommand(a: string, b: string, opts: ParityOptions, io: CliIo): Promise<number> {
   const tol = tolerance(opts);
-  const ma = await loadModel(a);
-  const mb = await loadModel(b);
+  const archOpts: ArchOptions = { arch: opts.arch, map: opts.map, partial: opts.partial };
+  // Either side may be a weights file: it takes --arch, or else the other side's architecture.
+  const fa = await loadFile(a);
+  let ma: Model;
+  let mb: Model;
+  if (fa.kind === 'weights' && !opts.arch) {
+    mb = (await loadAsModel(b, archOpts)).model;
+    ma = (await loadAsModel(a, archOpts, mb)).model;
+  } else {
+    ma = (await loadAsModel(a, archOpts)).model;
+    mb = (await loadAsModel(b, archOpts, ma)).model;
+  }
   const { feeds, source } = await comparisonFeeds(ma, opts.inputs, opts.seed ?? 0);
   const rows = await compareModels(ma, mb, feeds, tol);
   const ok = rows.every((r) => r.ok);
-  if (opts.json) io.stdout(JSON.stringify({ a, b, inputs: source, tolerance: tol, outputs: rows, ok }, null, 2) + '\n');
-  else io.stdout(`${a} vs ${b} on ${source}:\n${parityTable(rows, tol)}`);
+  const perLayer = opts.perLayer ? await compareLayers(ma.graph, mb.graph, feeds, feedsFor(mb, ma, feeds), tol) : undefined;
+  if (opts.json) io.stdout(JSON.stringify({ a, b, inputs: source, tolerance: tol, outputs: rows, ok, perLayer }, null, 2) + '\n');
+  else {
+    io.stdout(`${a} vs ${b} on ${source}:\n${parityTable(rows, tol)}`);
+    if (perLayer) printLayers(perLayer, tol, io);
+  }
   if (!ok) io.stderr(`E_PARITY: outputs differ beyond tolerance (rtol ${tol.rtol}, atol ${tol.atol})\n`);
   return ok ? 0 : 1;
 }
