@@ -125,8 +125,6 @@ interface BinarySpec {
   big?: (x: bigint, y: bigint) => bigint;
   /** Input dtypes accepted. */
   accept: (d: DType) => boolean;
-  /** Output dtype given the input dtype (default: same). */
-  out?: (d: DType) => DType;
   /** float32 fast path. */
   fast?: F32Op;
   /** Replaces `num` for int32/uint32 where the double result loses low bits (Mul). */
@@ -148,15 +146,13 @@ function runBinary(spec: BinarySpec, a: Tensor, b: Tensor, ctx: KernelContext): 
     const r = f32Binary(spec.fast, a, b, shape);
     if (r) return r;
   }
-  const outDType = spec.out ? spec.out(a.dtype) : a.dtype;
+  const outDType = a.dtype;
   const n = shape.reduce((p, d) => p * d, 1);
   if (isBigIntDType(a.dtype)) {
-    const big = spec.big;
-    if (!big) throw dtypeError(ctx, a.dtype);
-    const out = workArray(outDType, n);
-    if (isBigIntDType(outDType)) binaryMap(a.data as BigArray, a.shape, b.data as BigArray, b.shape, shape, out as BigArray, big);
-    else binaryMap(a.data as BigArray, a.shape, b.data as BigArray, b.shape, shape, out as NumArray, (x: bigint, y: bigint) => Number(big(x, y)));
-    return finish(outDType, shape, out);
+    if (!spec.big) throw dtypeError(ctx, a.dtype);
+    const out = workArray(outDType, n) as BigArray;
+    binaryMap(a.data as BigArray, a.shape, b.data as BigArray, b.shape, shape, out, spec.big);
+    return new Tensor(outDType, shape, out);
   }
   if (a.dtype === 'string') throw dtypeError(ctx, a.dtype);
   const f = spec.int32 && (a.dtype === 'int32' || a.dtype === 'uint32') ? spec.int32 : spec.num;
