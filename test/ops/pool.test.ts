@@ -2,9 +2,13 @@
  * Pooling (src/kernels/cpu/pool.ts) beyond the conformance data: LpPool, GlobalLpPool, MaxPool
  * with storage_order=1 indices, dilations + ceil_mode, int8, AveragePool count_include_pad with
  * ceil_mode, 1-D/3-D, MaxRoiPool and a MaxPool → MaxUnpool round trip. Expected values come from
- * onnxruntime-node at test time (see nn-oracle.ts).
+ * onnxruntime-node at test time (see nn-oracle.ts). Hostile attributes (huge kernels, pads) must
+ * fail fast with typed errors.
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { AttrReader, attrInt, attrInts } from '../../src/ir/attrs.js';
+import type { Attr } from '../../src/ir/graph.js';
+import { CPU_KERNELS } from '../../src/kernels/cpu/index.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { checkAgainstOrt, loadOrt, randInts, randTensor, type OracleCase } from './nn-oracle.js';
 
@@ -37,5 +41,24 @@ const cases: OracleCase[] = [
 describe.skipIf(!ort)('pooling ops match onnxruntime-node', () => {
   it.each(cases)('$name', async (c) => {
     await checkAgainstOrt(ort!, c);
+  });
+});
+
+describe('hostile pooling attributes fail fast with typed errors', () => {
+  const run = (op: string, attrs: Record<string, Attr>, x: Tensor) => {
+    const node = { name: 'p', opType: op, domain: '', inputs: [], outputs: ['y'], attrs, scope: '' };
+    return CPU_KERNELS[op]!([x], { node, attrs: new AttrReader(attrs, node), training: false, random: Math.random, runSubgraph: async () => [] }) as Tensor[];
+  };
+  it('a billion-wide kernel over a padded 3×3 input finishes (no per-tap loop over empty space)', () => {
+    const t0 = performance.now();
+    const [y] = run('AveragePool', { kernel_shape: attrInts([1e9, 1e9]), pads: attrInts([1e9 - 2, 1e9 - 2, 0, 0]), count_include_pad: attrInt(1) }, randTensor([1, 1, 3, 3], 1));
+    expect(y!.shape).toEqual([1, 1, 2, 2]); // floor((3 + (1e9 − 2) − 1e9) / 1) + 1
+    expect(performance.now() - t0).toBeLessThan(1000);
+    const [m] = run('MaxPool', { kernel_shape: attrInts([1e9, 1e9]), pads: attrInts([1e9 - 2, 1e9 - 2, 0, 0]) }, randTensor([1, 1, 3, 3], 1));
+    expect(m!.shape).toEqual([1, 1, 2, 2]);
+  });
+  it('pads that would make an enormous output are E_TOO_LARGE, zero strides E_INVALID_ATTR', () => {
+    expect(() => run('MaxPool', { kernel_shape: attrInts([1, 1]), pads: attrInts([1e6, 1e6, 1e6, 1e6]) }, randTensor([1, 1, 3, 3], 1))).toThrow(/E_TOO_LARGE/);
+    expect(() => run('MaxPool', { kernel_shape: attrInts([2, 2]), strides: attrInts([0, 1]) }, randTensor([1, 1, 3, 3], 1))).toThrow(/E_INVALID_ATTR/);
   });
 });

@@ -173,6 +173,7 @@ function Conv(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value
   if (b && b.size !== s.M) throw shapeError(ctx, `bias has ${b.size} values, expected ${s.M}`);
   const outShape = [s.N, s.M, ...s.geom.outSpatial];
   const n = sizeChecked(outShape, ctx);
+  sizeChecked([w.shape[1]!, ...s.geom.kernel, ...s.geom.outSpatial], ctx); // the im2col buffer
   if (x.dtype === 'float64') {
     const out = new Float64Array(n);
     convForward(s, x.data as Float64Array, floatData(w, ctx) as Float64Array, b ? (floatData(b, ctx) as Float64Array) : undefined, out, dgemm, (k) => new Float64Array(k));

@@ -71,11 +71,13 @@ export function checkedFloatAlloc(dtype: DType, shape: readonly number[], ctx: K
   return floatAlloc(dtype, sizeChecked(shape, ctx));
 }
 
+/** Element count of a kernel-computed shape, or a typed error (E_TOO_LARGE / E_SHAPE_MISMATCH) naming the node. */
 export function sizeChecked(shape: readonly number[], ctx: KernelContext): number {
   try {
     return checkedSize(shape, `${ctx.node.opType} output`);
   } catch (e) {
-    throw new RosettaError('E_SHAPE_MISMATCH', `${ctx.node.opType} would produce an invalid shape [${shape.join(', ')}]: ${(e as Error).message}`, { where: { node: ctx.node.name } });
+    const code = e instanceof RosettaError && e.code === 'E_TOO_LARGE' ? 'E_TOO_LARGE' : 'E_SHAPE_MISMATCH';
+    throw new RosettaError(code, `${ctx.node.opType} would produce shape [${shape.join(', ')}]: ${(e as Error).message.replace(/^E_[A-Z_]+: /, '')}`, { where: { node: ctx.node.name }, hint: 'check the node attributes and input shapes' });
   }
 }
 

@@ -66,34 +66,34 @@ function pool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array, m
     return;
   }
   const isLp = mode === 'lp';
+  const rd = tapRanges(OD, kd, sd, dd, pd, D);
+  const rh = tapRanges(OH, kh, sh, dh, ph, H);
+  const rw = tapRanges(OW, kw, sw, dw, pw, W);
   let o = 0;
   for (let nc = 0; nc < p.N * p.C; nc++) {
     const base = nc * plane;
     for (let od = 0; od < OD; od++) {
       const d0 = od * sd - pd;
+      const aLo = rd[2 * od]!, aHi = rd[2 * od + 1]!;
       for (let oh = 0; oh < OH; oh++) {
         const h0 = oh * sh - ph;
+        const bLo = rh[2 * oh]!, bHi = rh[2 * oh + 1]!;
         for (let ow = 0; ow < OW; ow++, o++) {
           const w0 = ow * sw - pw;
+          const cLo = rw[2 * ow]!, cHi = rw[2 * ow + 1]!;
           let acc = 0;
-          let count = 0;
-          for (let a = 0; a < kd; a++) {
-            const id = d0 + a * dd;
-            if (id < 0 || id >= D) continue;
-            for (let b = 0; b < kh; b++) {
-              const ih = h0 + b * dh;
-              if (ih < 0 || ih >= H) continue;
-              const row = base + (id * H + ih) * W;
-              for (let c = 0; c < kw; c++) {
-                const iw = w0 + c * dw;
-                if (iw < 0 || iw >= W) continue;
-                const v = x[row + iw]!;
+          for (let a = aLo; a < aHi; a++) {
+            const plane0 = (d0 + a * dd) * H;
+            for (let b = bLo; b < bHi; b++) {
+              const row = base + (plane0 + h0 + b * dh) * W + w0;
+              for (let c = cLo; c < cHi; c++) {
+                const v = x[row + c * dw]!;
                 acc += isLp ? Math.abs(v) ** lpP : v;
-                count++;
               }
             }
           }
           if (mode === 'avg') {
+            const count = (aHi - aLo) * (bHi - bLo) * (cHi - cLo);
             y[o] = count > 0 ? acc / count : 0;
           } else if (mode === 'avg_pad') {
             // Divisor: the window clipped to the padded extent (taps past the end padding don't count).
@@ -108,17 +108,18 @@ function pool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array, m
   }
 }
 
-/** For each output position along one axis: the first and one-past-last kernel tap inside the input. */
+/**
+ * For each output position along one axis: the first and one-past-last kernel tap inside [0, n),
+ * computed arithmetically (a hostile kernel_shape must not turn this into a long loop).
+ */
 function tapRanges(out: number, k: number, s: number, d: number, pad: number, n: number): Int32Array {
   const r = new Int32Array(2 * out);
   for (let o = 0; o < out; o++) {
     const start = o * s - pad;
-    let lo = 0;
-    while (lo < k && start + lo * d < 0) lo++;
-    let hi = k;
-    while (hi > lo && start + (hi - 1) * d >= n) hi--;
+    const lo = start >= 0 ? 0 : Math.min(k, Math.ceil(-start / d));
+    const hi = start > n - 1 ? 0 : Math.min(k, Math.floor((n - 1 - start) / d) + 1);
     r[2 * o] = lo;
-    r[2 * o + 1] = hi;
+    r[2 * o + 1] = Math.max(lo, hi);
   }
   return r;
 }
@@ -183,11 +184,9 @@ function maxPool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array
   }
 }
 
-/** Number of taps start, start+dil, ... (k of them) lying below `end` (and at/after -pad, which start already is). */
+/** Number of taps start, start+dil, … (k of them) lying below `end` (start is already ≥ −pad). */
 function span(start: number, k: number, dil: number, end: number): number {
-  let n = 0;
-  for (let i = 0; i < k; i++) if (start + i * dil < end) n++;
-  return n;
+  return start >= end ? 0 : Math.min(k, Math.ceil((end - start) / dil));
 }
 
 function MaxPool(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {

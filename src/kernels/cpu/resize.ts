@@ -206,7 +206,7 @@ function Resize(inputs: readonly (Value | undefined)[], ctx: KernelContext): Val
     const taps = axisTaps(inLen, outLen, scales[ax]!, roiStart[ax]!, roiEnd[ax]!, o, ctx);
     const outer = shape.slice(0, ax).reduce((p, q) => p * q, 1);
     const inner = shape.slice(ax + 1).reduce((p, q) => p * q, 1);
-    const next = new Float64Array(outer * outLen * inner);
+    const next = new Float64Array(sizeChecked([outer, outLen, inner], ctx));
     for (let p = 0; p < outer; p++) {
       const src = p * inLen * inner;
       for (let xo = 0; xo < outLen; xo++) {

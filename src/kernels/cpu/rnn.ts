@@ -129,6 +129,7 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
     }
   }
   sizeChecked([seq, numDir, batch, hidden], ctx);
+  sizeChecked([seq, batch, GATES[kind], hidden], ctx); // the input projection buffer
   // X in time-major order [seq, batch, input].
   let xd = floatData(x, ctx) as T;
   if (layout !== 0) {
