@@ -74,6 +74,44 @@ describe('zip: writer', () => {
     expect(r.stdout.trim()).toBe(`${sha(data)} ${sha(data)}`);
   });
 
+  it('reads Zip64 extended information in central records (sizes and offset saturated, as large torch files have)', () => {
+    const data = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+    const plain = writeZip([{ name: 'big/data/0', data }]);
+    // Rebuild the central record with 0xFFFFFFFF sizes/offset and a Zip64 extra field carrying them.
+    const dv = new DataView(plain.buffer);
+    const eocd = plain.length - 22;
+    const cd = dv.getUint32(eocd + 16, true);
+    const nameLen = dv.getUint16(cd + 28, true);
+    const rec = new Uint8Array(46 + nameLen + 28);
+    rec.set(plain.subarray(cd, cd + 46 + nameLen));
+    const r = new DataView(rec.buffer);
+    r.setUint32(20, 0xffffffff, true);
+    r.setUint32(24, 0xffffffff, true);
+    r.setUint32(42, 0xffffffff, true);
+    r.setUint16(30, 28, true);
+    const x = 46 + nameLen;
+    r.setUint16(x, 1, true);
+    r.setUint16(x + 2, 24, true);
+    r.setBigUint64(x + 4, BigInt(data.length), true); // uncompressed size
+    r.setBigUint64(x + 12, BigInt(data.length), true); // compressed size
+    r.setBigUint64(x + 20, 0n, true); // local header offset
+    const end = plain.slice(eocd);
+    new DataView(end.buffer).setUint32(12, rec.length, true);
+    const z64 = new Uint8Array(cd + rec.length + end.length);
+    z64.set(plain.subarray(0, cd));
+    z64.set(rec, cd);
+    z64.set(end, cd + rec.length);
+    const z = readZip(z64);
+    expect(z.entries[0]).toMatchObject({ name: 'big/data/0', size: 300, compressedSize: 300, offset: 0 });
+    expect(z.read('big/data/0')).toEqual(data);
+    if (HAS_PY) {
+      const dir = mkdtempSync(join(tmpdir(), 'rosetta-zip64-'));
+      writeFileSync(join(dir, 'z64.zip'), z64);
+      const py = spawnSync(SYSTEM_PYTHON, ['-c', 'import sys,zipfile;z=zipfile.ZipFile(sys.argv[1]);print(len(z.read("big/data/0")), z.testzip())', join(dir, 'z64.zip')], { encoding: 'utf8' });
+      expect(py.stdout.trim()).toBe('300 None'); // CPython agrees the crafted archive is valid
+    }
+  });
+
   it('crc32 matches the IEEE check value', () => {
     expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
   });
