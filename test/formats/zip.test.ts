@@ -62,6 +62,12 @@ describe('zip: writer', () => {
     const z = readZip(bytes);
     expect(z.entries.length).toBe(n);
     expect(z.read('e65999')).toEqual(Uint8Array.of(65999 & 0xff));
+    if (HAS_PY) {
+      const dir = mkdtempSync(join(tmpdir(), 'rosetta-zip64-'));
+      writeFileSync(join(dir, 'many.zip'), bytes);
+      const py = spawnSync(SYSTEM_PYTHON, ['-c', 'import sys,zipfile;z=zipfile.ZipFile(sys.argv[1]);print(len(z.infolist()), z.read("e65999")[0])', join(dir, 'many.zip')], { encoding: 'utf8' });
+      expect(py.stdout.trim()).toBe(`${n} ${65999 & 0xff}`); // CPython reads our Zip64 end records
+    }
   });
 
   it.skipIf(!HAS_PY)('output is read by CPython zipfile (skipped when /usr/bin/python3 is missing)', () => {
