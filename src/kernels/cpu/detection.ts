@@ -4,6 +4,7 @@
  * Bilinear sampling and the max-mode quirk follow the reference (Detectron-style) implementation.
  * Spec: https://onnx.ai/onnx/operators/onnx__RoiAlign.html, https://onnx.ai/onnx/operators/onnx__NonMaxSuppression.html
  */
+import { RosettaError } from '../../ir/errors.js';
 import { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
 import type { KernelContext, KernelTable } from './kernel.js';
@@ -51,6 +52,8 @@ function RoiAlign(inputs: readonly (Value | undefined)[], ctx: KernelContext): V
     const gh = sr > 0 ? sr : Math.ceil(rh / PH);
     const gw = sr > 0 ? sr : Math.ceil(rw / PW);
     const count = Math.max(gh * gw, 1);
+    // Adaptive sampling follows the roi size, which comes from data: bound the work it implies.
+    if (!(gh * gw * C * PH * PW <= 2 ** 31)) throw new RosettaError('E_LIMIT', `RoiAlign: roi ${r} needs ${gh}×${gw} samples per bin over ${C} channels (limit 2^31 samples)`, { where: { node: ctx.node.name }, hint: 'set sampling_ratio or check the rois' });
     for (let c = 0; c < C; c++) {
       const plane = (b * C + c) * H * W;
       for (let ph = 0; ph < PH; ph++) {
