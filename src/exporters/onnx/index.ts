@@ -226,6 +226,13 @@ export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): ExportRe
   const mainName = opts.mainName ?? 'model.onnx';
   const natural = chooseOpset(model);
   const opset = opts.opset ?? natural;
+  walkGraphs(model.graph, (g) => {
+    for (const n of g.nodes) {
+      if (n.domain === '' && formUntil(n) < opset) {
+        throw new RosettaError('E_UNSUPPORTED', `${n.opType} here is in its opset-${formUntil(n)} form, which opset ${opset} cannot express`, { where: { file: mainName, node: n.name }, hint: `export with --opset ${formUntil(n)}` });
+      }
+    }
+  });
   const highest = Math.max(MAX_OPSET, natural);
   if (!Number.isInteger(opset) || opset < 1 || opset > highest) {
     throw new RosettaError('E_USAGE', `opset ${opset} is not one Rosetta writes`, { hint: `choose an opset between 1 and ${highest}` });
