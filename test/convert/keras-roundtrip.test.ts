@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exportKerasH5, exportKerasWeightsH5, exportKerasZip, exportTfjs } from '../../src/exporters/keras/index.js';
 import { formatForOutput } from '../../src/exporters/index.js';
-import { kerasH5Importer, kerasModelFromJsonAndWeights, kerasZipImporter, readKerasH5, tfjsImporter } from '../../src/importers/keras/index.js';
+import { kerasH5Importer, kerasModelFromJsonAndWeights, kerasZipImporter, lowerKerasModel, normalizeModel, readKerasH5, tfjsImporter } from '../../src/importers/keras/index.js';
 import type { Model } from '../../src/ir/graph.js';
 import { type Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
 import { Session } from '../../src/runtime/session.js';
@@ -119,6 +119,45 @@ describe.skipIf(!HAS_CORPUS)('Keras round trips keep weights bit-identical', () 
       });
     });
   }
+});
+
+describe('a nested Sequential inside a functional model round-trips through every writer', () => {
+  const inner = { class_name: 'Sequential', config: { name: 'inner', layers: [{ class_name: 'Dense', config: { name: 'in_d1', units: 3, activation: 'relu', batch_input_shape: [null, 4] } }, { class_name: 'Dense', config: { name: 'in_d2', units: 2 } }] } };
+  const cfg = {
+    class_name: 'Model',
+    config: {
+      name: 'outer',
+      layers: [
+        { class_name: 'InputLayer', name: 'x', config: { name: 'x', batch_input_shape: [null, 4] }, inbound_nodes: [] },
+        { ...inner, name: 'inner', inbound_nodes: [[['x', 0, 0, {}]]] },
+        { class_name: 'Dense', name: 'head', config: { name: 'head', units: 1 }, inbound_nodes: [[['inner', 0, 0, {}]]] },
+      ],
+      input_layers: [['x', 0, 0]],
+      output_layers: [['head', 0, 0]],
+    },
+  };
+  const build = (): Model => {
+    let seed = 50;
+    const m = lowerKerasModel(normalizeModel(cfg, 'nested'), { file: 'nested', kerasVersion: '2.15.0', weights: (_path, specs) => specs.map((s) => ({ name: s.role, tensor: seededTensor(s.shape, seed++) })) });
+    m.metadata['keras.config'] = JSON.stringify(cfg);
+    m.metadata['keras.version'] = '2.15.0';
+    return m;
+  };
+  it('tfjs (and tfjs-layers loads it), .keras, .h5', async () => {
+    const m = build();
+    const x = seededTensor([3, 4], 1);
+    const [want] = await run(m, { x });
+    const t = await exportTfjs(m, 'model.json');
+    const fromTfjs = ((await tfjsImporter.open(src('model.json', t.files))) as { model: Model }).model;
+    expectSameParams(m, fromTfjs, 'tfjs');
+    const json = JSON.parse(new TextDecoder().decode(t.files.get('model.json')));
+    const ref = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: t.files.get('group1-shard1of1.bin')!.slice().buffer }));
+    expectClose(want!, tfjsPredict(ref, [x])[0]!, 1e-4, 1e-5, 'tfjs-layers on the nested export');
+    const z = await exportKerasZip(m, 'm.keras');
+    expectSameParams(m, ((await kerasZipImporter.open({ name: 'm.keras', bytes: z.files.get('m.keras')! })) as { model: Model }).model, '.keras');
+    const h = await exportKerasH5(m, 'm.h5');
+    expectSameParams(m, ((await kerasH5Importer.open({ name: 'm.h5', bytes: h.files.get('m.h5')! })) as { model: Model }).model, '.h5');
+  });
 });
 
 describe('Keras exporter refuses models it cannot map', () => {

@@ -13,6 +13,7 @@ import { normalizeModel } from '../../src/importers/keras/normalize.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { Session, seededRandom } from '../../src/runtime/session.js';
 import { expectClose, seededTensor, tf, tfjsPredict } from '../helpers/keras-oracle.js';
+import { permute as permuteT } from '../../src/importers/keras/weight-layout.js';
 
 type L = { class_name: string; config: Record<string, unknown>; name?: string; inbound_nodes?: unknown[] };
 const seq = (shape: (number | null)[], layers: L[]): unknown => {
@@ -34,11 +35,13 @@ function functional(inputs: [string, (number | null)[]][], spec: [string, string
  * e.g. ZeroPadding1D as Reshape → ZeroPadding2D → Reshape); `opts.reshapeWeights` maps the
  * reference's weights to the shapes our layer's Keras config implies.
  */
-async function check(config: unknown, inputShapes: number[][], opts: { ids?: number; ref?: unknown; reshapeWeights?: (w: Tensor) => Tensor } = {}): Promise<void> {
+async function check(config: unknown, inputShapes: number[][], opts: { ids?: number; ref?: unknown; reshapeWeights?: (w: Tensor) => Tensor; kerasVersion?: string } = {}): Promise<void> {
   const ref = await tf.models.modelFromJSON({ modelTopology: (opts.ref ?? config) as never });
   const rand = seededRandom(1234);
   const weights = new Map<string, { name: string; tensor: Tensor }[]>();
-  for (const l of ref.layers) {
+  // Nested models are layers with layers of their own: give weights per innermost layer.
+  const leaves = (ls: tf.layers.Layer[]): tf.layers.Layer[] => ls.flatMap((l) => ('layers' in l && Array.isArray((l as { layers?: unknown }).layers) ? leaves((l as unknown as { layers: tf.layers.Layer[] }).layers) : [l]));
+  for (const l of leaves(ref.layers)) {
     const ws = l.getWeights();
     if (!ws.length) continue;
     const names = l.weights.map((w) => w.originalName);
@@ -52,7 +55,7 @@ async function check(config: unknown, inputShapes: number[][], opts: { ids?: num
     l.setWeights(fresh.map((t) => tf.tensor(Array.from(t.data as Float32Array), t.shape.slice())));
     weights.set(l.name, fresh.map((tensor, k) => ({ name: names[k]!, tensor: opts.reshapeWeights ? opts.reshapeWeights(tensor) : tensor })));
   }
-  const model = lowerKerasModel(normalizeModel(config, 'case'), { file: 'case', kerasVersion: 'tfjs-layers 4.22.0', weights: (path) => weights.get(path[path.length - 1]!) ?? [] });
+  const model = lowerKerasModel(normalizeModel(config, 'case'), { file: 'case', kerasVersion: opts.kerasVersion ?? 'tfjs-layers 4.22.0', weights: (path) => weights.get(path[path.length - 1]!) ?? [] });
   const xs = inputShapes.map((s, i) => seededTensor(s, 100 + i, opts.ids ? 0 : -1, opts.ids ?? 1, !!opts.ids));
   const want = tfjsPredict(ref, xs);
   const s = await Session.create(model);
@@ -144,5 +147,59 @@ describe('Keras layers match tfjs-layers', () => {
     cfg.config.layers.push({ class_name: 'Add', name: 'add', config: { name: 'add' }, inbound_nodes: [[['shared', 0, 0, {}], ['shared', 1, 0, {}]]] });
     cfg.config.output_layers = [['add', 0, 0], ['shared', 1, 0]];
     return check(cfg, [[2, 4], [2, 4]]);
+  });
+
+  it('Keras 3 JSON (module keys, DTypePolicy, batch_shape, {args, kwargs} nodes) = its Keras 2 twin in tfjs', () => {
+    const policy = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
+    const kt = (l: string) => ({ class_name: '__keras_tensor__', config: { shape: [null, 4], dtype: 'float32', keras_history: [l, 0, 0] } });
+    const k3 = {
+      module: 'keras',
+      class_name: 'Functional',
+      config: {
+        name: 'f',
+        trainable: true,
+        layers: [
+          { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 4], dtype: 'float32', sparse: false, name: 'x' }, registered_name: null, name: 'x', inbound_nodes: [] },
+          { module: 'keras.layers', class_name: 'Dense', config: { name: 'd1', trainable: true, dtype: policy, units: 3, activation: 'relu', use_bias: true }, registered_name: null, build_config: { input_shape: [null, 4] }, name: 'd1', inbound_nodes: [{ args: [kt('x')], kwargs: {} }] },
+          { module: 'keras.layers', class_name: 'Dense', config: { name: 'd2', trainable: true, dtype: policy, units: 3, activation: 'tanh', use_bias: true }, registered_name: null, name: 'd2', inbound_nodes: [{ args: [kt('x')], kwargs: {} }] },
+          { module: 'keras.layers', class_name: 'Concatenate', config: { name: 'cat', dtype: policy, axis: -1 }, registered_name: null, name: 'cat', inbound_nodes: [{ args: [[kt('d1'), kt('d2')]], kwargs: {} }] },
+        ],
+        input_layers: [['x', 0, 0]],
+        output_layers: [['cat', 0, 0]],
+      },
+      registered_name: null,
+    };
+    const k2 = functional([['x', [null, 4]]], [['Dense', 'd1', { units: 3, activation: 'relu' }, ['x']], ['Dense', 'd2', { units: 3, activation: 'tanh' }, ['x']], ['Concatenate', 'cat', { axis: -1 }, ['d1', 'd2']]], ['cat']);
+    return check(k3, [[2, 4]], { ref: k2, kerasVersion: '3.6.0' });
+  });
+  it('Keras 1 JSON (bare list, Convolution2D th ordering, OIHW kernels, output_dim) = its Keras 2 twin in tfjs', () => {
+    const k1 = {
+      class_name: 'Sequential',
+      config: [
+        { class_name: 'Convolution2D', config: { name: 'conv', nb_filter: 3, nb_row: 3, nb_col: 2, border_mode: 'same', subsample: [1, 1], dim_ordering: 'th', activation: 'relu', bias: true, batch_input_shape: [null, 2, 5, 4] } },
+        { class_name: 'Flatten', config: { name: 'flat' } },
+        { class_name: 'Dense', config: { name: 'dense', output_dim: 2, activation: 'linear', bias: true } },
+      ],
+    };
+    const k2 = seq([null, 2, 5, 4], [{ class_name: 'Conv2D', config: { name: 'conv', filters: 3, kernel_size: [3, 2], padding: 'same', data_format: 'channels_first', activation: 'relu' } }, { class_name: 'Flatten', config: { name: 'flat' } }, { class_name: 'Dense', config: { name: 'dense', units: 2 } }]);
+    // Keras 1 stored 'th' conv kernels as (filters, in, rows, cols).
+    return check(k1, [[2, 2, 5, 4]], { ref: k2, kerasVersion: '1.2.2', reshapeWeights: (w) => (w.rank === 4 ? permuteT(w, [3, 2, 0, 1]) : w) });
+  });
+  it('a Sequential model nested in a functional model', () => {
+    const inner = { class_name: 'Sequential', config: { name: 'inner', layers: [{ class_name: 'Dense', config: { name: 'in_d1', units: 3, activation: 'relu', batch_input_shape: [null, 4] } }, { class_name: 'Dense', config: { name: 'in_d2', units: 2 } }] } };
+    const cfg = {
+      class_name: 'Model',
+      config: {
+        name: 'outer',
+        layers: [
+          { class_name: 'InputLayer', name: 'x', config: { name: 'x', batch_input_shape: [null, 4] }, inbound_nodes: [] },
+          { ...inner, name: 'inner', inbound_nodes: [[['x', 0, 0, {}]]] },
+          { class_name: 'Dense', name: 'head', config: { name: 'head', units: 1 }, inbound_nodes: [[['inner', 1, 0, {}]]] }, // tfjs-layers style: node 0 is the nested model's own
+        ],
+        input_layers: [['x', 0, 0]],
+        output_layers: [['head', 0, 0]],
+      },
+    };
+    return check(cfg, [[3, 4]]);
   });
 });

@@ -52,9 +52,9 @@ function inputLayerConfig(l: NormLayer, keras3: boolean): Record<string, unknown
   return keras3 ? { batch_shape: shape, dtype, sparse: false, name: l.name } : { batch_input_shape: shape, dtype, sparse: false, name: l.name };
 }
 
-function layerJson(l: NormLayer, keras3: boolean): Record<string, unknown> {
+function layerJson(l: NormLayer, keras3: boolean, tfjs = false): Record<string, unknown> {
   if (l.inner) {
-    const inner = modelJson(l.inner, keras3);
+    const inner = modelJson(l.inner, keras3, tfjs);
     return inner;
   }
   const config = l.className === 'InputLayer' ? inputLayerConfig(l, keras3) : cleanConfig(l, keras3);
@@ -67,18 +67,31 @@ function layerJson(l: NormLayer, keras3: boolean): Record<string, unknown> {
   return keras3 ? { module: 'keras.layers', class_name: l.className, config, registered_name: null } : { class_name: l.className, config };
 }
 
-const refArr = (r: TensorRef): [string, number, number] => [r.layer, r.node, r.tensor];
-
 function isSequentialChain(m: NormModel): boolean {
   return m.className === 'Sequential';
 }
 
-/** Keras 2 (`keras3 = false`) or Keras 3 model JSON for `m`. */
-export function modelJson(m: NormModel, keras3: boolean): Record<string, unknown> {
+/**
+ * Node-index base of calls to nested models: Keras numbers them from 0 in saved configs,
+ * tfjs-layers from 1 (its node 0 is the nested model's own construction). 1 when `m` uses the
+ * tfjs convention (a ref beyond the listed calls).
+ */
+function nestedBase(m: NormModel, l: NormLayer): number {
+  let max = -1;
+  for (const c of m.layers.flatMap((x) => x.calls)) for (const r of c.inputs) if (r.layer === l.name) max = Math.max(max, r.node);
+  for (const r of m.outputs) if (r.layer === l.name) max = Math.max(max, r.node);
+  return max >= l.calls.length ? 1 : 0;
+}
+
+/** Keras 2 (`keras3 = false`) or Keras 3 model JSON for `m`; `tfjs` numbers nested calls from 1. */
+export function modelJson(m: NormModel, keras3: boolean, tfjs = false): Record<string, unknown> {
+  const shift = new Map<string, number>();
+  for (const l of m.layers) if (l.inner) shift.set(l.name, (tfjs ? 1 : 0) - nestedBase(m, l));
+  const refArr = (r: TensorRef): [string, number, number] => [r.layer, r.node + (shift.get(r.layer) ?? 0), r.tensor];
   if (isSequentialChain(m)) {
     const body = m.layers.filter((l) => l.className !== 'InputLayer');
     const input = m.layers.find((l) => l.className === 'InputLayer');
-    const layers = body.map((l) => layerJson(l, keras3));
+    const layers = body.map((l) => layerJson(l, keras3, tfjs));
     if (keras3) {
       if (input) layers.unshift({ module: 'keras.layers', class_name: 'InputLayer', config: inputLayerConfig(input, true), registered_name: null });
       return { module: 'keras', class_name: 'Sequential', config: { name: m.name, trainable: true, dtype: 'float32', layers }, registered_name: null };
@@ -91,7 +104,7 @@ export function modelJson(m: NormModel, keras3: boolean): Record<string, unknown
     return { class_name: 'Sequential', config: { name: m.name, layers } };
   }
   const layers = m.layers.map((l) => {
-    const j = layerJson(l, keras3);
+    const j = layerJson(l, keras3, tfjs);
     j.name = l.name;
     if (l.inner) (j.config as Record<string, unknown>).name = l.name;
     // Tensor-valued call kwargs (MultiHeadAttention value=/key=) go back into kwargs.

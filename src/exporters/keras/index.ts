@@ -130,9 +130,9 @@ export async function exportTfjs(model: Model, mainName: string): Promise<Export
   const entries: { name: string; shape: number[]; dtype: 'float32' }[] = [];
   const parts: Uint8Array[] = [];
   for (const lw of p.weights) {
-    const prefix = lw.path.slice(0, -1).join('/');
+    // tfjs-layers names weights of layers inside nested models by the inner layer alone.
     weightNames(lw, p.norm).forEach((n, i) => {
-      entries.push({ name: prefix ? `${prefix}/${n}` : n, shape: lw.tensors[i]!.shape.slice(), dtype: 'float32' });
+      entries.push({ name: n, shape: lw.tensors[i]!.shape.slice(), dtype: 'float32' });
       parts.push(f32Bytes(lw.tensors[i]!));
     });
   }
@@ -144,7 +144,7 @@ export async function exportTfjs(model: Model, mainName: string): Promise<Export
     off += x.length;
   }
   const json = {
-    modelTopology: { ...modelJson(p.norm, false), keras_version: `tfjs-layers 4.22.0`, backend: 'tensor_flow.js' },
+    modelTopology: { ...modelJson(p.norm, false, true), keras_version: `tfjs-layers 4.22.0`, backend: 'tensor_flow.js' },
     weightsManifest: [{ paths: [shardName], weights: entries }],
     format: 'layers-model',
     generatedBy: 'rosetta',

@@ -102,6 +102,16 @@ function lowerGraph(ctx: LowerCtx, norm: NormModel, given: Map<string, KValue>):
   }
   const outputsOf = new Set(norm.outputs.map((r) => r.layer));
   for (const [name, cls] of consumers) if (!outputsOf.has(name) && cls.size === 1 && cls.has('Dense')) ctx.feedsOnlyDense.add([...ctx.path, name].join('/'));
+  // Nested models: Keras numbers their calls from 0 in saved configs, tfjs-layers counts the
+  // model's own construction node first (refs start at 1). Detect per layer from the refs.
+  const nodeOffset = new Map<string, number>();
+  for (const l of norm.layers) {
+    if (!l.inner) continue;
+    let max = -1;
+    for (const c of norm.layers.flatMap((x) => x.calls)) for (const r of c.inputs) if (r.layer === l.name) max = Math.max(max, r.node);
+    for (const r of norm.outputs) if (r.layer === l.name) max = Math.max(max, r.node);
+    if (max >= l.calls.length && max - 1 < l.calls.length) nodeOffset.set(l.name, 1);
+  }
   // Work list over (layer, call): Keras configs are topological per layer, but shared layers can be
   // called again after later layers, so loop until no call can make progress.
   const pending: { layer: NormLayer; node: number }[] = [];
@@ -124,7 +134,8 @@ function lowerGraph(ctx: LowerCtx, norm: NormModel, given: Map<string, KValue>):
       if (!call.inputs.every((r) => values.has(refKey(r)))) continue;
       const ins = call.inputs.map((r) => values.get(refKey(r))!);
       const outs = lowerLayer(ctx, layer, ins, call.kwargs);
-      outs.forEach((v, t) => values.set(refKey({ layer: layer.name, node, tensor: t }), v));
+      const at = node + (nodeOffset.get(layer.name) ?? 0);
+      outs.forEach((v, t) => values.set(refKey({ layer: layer.name, node: at, tensor: t }), v));
       pending.splice(i, 1);
       i--;
       progress = true;

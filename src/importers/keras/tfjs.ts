@@ -120,10 +120,14 @@ export function parseTfjs(bytes: Uint8Array, file: string): TfjsModelJson {
 
 /** Weights of a layer: manifest entries named `<layer path>/…`, in manifest order. */
 export function tfjsWeightSource(weights: Map<string, Tensor>): WeightSource {
-  return (path) => {
-    const prefix = `${path.join('/')}/`;
+  const find = (prefix: string): { name: string; tensor: Tensor }[] => {
     const out = [];
     for (const [name, tensor] of weights) if (name.startsWith(prefix)) out.push({ name, tensor });
     return out;
+  };
+  // Layers inside nested models: full path first, then the inner layer's own name (tfjs style).
+  return (path) => {
+    const full = find(`${path.join('/')}/`);
+    return full.length || path.length === 1 ? full : find(`${path[path.length - 1]}/`);
   };
 }
