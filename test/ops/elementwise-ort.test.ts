@@ -1,8 +1,8 @@
 /**
  * Elementwise kernels against onnxruntime-node as the oracle, for what neither the ONNX 1.12
  * conformance data nor the numpy goldens cover: Cast to the four float8 types with and without
- * `saturate` (opset 19; round-tripped through float32 because the ORT JS API has no float8
- * tensors), Gelu (opset 20) and float16 arithmetic/activations/reductions.
+ * `saturate` (opset 19) and to int4/uint4 (opset 21), round-tripped through float32 because the
+ * ORT JS API has no such tensors; Gelu (opset 20) and float16 arithmetic/activations/reductions.
  * Each case is a one-node (or Cast→Cast) IR graph exported with src/exporters/onnx and run by both.
  * Skipped, visibly, when onnxruntime-node cannot be loaded.
  */
@@ -42,6 +42,22 @@ describe.skipIf(!ort)('Cast to float8 matches onnxruntime-node', () => {
         got.forEach((g, i) => expect(Object.is(g, want[i]) || (Number.isNaN(g) && Number.isNaN(want[i])) || g === want[i], `x=${EDGE[i]}: ${g} vs ${want[i]}`).toBe(true));
       });
     }
+  }
+});
+
+describe.skipIf(!ort)('Cast to int4/uint4 matches onnxruntime-node', () => {
+  const X = Float32Array.from([-20, -9, -8.5, -7.5, -2.5, -0.5, -0.49, 0, 0.5, 1.5, 2.5, 6.5, 7.49, 7.5, 14.5, 15.5, 16, 100, NaN]);
+  for (const kind of ['int4', 'uint4'] as DType[]) {
+    it(`float32 → ${kind} → float32 rounds half away from zero and wraps`, async () => {
+      const x = new Tensor('float32', [X.length], X);
+      const attrs: Record<string, Attr> = { to: { type: 'int', value: ONNX_DTYPE_CODES[kind] } };
+      const back: Record<string, Attr> = { to: { type: 'int', value: 1 } };
+      const [expected] = await runOrt([makeNode('Cast', ['x'], ['q'], attrs), makeNode('Cast', ['q'], ['y'], back)], { x }, [{ name: 'y', dtype: 'float32' }], 21);
+      const [q] = (await runOp('Cast', attrs, [x])) as Tensor[];
+      expect(q!.dtype).toBe(kind);
+      const [y] = (await runOp('Cast', back, [q])) as Tensor[];
+      expect(Array.from(y!.data as Float32Array)).toEqual(Array.from(expected!.data as Float32Array));
+    });
   }
 });
 

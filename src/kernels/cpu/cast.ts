@@ -4,7 +4,7 @@
  * int4/uint4, and strings (both directions).
  *
  * Conversions follow the ONNX spec and its numpy-based reference: float → int truncates toward
- * zero and wraps to the target width; anything non-zero (NaN included) is `true`; float → string
+ * zero and wraps to the target width (int4/uint4 round half away from zero first, as onnxruntime); anything non-zero (NaN included) is `true`; float → string
  * writes the shortest decimal that round-trips in the source precision, numpy style ('0.5',
  * '1e-05', 'nan', 'inf'); string → number accepts 'NaN', 'INF', '+INF', '-INF' in any case.
  * Spec: https://onnx.ai/onnx/operators/onnx__Cast.html
@@ -79,8 +79,15 @@ function parseBigInt(s: string): bigint {
   return Number.isFinite(v) ? BigInt(Math.trunc(v)) : 0n;
 }
 
-const wrapInt4 = (x: number): number => ((((Math.trunc(x) | 0) & 0xf) ^ 8) - 8);
-const wrapUint4 = (x: number): number => (Math.trunc(x) | 0) & 0xf;
+// int4/uint4: round half away from zero, then wrap to 4 bits — what onnxruntime does and what the
+// ONNX ≥ 1.17 backend tests expect for out-of-range integers (ml_dtypes casts, -9 → 7). ONNX
+// 1.15–1.16's reference saturated instead (np.rint(np.clip(x))); we follow the current behaviour.
+const round4 = (x: number): number => (x !== x ? 0 : Math.sign(x) * Math.floor(Math.abs(x) + 0.5));
+const toUint4 = (x: number): number => ((round4(x) % 16) + 16) % 16;
+const toInt4 = (x: number): number => {
+  const v = toUint4(x);
+  return v >= 8 ? v - 16 : v;
+};
 
 /** Convert tensor `t` to `to` (saturate applies to float8 targets only). */
 export function castTensor(t: Tensor, to: DType, saturate: boolean, ctx: KernelContext): Tensor {
@@ -166,8 +173,8 @@ function fromNumbers(x: ArrayLike<number>, to: DType, shape: readonly number[], 
   }
   const out = allocData(to, n) as NumArray;
   if (to === 'bool') for (let i = 0; i < n; i++) out[i] = x[i] !== 0 ? 1 : 0;
-  else if (to === 'int4') for (let i = 0; i < n; i++) out[i] = wrapInt4(x[i]!);
-  else if (to === 'uint4') for (let i = 0; i < n; i++) out[i] = wrapUint4(x[i]!);
+  else if (to === 'int4') for (let i = 0; i < n; i++) out[i] = toInt4(x[i]!);
+  else if (to === 'uint4') for (let i = 0; i < n; i++) out[i] = toUint4(x[i]!);
   else if (to === 'float32' || to === 'float64') for (let i = 0; i < n; i++) out[i] = x[i]!;
   else for (let i = 0; i < n; i++) out[i] = Math.trunc(x[i]!);
   return new Tensor(to, shape, out);
