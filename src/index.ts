@@ -13,3 +13,5 @@ export { unpickle, type PickleValue, type UnpickleOptions } from './formats/pick
 export { readTorch, writeTorch, type TorchFile } from './formats/torch.js';
 export { readSafetensors, writeSafetensors, type SafetensorsFile } from './formats/safetensors.js';
 export { CPU_KERNELS, cpuSupportedOps } from './kernels/cpu/index.js';
+export { bindWeights, parseMapRule, planPyTorch, compareLayers, type BindOptions, type BindingReport, type MapRule, type TorchPlan, type LayerReport } from './convert/index.js';
+export { toPyTorch, moduleSource, type PyTorchForm, type ModuleSourceOptions } from './exporters/typescript/index.js';

@@ -253,7 +253,7 @@ export function moduleSource(plan: TorchPlan, opts: ModuleSourceOptions = {}): s
 }
 
 function nnImport(imports: { nn: string; tensor: string }): string {
-  if (imports.nn === imports.tensor) return `import { nn, Tensor, type Var } from '${imports.nn}';`;
+  if (imports.nn === imports.tensor) return `import { nn, Tensor } from '${imports.nn}';\n\ntype Var = nn.Var;`;
   return `import * as nn from '${imports.nn}';\nimport type { Var } from '${imports.nn}';\nimport { Tensor } from '${imports.tensor}';`;
 }
 
