@@ -75,7 +75,12 @@ export function lowerKerasModel(norm: NormModel, opts: LowerOptions): Model {
     if (!layer || layer.className !== 'InputLayer') throw new RosettaError('E_BAD_FORMAT', `model input '${ref.layer}' is not an InputLayer`, { where: { file: opts.file, layer: ref.layer } });
     const shape = batchShapeOf(layer.config);
     if (!shape) throw new RosettaError('E_BAD_FORMAT', 'InputLayer declares no shape', { where: { file: opts.file, layer: layer.name } });
-    const dtype = DTYPES[String(layer.config.dtype ?? 'float32')] ?? 'float32';
+    let dtype = DTYPES[String(layer.config.dtype ?? 'float32')] ?? 'float32';
+    if (dtype === 'float16' || dtype === 'bfloat16' || dtype === 'float64') {
+      // Weights are computed in float32 (context.ts), so the input is too.
+      b.rewrite('dtype', layer.name, `${dtype} input computed in float32`);
+      dtype = 'float32';
+    }
     const name = b.reserve(layer.name);
     b.graph.inputs.push({ name, type: { kind: 'tensor', dtype, shape: shape.map((d, i) => (d === null ? (i === 0 ? 'batch' : null) : d)) } });
     inputs.set(refKey(ref), { name, shape: shape.slice(), layout: 'keras', dtype });
