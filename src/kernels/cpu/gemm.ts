@@ -80,7 +80,9 @@ export function sgemm(
   if (K === 0 || alpha === 0) return;
   if (M <= SMALL_M && !transA) {
     // A few rows (batch-1 Linear, RNN steps): packing B would cost as much as the multiply.
-    if (transB) smallMDot(M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
+    const ws = transB && kernelChoice === 'wasm' && K >= 16 ? wasmGemm() : undefined;
+    if (ws) smallMDotWasm(ws, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
+    else if (transB) smallMDot(M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
     else smallMAxpy(M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
     return;
   }
@@ -372,6 +374,44 @@ function smallMDot(M: number, N: number, K: number, alpha: number, A: Float32Arr
       let s = 0;
       for (let k = 0; k < K; k++) s += A[ar + k]! * B[b0 + k]!;
       C[cr + j] += alpha * s;
+    }
+  }
+}
+
+/** B floats copied into the kernel memory at once by `smallMDotWasm` (bounds its memory). */
+const DOT_CHUNK_FLOATS = 1 << 22;
+
+/**
+ * `smallMDot` on the SIMD kernel: rows of A and a chunk of B rows are copied into the module memory
+ * (memcpy), `rowdots` does four dot products at a time, and JS adds the K % 4 tail and the last
+ * N % 4 rows.
+ */
+function smallMDotWasm(w: WasmGemm, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number): void {
+  const chunk = Math.max(4, Math.floor(DOT_CHUNK_FLOATS / K / 4) * 4);
+  const aF = 0;
+  const bF = Math.ceil((M * K) / 4) * 4;
+  const oF = bF + Math.min(chunk, N) * K;
+  const need = (oF + M * Math.min(chunk, N)) * 4;
+  if (w.memory.buffer.byteLength < need) w.memory.grow(Math.ceil((need - w.memory.buffer.byteLength) / 65536));
+  const heap = new Float32Array(w.memory.buffer);
+  for (let i = 0; i < M; i++) heap.set(A.subarray(aOff + i * lda, aOff + i * lda + K), aF + i * K);
+  const k4 = K >> 2;
+  const kTail = k4 * 4;
+  for (let j0 = 0; j0 < N; j0 += chunk) {
+    const nc = Math.min(chunk, N - j0);
+    if (ldb === K) heap.set(B.subarray(bOff + j0 * K, bOff + (j0 + nc) * K), bF);
+    else for (let j = 0; j < nc; j++) heap.set(B.subarray(bOff + (j0 + j) * ldb, bOff + (j0 + j) * ldb + K), bF + j * K);
+    const groups = nc >> 2;
+    for (let i = 0; i < M; i++) w.rowdots(k4, (aF + i * K) * 4, bF * 4, groups, K * 4, (oF + i * nc) * 4);
+    for (let i = 0; i < M; i++) {
+      const ar = aF + i * K;
+      const cr = cOff + i * ldc + j0;
+      for (let j = 0; j < nc; j++) {
+        const br = bF + j * K;
+        let s = j < groups * 4 ? heap[oF + i * nc + j]! : 0;
+        for (let k = j < groups * 4 ? kTail : 0; k < K; k++) s += heap[ar + k]! * heap[br + k]!;
+        C[cr + j] += alpha * s;
+      }
     }
   }
 }

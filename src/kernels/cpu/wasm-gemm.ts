@@ -11,7 +11,8 @@
  * Exports: `mem` (memory) and `panels(kc, a, b, c, n, ldc, alpha)`: for each of n B panels (kc×8
  * floats, packed k-major), the 4×8 block of C starting 32·p bytes after `c` (rows `ldc` bytes apart)
  * gets += alpha · Apanel(kc×4, k-major)ᵀ · Bpanel[p]. Pointers are byte offsets into `mem`; C lives
- * in `mem` too, so results never pass through JS one element at a time.
+ * in `mem` too, so results never pass through JS one element at a time. `rowdots(k4, a, b, groups,
+ * ldb, out)` computes dot products of one A row with groups of 4 B rows (see `rowdotsBody`).
  */
 
 /** Unsigned LEB128. */
@@ -63,6 +64,7 @@ const F32X4_MUL = simd(0xe6);
 
 const F32 = 0x7d;
 const F32X4_SPLAT = simd(0x13);
+const F32_ADD = 0x92;
 
 /**
  * Body of `tile(kc, a, b, c, ldc, alpha)`: C[4×8] += alpha · Apanelᵀ·Bpanel, C rows `ldc` bytes apart.
@@ -122,14 +124,58 @@ function panelsBody(): number[] {
   return [...uleb(body.length), ...body];
 }
 
+/**
+ * Body of `rowdots(k4, a, b, groups, ldb, out)`: for each group of 4 B rows (rows `ldb` bytes apart),
+ * out[r] = Σ_{k < 4·k4} a[k]·b_r[k] — the transposed-B product for a single row of A (batch-1 Linear).
+ * Params 0..5; locals 6..9 accumulators, 10 a vector, 11 k, 12..14 rows 1..3, 15 group end.
+ */
+function rowdotsBody(): number[] {
+  const [K4, A, B, G, LDB, OUT] = [0, 1, 2, 3, 4, 5];
+  const ACC = [6, 7, 8, 9];
+  const AV = 10, K = 11, R1 = 12, R2 = 13, R3 = 14, KEND = 15;
+  const rows = [B, R1, R2, R3];
+  const code: number[] = [];
+  code.push(0x02, 0x40, ...get(G), I32_EQZ, 0x0d, 0); // block; if groups == 0 → done
+  code.push(...get(K4), ...i32c(4), I32_SHL, ...set(KEND));
+  code.push(0x03, 0x40); // loop over groups
+  for (const acc of ACC) code.push(0x43, 0, 0, 0, 0, ...F32X4_SPLAT, ...set(acc)); // f32.const 0; splat
+  code.push(...get(B), ...get(LDB), I32_ADD, ...set(R1));
+  code.push(...get(R1), ...get(LDB), I32_ADD, ...set(R2));
+  code.push(...get(R2), ...get(LDB), I32_ADD, ...set(R3));
+  code.push(...i32c(0), ...set(K));
+  code.push(0x02, 0x40, ...get(KEND), I32_EQZ, 0x0d, 0); // block; skip when k4 == 0
+  code.push(0x03, 0x40); // loop over k
+  code.push(...get(A), ...get(K), I32_ADD, ...v128Load(0), ...set(AV));
+  for (let r = 0; r < 4; r++) code.push(...get(ACC[r]!), ...get(AV), ...get(rows[r]!), ...get(K), I32_ADD, ...v128Load(0), ...F32X4_MUL, ...F32X4_ADD, ...set(ACC[r]!));
+  code.push(...get(K), ...i32c(16), I32_ADD, ...set(K));
+  code.push(...get(K), ...get(KEND), I32_LT_U, 0x0d, 0);
+  code.push(0x0b, 0x0b); // end loop k, end block
+  for (let r = 0; r < 4; r++) {
+    code.push(...get(OUT));
+    code.push(...get(ACC[r]!), ...simd(0x1f, 0), ...get(ACC[r]!), ...simd(0x1f, 1), F32_ADD, ...get(ACC[r]!), ...simd(0x1f, 2), F32_ADD, ...get(ACC[r]!), ...simd(0x1f, 3), F32_ADD);
+    code.push(0x38, 2, ...uleb(r * 4)); // f32.store
+  }
+  code.push(...get(R3), ...get(LDB), I32_ADD, ...set(B)); // next group of rows
+  code.push(...get(OUT), ...i32c(16), I32_ADD, ...set(OUT));
+  code.push(...get(G), ...i32c(-1), I32_ADD, ...set(G));
+  code.push(...get(G), 0x0d, 0); // br_if groups left
+  code.push(0x0b, 0x0b, 0x0b); // end loop, end block, end func
+  const body = [...vec([[...uleb(5), V128], [...uleb(5), I32]]), ...code];
+  return [...uleb(body.length), ...body];
+}
+
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32]]), 0x00], [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [F32]]), 0x00]])),
-    ...section(3, vec([[0], [1]])),
+    ...section(1, vec([
+      [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [F32]]), 0x00],
+      [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [F32]]), 0x00],
+      [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), 0x00],
+    ])),
+    ...section(3, vec([[0], [1], [2]])),
     ...section(5, vec([[0x00, ...uleb(1)]])),
-    ...section(7, vec([[...name('mem'), 0x02, 0], [...name('panels'), 0x00, 1]])),
-    ...section(10, [...uleb(2), ...tileBody(), ...panelsBody()]),
+    ...section(7, vec([[...name('mem'), 0x02, 0], [...name('panels'), 0x00, 1], [...name('rowdots'), 0x00, 2]])),
+    ...section(10, [...uleb(3), ...tileBody(), ...panelsBody(), ...rowdotsBody()]),
   ];
   return new Uint8Array(bytes);
 }
@@ -138,6 +184,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 export interface WasmGemm {
   memory: WebAssembly.Memory;
   panels: (kc: number, a: number, b: number, c: number, n: number, ldc: number, alpha: number) => void;
+  rowdots: (k4: number, a: number, b: number, groups: number, ldb: number, out: number) => void;
 }
 
 let cached: WasmGemm | null | undefined;
@@ -151,8 +198,8 @@ export function wasmGemm(): WasmGemm | undefined {
     const bytes = moduleBytes();
     if (!WebAssembly.validate(bytes)) return undefined;
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const e = inst.exports as unknown as { mem: WebAssembly.Memory; panels: WasmGemm['panels'] };
-    cached = { memory: e.mem, panels: e.panels };
+    const e = inst.exports as unknown as { mem: WebAssembly.Memory; panels: WasmGemm['panels']; rowdots: WasmGemm['rowdots'] };
+    cached = { memory: e.mem, panels: e.panels, rowdots: e.rowdots };
   } catch {
     cached = null;
   }
