@@ -12,6 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withHdf5 } from '../../src/formats/hdf5.js';
+import { detectFormat, importFile } from '../../src/importers/index.js';
 import { kerasModelFromJsonAndWeights, readKerasH5, tfjsImporter } from '../../src/importers/keras/index.js';
 import type { Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
@@ -141,6 +142,17 @@ describe.skipIf(!HAS_CORPUS)('Keras corpus: other .h5 files match tfjs-layers', 
       const got = await run(m, { lstm_1_input: x });
       expectClose(got.dense_1!, want.dense_1!, 0, 0, `byName=${byName}`);
     }
+  });
+});
+
+describe.skipIf(!HAS_CORPUS)('Keras formats are detected by content, not extension', () => {
+  it('HDF5 named .keras, tfjs model.json, model JSON', async () => {
+    const h5 = readCorpus('keras', 'cnn_batch_norm.h5');
+    expect(await detectFormat(h5, 'model.keras')).toBe('keras-h5');
+    expect(await detectFormat(readCorpus('tfjs', 'embedding_gru', 'model.json'), 'model.json')).toBe('tfjs');
+    expect(await detectFormat(readCorpus('keras', 'simple_lstm_tf_keras_2_config.json'), 'config.json')).toBe('keras-json');
+    const r = await importFile({ name: 'model.keras', bytes: h5 });
+    expect(r.kind).toBe('model');
   });
 });
 
