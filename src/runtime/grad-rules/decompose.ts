@@ -272,7 +272,29 @@ const rnn: Decomposition = (b, n, a) => {
   return recurrentOutputs(b, s, steps, lastH);
 };
 
+/** (X − E[X]) / √(E[(X − E[X])²]) over `axes` (default [0, 2, 3]), as the spec writes it. */
+const meanVarianceNorm: Decomposition = (b, n, a) => {
+  const x = n.inputs[0]!;
+  const rank = b.shape(x).length;
+  const axes = a.ints('axes', [0, 2, 3]).map((v) => (v < 0 ? v + rank : v));
+  const d = b.sub(x, b.reduceMean(x, axes, true));
+  return [b.div(d, b.op('Sqrt', [b.reduceMean(b.mul(d, d), axes, true)]))];
+};
+
+/** x / ‖x‖_p along `axis` (p = 1 or 2). */
+const lpNorm: Decomposition = (b, n, a) => {
+  const x = n.inputs[0]!;
+  const rank = b.shape(x).length;
+  let axis = a.int('axis', -1);
+  if (axis < 0) axis += rank;
+  const p = a.int('p', 2);
+  const norm = p === 1 ? b.reduceSum(b.op('Abs', [x]), [axis], true) : b.op('Sqrt', [b.reduceSum(b.mul(x, x), [axis], true)]);
+  return [b.div(x, norm)];
+};
+
 export const decompositions: Record<string, Decomposition> = {
+  MeanVarianceNormalization: meanVarianceNorm,
+  LpNormalization: lpNorm,
   BatchNormalization: batchNorm,
   LayerNormalization: layerNorm,
   InstanceNormalization: instanceNorm,

@@ -121,6 +121,51 @@ export const elementwiseRules: Record<string, GradRule> = {
     const hi = b.op('Greater', [x, b.scalar(3)]);
     return b.op('Where', [lo, b.scalar(0), b.op('Where', [hi, b.scalar(1), mid])]);
   }),
+  PRelu: (b, n, [g]) => {
+    if (!g) return [undefined, undefined];
+    const [x, slope] = [n.inputs[0]!, n.inputs[1]!];
+    const ys = b.shape(n.outputs[0]!);
+    const pos = b.op('Greater', [x, b.scalar(0)]);
+    const gx = b.mul(g, b.op('Where', [pos, b.scalar(1), slope]));
+    const gs = b.mul(g, b.op('Where', [pos, b.scalar(0), x]));
+    return [b.sumTo(gx, ys, b.shape(x)), b.sumTo(gs, ys, b.shape(slope))];
+  },
+  Celu: unary((b, x, _y, a) => {
+    const alpha = a.float('alpha', 1);
+    return b.op('Where', [b.op('Greater', [x, b.scalar(0)]), b.scalar(1), b.op('Exp', [b.div(x, b.scalar(alpha))])]);
+  }),
+  ThresholdedRelu: unary((b, x, _y, a) => b.mask(b.op('Greater', [x, b.scalar(a.float('alpha', 1))]))),
+  Shrink: unary((b, x, _y, a) => b.mask(b.op('Greater', [b.op('Abs', [x]), b.scalar(a.float('lambd', 0.5))]))),
+  Mish: unary((b, x) => {
+    // y = x·tanh(softplus(x)); y' = tanh(sp) + x·σ(x)·(1 − tanh(sp)²)
+    const t = b.op('Tanh', [b.op('Softplus', [x])]);
+    return b.add(t, b.mul(b.mul(x, b.op('Sigmoid', [x])), b.sub(b.scalar(1), b.mul(t, t))));
+  }),
+  Gelu: unary((b, x, _y, a) => {
+    if (a.string('approximate', 'none') === 'tanh') {
+      // u = √(2/π)(x + 0.044715x³); y' = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)
+      const k = Math.sqrt(2 / Math.PI);
+      const x2 = b.mul(x, x);
+      const t = b.op('Tanh', [b.mul(b.scalar(k), b.add(x, b.mul(b.scalar(0.044715), b.mul(x2, x))))]);
+      const du = b.mul(b.scalar(k), b.add(b.scalar(1), b.mul(b.scalar(3 * 0.044715), x2)));
+      const left = b.mul(b.scalar(0.5), b.add(b.scalar(1), t));
+      return b.add(left, b.mul(b.mul(b.scalar(0.5), x), b.mul(b.sub(b.scalar(1), b.mul(t, t)), du)));
+    }
+    // Φ(x) + x·φ(x)
+    const cdf = b.mul(b.scalar(0.5), b.add(b.scalar(1), b.op('Erf', [b.mul(x, b.scalar(Math.SQRT1_2))])));
+    const pdf = b.mul(b.scalar(1 / Math.sqrt(2 * Math.PI)), b.op('Exp', [b.mul(b.scalar(-0.5), b.mul(x, x))]));
+    return b.add(cdf, b.mul(x, pdf));
+  }),
+  // Piecewise-constant ops: zero gradient almost everywhere (PyTorch returns zeros too).
+  Round: (_b, n) => n.inputs.map(() => undefined),
+  Floor: (_b, n) => n.inputs.map(() => undefined),
+  Ceil: (_b, n) => n.inputs.map(() => undefined),
+  Sign: (_b, n) => n.inputs.map(() => undefined),
+  CumSum: (b, n, [g], a) => {
+    if (!g) return [undefined, undefined];
+    // Each input element feeds the outputs after it (or before it, reversed): the adjoint scan.
+    return [b.op('CumSum', [g, n.inputs[1]!], { exclusive: { type: 'int', value: a.int('exclusive', 0) }, reverse: { type: 'int', value: a.int('reverse', 0) ? 0 : 1 } }), undefined];
+  },
   Clip: (b, n, [g]) => {
     if (!g) return [undefined];
     const x = n.inputs[0]!;
@@ -155,6 +200,10 @@ export const elementwiseRules: Record<string, GradRule> = {
   ReduceMax: reduceRule('max'),
   ReduceMin: reduceRule('max'),
   ReduceL2: reduceRule('l2'),
+  ReduceL1: reduceRule('l1'),
+  ReduceLogSum: reduceRule('logsum'),
+  ReduceLogSumExp: reduceRule('logsumexp'),
+  ReduceProd: reduceRule('prod'),
 };
 
 function normAxis(a: number, rank: number): number {
@@ -184,7 +233,7 @@ export function reduceAxes(b: IrBuilder, n: Node, attrs: AttrReader, axesValue: 
 }
 
 
-function reduceRule(kind: 'sum' | 'mean' | 'sumsq' | 'max' | 'l2'): GradRule {
+function reduceRule(kind: 'sum' | 'mean' | 'sumsq' | 'max' | 'l2' | 'l1' | 'logsum' | 'logsumexp' | 'prod'): GradRule {
   return (b, n, [g], attrs) => {
     if (!g) return n.inputs.map(() => undefined);
     const x = n.inputs[0]!;
@@ -204,6 +253,15 @@ function reduceRule(kind: 'sum' | 'mean' | 'sumsq' | 'max' | 'l2'): GradRule {
         return [b.mul(ge, b.mul(x, b.scalar(2)))];
       case 'l2':
         return [b.mul(ge, b.div(x, yk))];
+      case 'l1':
+        return [b.mul(ge, b.op('Sign', [x]))];
+      case 'logsum':
+        return [b.div(ge, b.op('Exp', [yk]))];
+      case 'logsumexp':
+        return [b.mul(ge, b.op('Exp', [b.sub(x, yk)]))];
+      case 'prod':
+        // ∂/∂x_i Πx = Πx / x_i (inputs with zeros are not differentiated exactly here)
+        return [b.mul(ge, b.div(yk, x))];
       case 'max': {
         // The gradient goes to every position equal to the extreme, split evenly (PyTorch's amax rule).
         const m = b.mask(b.op('Equal', [x, yk]));

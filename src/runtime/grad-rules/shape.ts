@@ -92,6 +92,27 @@ export const shapeRules: Record<string, GradRule> = {
     const axes = xs.map((_, i) => 2 * i);
     return [b.reshape(b.reduceSum(b.reshape(g, split), axes, false), xs), undefined];
   },
+  DepthToSpace: (b, n, [g], a) => {
+    if (!g) return [undefined];
+    const bs = a.int('blocksize');
+    if (a.string('mode', 'DCR') === 'DCR') return [b.op('SpaceToDepth', [g], { blocksize: { type: 'int', value: bs } })];
+    // CRD: y[n, c, h·bs+i, w·bs+j] = x[n, c·bs²+i·bs+j, h, w]; undo with reshape/transpose.
+    const [N, C, H, W] = b.shape(n.inputs[0]!) as [number, number, number, number];
+    const c = C / (bs * bs);
+    const t = b.transpose(b.reshape(g, [N, c, H, bs, W, bs]), [0, 1, 3, 5, 2, 4]);
+    return [b.reshape(t, [N, C, H, W])];
+  },
+  SpaceToDepth: (b, n, [g], a) => {
+    if (!g) return [undefined];
+    return [b.op('DepthToSpace', [g], { blocksize: { type: 'int', value: a.int('blocksize') }, mode: { type: 'string', value: 'DCR' } })];
+  },
+  TopK: (b, n, gys, a) => {
+    const g = gys[0];
+    if (!g) return n.inputs.map(() => undefined);
+    const xs = b.shape(n.inputs[0]!);
+    const axis = norm(a.int('axis', -1), xs.length);
+    return [b.op('ScatterElements', [b.zeros(xs, b.dtypeOf(n.inputs[0]!)), n.outputs[1]!, g], { axis: { type: 'int', value: axis } }), undefined];
+  },
   Gather: (b, n, [g], a) => gatherGrad(b, n.inputs[0]!, n.inputs[1]!, g, norm(a.int('axis', 0), b.shape(n.inputs[0]!).length)),
   GatherElements: (b, n, [g], a) => {
     if (!g) return [undefined, undefined];
