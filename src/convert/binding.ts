@@ -24,7 +24,8 @@ import { RosettaError } from '../ir/errors.js';
 import { topoSort, type Graph, type Model, type Node, type RewriteRecord } from '../ir/graph.js';
 import { Tensor, toFloat32Array } from '../ir/tensor.js';
 import type { WeightSet } from '../importers/types.js';
-import { depthwiseToIR, LSTM_ORDER, permute, reorderGates, convPerm, convTransposePerm } from '../importers/keras/weight-layout.js';
+import { inferTypes } from '../ir/infer.js';
+import { convPerm, convTransposePerm, depthwiseToIR, flattenRowOrder, LSTM_ORDER, permute, permuteColumns, reorderGates } from '../importers/keras/weight-layout.js';
 
 /** One `--map` rule: keys matching `pattern` are rewritten with `replacement`. */
 export interface MapRule {
@@ -82,6 +83,11 @@ interface Slot {
   params: Map<string, string>;
   /** Gemm transB / MatMul: does the weight store [out, in]? */
   outIn?: boolean;
+  /**
+   * Dense after a Flatten of a [N, C, spatial…] map: its input features are in (c, spatial)
+   * order, while a channels-last (Keras) source stores kernel rows in (spatial, c) order.
+   */
+  flattenOf?: { channels: number; spatial: number[] };
 }
 
 function isParam(g: Graph, name: string | undefined): name is string {
@@ -98,6 +104,17 @@ function intAttr(n: Node, name: string, dflt: number): number {
 /** Parameterised nodes in topological order; a parameter belongs to its first consumer. */
 function archSlots(g: Graph): Slot[] {
   const order = topoSort(g);
+  const types = inferTypes(g);
+  /** [C, spatial…] of the map a Flatten(axis 1) feeding `input` flattens, if known. */
+  const flattenOf = (input: string | undefined): Slot['flattenOf'] => {
+    const p = input ? producer.get(input) : undefined;
+    if (!p || p.opType !== 'Flatten' || intAttr(p, 'axis', 1) !== 1) return undefined;
+    const t = types.get(p.inputs[0] ?? '');
+    const shape = t?.kind === 'tensor' ? t.shape : undefined;
+    if (!shape || shape.length < 3 || !shape.slice(1).every((d): d is number => typeof d === 'number')) return undefined;
+    const [c, ...spatial] = shape.slice(1) as number[];
+    return spatial.reduce((a, d) => a * d, 1) > 1 && c! > 1 ? { channels: c!, spatial } : undefined;
+  };
   const taken = new Set<string>();
   const slots: Slot[] = [];
   const producer = new Map<string, Node>();
@@ -119,10 +136,10 @@ function archSlots(g: Graph): Slot[] {
         add('convT', n, [['weight', i[1]], ['bias', i[2]]]);
         break;
       case 'Gemm':
-        if (intAttr(n, 'transA', 0) === 0) add('dense', n, [['weight', i[1]], ['bias', i[2]]], { outIn: intAttr(n, 'transB', 0) === 1 });
+        if (intAttr(n, 'transA', 0) === 0) add('dense', n, [['weight', i[1]], ['bias', i[2]]], { outIn: intAttr(n, 'transB', 0) === 1, flattenOf: flattenOf(i[0]) });
         break;
       case 'MatMul':
-        if (isParam(g, i[1]) && g.initializers.get(i[1])!.rank === 2) add('dense', n, [['weight', i[1]]], { outIn: false });
+        if (isParam(g, i[1]) && g.initializers.get(i[1])!.rank === 2) add('dense', n, [['weight', i[1]]], { outIn: false, flattenOf: flattenOf(i[0]) });
         break;
       case 'Add': {
         // MatMul + Add(bias): the bias joins the MatMul's slot.
@@ -231,6 +248,10 @@ function concat0(parts: Tensor[], shape: number[]): Tensor {
   return out;
 }
 
+function f32(t: Tensor): Tensor {
+  return t.dtype === 'float32' ? t : new Tensor('float32', t.shape, toFloat32Array(t));
+}
+
 function transpose2(t: Tensor): Tensor {
   return permute(t, [1, 0]);
 }
@@ -284,8 +305,17 @@ function adapt(slot: Slot, layer: SourceLayer, weights: Map<string, Tensor>, g: 
       if (!w || w.rank !== 2 || !only(torch ? 'weight' : 'kernel', 'bias')) return undefined;
       // PyTorch Linear stores [out, in], Keras Dense [in, out]; Gemm(transB=1) wants [out, in].
       const srcOutIn = torch;
-      const wt = srcOutIn === slot.outIn ? w : transpose2(w);
-      const tr = srcOutIn === slot.outIn ? '' : srcOutIn ? 'Linear [out, in] → [in, out]' : 'Dense [in, out] → [out, in]';
+      let wt = srcOutIn === slot.outIn ? w : transpose2(w);
+      let tr = srcOutIn === slot.outIn ? '' : srcOutIn ? 'Linear [out, in] → [in, out]' : 'Dense [in, out] → [out, in]';
+      if (!torch && slot.flattenOf) {
+        // Keras flattened a channels-last map: rows (spatial…, c) → the architecture's (c, spatial…)
+        const { channels, spatial } = slot.flattenOf;
+        const map = flattenRowOrder(spatial, channels);
+        if (map.length === (slot.outIn ? wt.shape[1] : wt.shape[0])) {
+          wt = slot.outIn ? permuteColumns(f32(wt), map, false) : transpose2(permuteColumns(f32(transpose2(wt)), map, false));
+          tr = `${tr ? `${tr}; ` : ''}Flatten→Dense rows (${spatial.length === 2 ? 'h, w' : 'spatial…'}, c) → (c, ${spatial.length === 2 ? 'h, w' : 'spatial…'}) for a [${channels}, ${spatial.join(', ')}] map`;
+        }
+      }
       if (!put('weight', wt, [key(torch ? 'weight' : 'kernel')], tr)) return undefined;
       if (!put('bias', get('bias'), layer.keys.has('bias') ? [key('bias')] : [], '')) return undefined;
       return out;

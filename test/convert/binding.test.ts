@@ -3,7 +3,7 @@
  * (make_fixtures.py): weights from either naming world bound to the PyTorch-exported ONNX
  * architecture must reproduce PyTorch's recorded outputs (rtol 1e-4, atol 1e-5). The Keras-named
  * weight sets are built here from the PyTorch state dict by the documented storage formulas
- * (Dense kernel[i][o] = weight[o][i]; conv kernel[h][w][i][o] = weight[o][i][h][w]; depthwise
+ * (Dense kernel[i][o] = weight[o][i], rows in (h, w, c) order after a Flatten; conv kernel[h][w][i][o] = weight[o][i][h][w]; depthwise
  * kernel[h][w][c][m] = weight[c·M+m][0][h][w]; GRU blocks z,r,h = PyTorch blocks 1,0,2,
  * transposed), written as plain index loops independent of the binder's own helpers.
  */
@@ -57,6 +57,17 @@ function denseKernel(w: Tensor): Tensor {
   const [o, i] = w.shape as [number, number];
   const out = new Tensor('float32', [i, o]);
   for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) f32(out)[b * o + a] = f32(w)[a * i + b]!;
+  return out;
+}
+
+/**
+ * What Keras stores for the Dense after Flatten of a channels-last [H, W, C] map: kernel rows in
+ * (h, w, c) order, from a Linear weight whose columns are in PyTorch's (c, h, w) order.
+ */
+function denseKernelAfterFlatten(w: Tensor, C: number, H: number, W: number): Tensor {
+  const [o, i] = w.shape as [number, number];
+  const out = new Tensor('float32', [i, o]);
+  for (let a = 0; a < o; a++) for (let c = 0; c < C; c++) for (let h = 0; h < H; h++) for (let x = 0; x < W; x++) f32(out)[((h * W + x) * C + c) * o + a] = f32(w)[a * i + (c * H + h) * W + x]!;
   return out;
 }
 
@@ -153,7 +164,7 @@ describe('binding Keras-named weights to a PyTorch architecture', () => {
       ['batch_normalization_1/batch_normalization_1/moving_variance:0', t('bn2.running_var')],
       ['conv2d_1/conv2d_1/kernel:0', hwio(t('pw.weight'))],
       ['conv2d_1/conv2d_1/bias:0', t('pw.bias')],
-      ['dense/dense/kernel:0', denseKernel(t('fc.weight'))],
+      ['dense/dense/kernel:0', denseKernelAfterFlatten(t('fc.weight'), 4, 4, 4)],
       ['dense/dense/bias:0', t('fc.bias')],
     ]);
     const { model, report } = bindWeights(arch, keras);
@@ -162,7 +173,7 @@ describe('binding Keras-named weights to a PyTorch architecture', () => {
     const tr = new Map(report.transformed.map((x) => [x.sources[0], x.transform]));
     expect(tr.get('conv2d/conv2d/kernel:0')).toBe('HWIO → OIHW');
     expect(tr.get('depthwise_conv2d/depthwise_conv2d/depthwise_kernel:0')).toMatch(/depthwise/);
-    expect(tr.get('dense/dense/kernel:0')).toBe('Dense [in, out] → [out, in]');
+    expect(tr.get('dense/dense/kernel:0')).toBe('Dense [in, out] → [out, in]; Flatten→Dense rows (h, w, c) → (c, h, w) for a [4, 4, 4] map');
     expect(report.applied.find((a) => a.source.endsWith('moving_variance:0'))?.target).toBe('bn.running_var');
     await expectPyTorchOutputs('conv_bn_dw', model);
   });
