@@ -97,6 +97,9 @@ describe('malformed model JSON', () => {
   it('huge declared sizes are refused before allocating', () => {
     expect(() => lower({ class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 1 << 24, batch_input_shape: [null, 1 << 24] } }] } })).toThrow(expect.objectContaining({ code: 'E_TOO_LARGE' }));
   });
+  it('architecture-only JSON cannot make us zero-fill gigabytes', () => {
+    expect(() => lower({ class_name: 'Sequential', config: { layers: [{ class_name: 'Dense', config: { name: 'd', units: 1 << 14, batch_input_shape: [null, 1 << 15] } }] } })).toThrow(expect.objectContaining({ code: 'E_TOO_LARGE', where: expect.objectContaining({ layer: 'd' }) }));
+  });
   it('references to layers that do not exist, and cycles', () => {
     const fn = (layers: unknown[]) => ({ class_name: 'Model', config: { name: 'm', layers, input_layers: [['in', 0, 0]], output_layers: [['b', 0, 0]] } });
     const input = { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 2] }, inbound_nodes: [] };

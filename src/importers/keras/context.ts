@@ -32,7 +32,12 @@ export interface LowerCtx {
   path: string[];
   /** Names of layers whose every consumer is a Dense (Flatten row-permutation rewrite). */
   feedsOnlyDense: Set<string>;
+  /** Elements still allowed for zero-filled parameters (architecture-only JSON); shared. */
+  placeholderBudget: { left: number };
 }
+
+/** Most parameter elements an architecture-only model may zero-fill (2^28 = 1 GiB of float32). */
+export const PLACEHOLDER_LIMIT = 1 << 28;
 
 /** The shape a weight must have, with its Keras role name. */
 export interface WeightSpec {
@@ -49,7 +54,14 @@ export function takeWeights(ctx: LowerCtx, layer: NormLayer, specs: WeightSpec[]
   const raw = ctx.weights?.([...ctx.path, layer.weightKey ?? layer.name], specs);
   const got = raw && pre ? pre(raw) : raw;
   if (!got) {
-    const tensors = specs.map((s) => new Tensor('float32', s.shape, new Float32Array(checkedSize(s.shape, `weight ${s.role} of layer ${layer.name}`))));
+    // Architecture only: zero parameters, within a budget (the sizes come from untrusted JSON).
+    const sizes = specs.map((s) => checkedSize(s.shape, `weight ${s.role} of layer ${layer.name}`));
+    const need = sizes.reduce((a, n) => a + n, 0);
+    if (need > ctx.placeholderBudget.left) {
+      throw new RosettaError('E_TOO_LARGE', `the architecture declares more than ${PLACEHOLDER_LIMIT} parameters to zero-fill (layer ${layer.name} alone needs ${need})`, { where: { file: ctx.file, layer: layer.name }, hint: 'load the model together with its weights file' });
+    }
+    ctx.placeholderBudget.left -= need;
+    const tensors = specs.map((s, i) => new Tensor('float32', s.shape, new Float32Array(sizes[i]!)));
     return { tensors, names: specs.map((s) => `${layer.name}/${s.role}:0`) };
   }
   if (got.length === 0 && specs.length > 0) {

@@ -18,7 +18,7 @@ import type { Model } from '../../ir/graph.js';
 import { Tensor } from '../../ir/tensor.js';
 import { applyActivation } from './activations.js';
 import { GraphBuilder, type KShape, type KValue } from './builder.js';
-import { type LowerCtx, type WeightSource, num, posInt, takeWeights } from './context.js';
+import { type LowerCtx, type WeightSource, PLACEHOLDER_LIMIT, num, posInt, takeWeights } from './context.js';
 import { lowerAttention, lowerMultiHeadAttention } from './lower-attention.js';
 import { lowerSpatial } from './lower-conv.js';
 import { lowerRecurrent } from './lower-rnn.js';
@@ -68,7 +68,7 @@ function knownProduct(dims: KShape): number | null {
 /** Lower a whole model. */
 export function lowerKerasModel(norm: NormModel, opts: LowerOptions): Model {
   const b = new GraphBuilder();
-  const ctx: LowerCtx = { b, kerasVersion: opts.kerasVersion, backend: opts.backend, file: opts.file, weights: opts.weights, path: [], feedsOnlyDense: new Set() };
+  const ctx: LowerCtx = { b, kerasVersion: opts.kerasVersion, backend: opts.backend, file: opts.file, weights: opts.weights, path: [], feedsOnlyDense: new Set(), placeholderBudget: { left: PLACEHOLDER_LIMIT } };
   const inputs = new Map<string, KValue>();
   for (const ref of norm.inputs) {
     const layer = norm.layers.find((l) => l.name === ref.layer);
@@ -185,7 +185,17 @@ function lowerLayer(ctx: LowerCtx, layer0: NormLayer, inputs: KValue[], kwargs: 
   const same = (v: KValue, yName: string, shape: KShape = v.shape): KValue => ({ ...v, name: yName, shape, flattenedCf: undefined });
   const spatial = lowerSpatial(ctx, layer, x);
   if (spatial) return [spatial];
-  if (IDENTITY_LAYERS.has(cls)) return [x];
+  if (cls === 'Dropout') {
+    // ONNX Dropout: identity at inference, inverted dropout (as Keras) when a session trains.
+    const rate = num(cfg, 'rate', 0, name);
+    if (rate <= 0) return [x];
+    if (!(rate < 1)) throw new RosettaError('E_INVALID_ATTR', `Dropout rate ${rate} is not below 1`, { where: { layer: name } });
+    return [same(x, b.op1('Dropout', [x.name, b.constant(Tensor.from('float32', [], [rate]), name, 'ratio')], {}, name))];
+  }
+  if (IDENTITY_LAYERS.has(cls)) {
+    b.rewrite('training-only', name, `${cls} is the identity at inference and is lowered as such (its training-time noise is not kept)`);
+    return [x];
+  }
   switch (cls) {
     case 'InputLayer':
       return [x];
