@@ -4,9 +4,10 @@
  *   house-price SimpleLinearModel, Conv+BatchNorm+depthwise, Embedding→LSTM→GRU→LayerNorm→Linear),
  *   starting as a weights-only `.pt` bound to the PyTorch-exported `.onnx` architecture, and
  *   checked against PyTorch's recorded outputs (`NAME.outputs.npz`);
- * - a Keras 2.x model of the corpus (`conv1d_k2_s1_d1_cl_same`: 'same' padding with an even kernel,
- *   i.e. asymmetric pads), checked against the predictions Keras recorded in its
- *   `_inputs_and_outputs.h5` twin.
+ * - two Keras 2.x models of the corpus: `conv1d_k2_s1_d1_cl_same` ('same' padding with an even
+ *   kernel, i.e. asymmetric pads), checked against the predictions Keras recorded in its
+ *   `_inputs_and_outputs.h5` twin, and `cnn_batch_norm.h5` (Conv2D, BatchNormalization, Flatten,
+ *   Dense), checked against tfjs-layers (@tensorflow/tfjs) running the file's own config and weights.
  * Every directed pair of writable formats A → B is run as: start → A (write, read back) → B
  * (write, read back), and the result must reproduce the framework's outputs (rtol 1e-4,
  * atol 1e-5). Weights-only results (.pt, .safetensors) are read back by binding them onto the
@@ -29,6 +30,7 @@ import { readNpz } from '../../src/formats/npy.js';
 import { withHdf5 } from '../../src/formats/hdf5.js';
 import { Session } from '../../src/runtime/session.js';
 import { HAS_CORPUS, PROJECT_ROOT, SYSTEM_PYTHON, readCorpus } from '../helpers/corpus.js';
+import { seededTensor, tfjsModel, tfjsPredict } from '../helpers/keras-oracle.js';
 
 const FIX = join(PROJECT_ROOT, 'fixtures', 'convert');
 const TOL = { rtol: 1e-4, atol: 1e-5 };
@@ -151,13 +153,56 @@ const kerasCase: Case = {
   expected: async () => [...(await kerasIo()).predictions.values()][0]!,
 };
 
+/**
+ * A second Keras file, with Conv2D + BatchNormalization + Flatten + Dense (so the channels-last
+ * Flatten→Dense row order and Keras BatchNorm reach every format). It has no recorded
+ * predictions, so the reference is tfjs-layers (@tensorflow/tfjs, Keras semantics in JS) built
+ * from the file's own config and weights, on seeded inputs.
+ */
+const KERAS_BN_FILE = 'cnn_batch_norm.h5';
+let kerasBnFeeds: Promise<Record<string, Tensor>> | undefined;
+const kerasBnCase: Case = {
+  name: `keras:${KERAS_BN_FILE}`,
+  origin: 'keras',
+  start: async () => {
+    const r = await importFile(src(KERAS_BN_FILE, new Map([[KERAS_BN_FILE, readCorpus('keras', KERAS_BN_FILE)]])));
+    if (r.kind !== 'model') throw new Error('not a model');
+    return r.model;
+  },
+  feeds: () =>
+    (kerasBnFeeds ??= kerasBnCase.start().then((m) => {
+      const inp = m.graph.inputs[0]!;
+      const shape = (inp.type as { shape: (number | string | null)[] }).shape.map((d) => (typeof d === 'number' ? d : 2));
+      return { [inp.name]: seededTensor(shape, 7, -1, 1, false) };
+    })),
+  expected: async () => {
+    const { config, weights } = kerasBnWeights!;
+    const m = await tfjsModel(config, weights);
+    const x = Object.values(await kerasBnCase.feeds())[0]!;
+    return tfjsPredict(m, [x])[0]!;
+  },
+};
+let kerasBnWeights: { config: unknown; weights: Map<string, Tensor[]> } | undefined;
+async function loadKerasBnWeights(): Promise<void> {
+  kerasBnWeights = await withHdf5(readCorpus('keras', KERAS_BN_FILE), KERAS_BN_FILE, (r) => {
+    const config = JSON.parse(r.attrString('/', 'model_config')!);
+    const weights = new Map<string, Tensor[]>();
+    for (const l of r.attrStrings('model_weights', 'layer_names') ?? []) {
+      const names = r.attrStrings(`model_weights/${l}`, 'weight_names') ?? [];
+      weights.set(l, names.map((n) => r.readTensor(`model_weights/${l}/${n}`)));
+    }
+    return { config, weights };
+  });
+}
+
 /** Why a pair cannot work yet (undefined: it must work). */
 function blocked(c: Case, a: Fmt, b: Fmt): string | undefined {
   if (c.origin === 'pytorch' && (a.keras || b.keras)) return 'the Keras writers rebuild layers only from a recorded Keras config; IR → Keras layers (src/exporters/keras) is not written yet';
   return undefined;
 }
 
-const CASES: Case[] = [...Object.keys(manifest.models).map(pytorchCase), ...(HAS_CORPUS ? [kerasCase] : [])];
+const CASES: Case[] = [...Object.keys(manifest.models).map(pytorchCase), ...(HAS_CORPUS ? [kerasCase, kerasBnCase] : [])];
+if (HAS_CORPUS) await loadKerasBnWeights();
 if (!HAS_CORPUS) console.warn(`[matrix] corpus absent: the Keras-origin row (${KERAS_FILE}) is skipped`);
 
 describe('conversion matrix', () => {
