@@ -124,6 +124,7 @@ describe('Keras layers match tfjs-layers', () => {
     // Softmax over the channels of a channels-first-stored map (storage axis 1).
     await check(seq([null, 4, 4, 3], [layer('Conv2D', { filters: 3, kernel_size: [2, 2] }), layer('Softmax', { axis: -1 }), layer('Activation', { activation: 'softmax' })]), [[2, 4, 4, 3]]);
   });
+  it('Rescaling', () => check(seq([null, 4, 4, 3], [layer('Rescaling', { scale: 1 / 255, offset: -0.5 }), layer('Conv2D', { filters: 2, kernel_size: [2, 2] })]), [[2, 4, 4, 3]]));
   it('Reshape, Permute, RepeatVector, LayerNormalization', async () => {
     await check(seq([null, 12], [layer('Reshape', { target_shape: [3, -1] }), layer('Permute', { dims: [2, 1] }), layer('LayerNormalization', { axis: -1, epsilon: 0.01 })]), [[2, 12]]);
     await check(seq([null, 3], [layer('RepeatVector', { n: 4 })]), [[2, 3]]);

@@ -271,6 +271,16 @@ function lowerLayer(ctx: LowerCtx, layer0: NormLayer, inputs: KValue[], kwargs: 
     }
     case 'TimeDistributed':
       return [timeDistributed(ctx, layer, x, kwargs)];
+    case 'Rescaling': {
+      // y = x · scale + offset (keras.layers.Rescaling); scalar scale/offset only.
+      const scale = num(cfg, 'scale', undefined, name);
+      const offset = num(cfg, 'offset', 0, name);
+      let y = b.op1('Mul', [x.name, b.constant(Tensor.from('float32', [], [scale]), name, 'scale')], {}, name);
+      if (offset !== 0) y = b.op1('Add', [y, b.constant(Tensor.from('float32', [], [offset]), name, 'offset')], {}, name);
+      return [same(x, y)];
+    }
+    case 'Normalization':
+      return [normalization(ctx, layer, x)];
     case 'Attention':
       return [lowerAttention(ctx, layer, inputs, kwargs)];
     case 'MultiHeadAttention':
@@ -414,6 +424,27 @@ function batchNorm(ctx: LowerCtx, layer: NormLayer, x0: KValue): KValue {
   b.rewrite('batchnorm', name, `epsilon ${eps} kept exactly; Keras momentum ${momentum} = ONNX momentum (PyTorch momentum ${1 - momentum})`);
   const y = b.op1('BatchNormalization', [x.name, gamma, beta, mean, variance], { epsilon: attrFloat(eps), momentum: attrFloat(momentum) }, name);
   return { ...x, name: y, flattenedCf: undefined };
+}
+
+/** keras.layers.Normalization over the last axis: (x − mean) / max(√variance, 1e-7). */
+function normalization(ctx: LowerCtx, layer: NormLayer, x0: KValue): KValue {
+  const { b } = ctx;
+  const cfg = layer.config;
+  const name = layer.name;
+  if (cfg.invert === true) throw new RosettaError('E_UNSUPPORTED_LAYER', 'Normalization with invert=True is not supported', { where: { layer: name } });
+  const axis = Array.isArray(cfg.axis) ? (cfg.axis as number[]) : [num(cfg, 'axis', -1, name)];
+  const x = b.toKeras(x0, name);
+  const r = x.shape.length;
+  if (axis.length !== 1 || (axis[0]! !== -1 && axis[0]! !== r - 1)) throw new RosettaError('E_UNSUPPORTED_LAYER', `Normalization over axis ${JSON.stringify(cfg.axis)} is not supported (only the last axis)`, { where: { layer: name } });
+  const c = x.shape[r - 1];
+  if (typeof c !== 'number') throw new RosettaError('E_SHAPE_MISMATCH', 'the normalised axis has unknown size', { where: { layer: name } });
+  if (cfg.mean !== undefined && cfg.mean !== null) throw new RosettaError('E_UNSUPPORTED_LAYER', 'Normalization with mean/variance in the config is not supported', { where: { layer: name } });
+  const w = takeWeights(ctx, layer, [{ role: 'mean', shape: [c] }, { role: 'variance', shape: [c] }, { role: 'count', shape: [] }], name);
+  const mean = b.param(name, 'mean', w.tensors[0]!, w.names[0]!, false);
+  const variance = b.param(name, 'variance', w.tensors[1]!, w.names[1]!, false);
+  b.param(name, 'count', w.tensors[2]!, w.names[2]!, false);
+  const den = b.op1('Max', [b.op1('Sqrt', [variance], {}, name), b.constant(Tensor.from('float32', [], [1e-7]), name, 'epsilon')], {}, name);
+  return { ...x, name: b.op1('Div', [b.op1('Sub', [x.name, mean], {}, name), den], {}, name) };
 }
 
 function layerNorm(ctx: LowerCtx, layer: NormLayer, x0: KValue): KValue {
