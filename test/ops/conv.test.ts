@@ -90,6 +90,8 @@ const convCases: ConvCase[] = [
   { name: '2-D groups', x: [2, 6, 8, 8], w: [9, 2, 3, 3], group: 3, pads: [1, 1, 1, 1], bias: true },
   { name: '2-D depthwise', x: [1, 8, 10, 9], w: [8, 1, 3, 3], group: 8, strides: [2, 2], pads: [1, 1, 1, 1] },
   { name: '2-D depthwise with multiplier', x: [1, 4, 7, 7], w: [8, 1, 5, 5], group: 4, pads: [2, 2, 2, 2] },
+  { name: '1-D depthwise dilated, asymmetric pads', x: [2, 5, 19], w: [5, 1, 4], group: 5, strides: [2], dilations: [3], pads: [4, 1], bias: true },
+  { name: '2-D depthwise dilated, kernel wider than input', x: [1, 3, 4, 3], w: [3, 1, 3, 5], group: 3, dilations: [2, 1], pads: [2, 3, 1, 2], bias: true },
   { name: '1×1 direct path', x: [3, 7, 5, 6], w: [11, 7, 1, 1], bias: true },
   { name: '1×1 strided (im2col)', x: [1, 5, 9, 9], w: [4, 5, 1, 1], strides: [2, 2] },
   { name: '1-D', x: [2, 3, 17], w: [4, 3, 5], strides: [2], pads: [2, 1], dilations: [1], bias: true },

@@ -131,8 +131,7 @@ function im2col<T extends FloatArr>(x: T, xOff: number, Cg: number, inSpatial: n
 }
 
 /**
- * y[N, M, ...out] = conv(x, w) + bias, for one storage type and its GEMM. `out` must be zeroed or
- * hold nothing of value (it is overwritten).
+ * y[N, M, ...out] = conv(x, w) + bias, for one storage type and its GEMM. `out` is overwritten.
  */
 export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias: T | undefined, out: T, gemm: GemmFn<T>, alloc: (n: number) => T): void {
   const { N, C, M, group, inSpatial, geom } = s;
@@ -142,24 +141,77 @@ export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
   const inSize = inSpatial.reduce((a, b) => a * b, 1);
   const outSize = geom.outSpatial.reduce((a, b) => a * b, 1);
   const Kdim = Cg * kk;
+  if (Cg === 1 && Mg === 1 && inSpatial.length <= 2) {
+    depthwise2d(s, x, w, bias, out);
+    return;
+  }
   const direct = kk === 1 && geom.strides.every((v) => v === 1) && geom.padBegin.every((v) => v === 0) && geom.padEnd.every((v) => v === 0);
   const col = direct ? undefined : alloc(Kdim * outSize);
   for (let n = 0; n < N; n++) {
+    // The bias is the GEMM's initial C (a native fill, then beta = 1), not a pass of its own.
+    if (bias) for (let m = 0; m < M; m++) out.fill(bias[m]!, (n * M + m) * outSize, (n * M + m + 1) * outSize);
+    const beta = bias ? 1 : 0;
     for (let gi = 0; gi < group; gi++) {
       const xOff = (n * C + gi * Cg) * inSize;
       const yOff = (n * M + gi * Mg) * outSize;
       if (col) {
         im2col(x, xOff, Cg, inSpatial, geom, col);
-        gemm(false, false, Mg, outSize, Kdim, 1, w, gi * Mg * Kdim, Kdim, col, 0, outSize, 0, out, yOff, outSize);
+        gemm(false, false, Mg, outSize, Kdim, 1, w, gi * Mg * Kdim, Kdim, col, 0, outSize, beta, out, yOff, outSize);
       } else {
-        gemm(false, false, Mg, outSize, Kdim, 1, w, gi * Mg * Kdim, Kdim, x, xOff, inSize, 0, out, yOff, outSize);
+        gemm(false, false, Mg, outSize, Kdim, 1, w, gi * Mg * Kdim, Kdim, x, xOff, inSize, beta, out, yOff, outSize);
       }
     }
-    if (bias) {
-      for (let m = 0; m < M; m++) {
-        const b = bias[m]!;
-        const o = (n * M + m) * outSize;
-        for (let i = 0; i < outSize; i++) out[o + i] += b;
+  }
+}
+
+/**
+ * Depthwise convolution (one input and one output channel per group) computed directly: each
+ * output is a kh×kw dot product, so im2col would only copy the input kh·kw times for a GEMM with
+ * one row. Tap ranges per output row/column are precomputed, keeping bounds checks out of the loop.
+ */
+function depthwise2d<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias: T | undefined, out: T): void {
+  const g = s.geom;
+  const two = s.inSpatial.length === 2;
+  const H = two ? s.inSpatial[0]! : 1;
+  const W = s.inSpatial[s.inSpatial.length - 1]!;
+  const KH = two ? g.kernel[0]! : 1;
+  const KW = g.kernel[g.kernel.length - 1]!;
+  const OH = two ? g.outSpatial[0]! : 1;
+  const OW = g.outSpatial[g.outSpatial.length - 1]!;
+  const sh = two ? g.strides[0]! : 1;
+  const sw = g.strides[g.strides.length - 1]!;
+  const dh = two ? g.dilations[0]! : 1;
+  const dw = g.dilations[g.dilations.length - 1]!;
+  const ph = two ? g.padBegin[0]! : 0;
+  const pw = g.padBegin[g.padBegin.length - 1]!;
+  const range = (o: number, k: number, st: number, d: number, p: number, n: number): [number, number] => {
+    const start = o * st - p;
+    const lo = start >= 0 ? 0 : Math.min(k, Math.ceil(-start / d));
+    const hi = start > n - 1 ? 0 : Math.min(k, Math.floor((n - 1 - start) / d) + 1);
+    return [lo, Math.max(lo, hi)];
+  };
+  const rw = new Int32Array(2 * OW);
+  for (let o = 0; o < OW; o++) [rw[2 * o], rw[2 * o + 1]] = range(o, KW, sw, dw, pw, W);
+  const planes = s.N * s.C;
+  for (let p = 0; p < planes; p++) {
+    const c = p % s.C;
+    const xb = p * H * W;
+    const wb = c * KH * KW;
+    const b = bias ? bias[c]! : 0;
+    let o = p * OH * OW;
+    for (let oh = 0; oh < OH; oh++) {
+      const [aLo, aHi] = range(oh, KH, sh, dh, ph, H);
+      const h0 = oh * sh - ph;
+      for (let ow = 0; ow < OW; ow++, o++) {
+        const w0 = ow * sw - pw;
+        const cLo = rw[2 * ow]!, cHi = rw[2 * ow + 1]!;
+        let acc = b;
+        for (let a = aLo; a < aHi; a++) {
+          const xr = xb + (h0 + a * dh) * W + w0;
+          const wr = wb + a * KW;
+          for (let k = cLo; k < cHi; k++) acc += x[xr + k * dw]! * w[wr + k]!;
+        }
+        out[o] = acc;
       }
     }
   }
