@@ -224,10 +224,11 @@ export function planPyTorch(model: Model, opts: ToPyTorchOptions = {}): TorchPla
         const rank = rankOf(i[0]!);
         const cls = rank === 4 ? 'BatchNorm2d' : rank === 2 || rank === 3 ? 'BatchNorm1d' : undefined;
         if (!cls) throw unsupported(n, `has an input of ${rank === undefined ? 'unknown' : `rank ${rank}`}`, 'BatchNorm1d takes rank 2 or 3 and BatchNorm2d rank 4; give the model input shapes');
-        const eps = ATTR_FLOAT(n, 'epsilon', 1e-5);
-        const m = ATTR_FLOAT(n, 'momentum', 0.9);
+        // ONNX stores float32: take the shortest decimal with the same float32 (1e-3, not 0.0010000000474974513)
+        const eps = shortestFloat32(ATTR_FLOAT(n, 'epsilon', 1e-5));
+        const m = shortestFloat32(ATTR_FLOAT(n, 'momentum', 0.9));
         // ONNX/Keras: running = m·running + (1−m)·batch; PyTorch: running = (1−p)·running + p·batch
-        const momentum = Number((1 - m).toPrecision(7));
+        const momentum = Number((1 - m).toPrecision(12));
         plan.rewrites.push({ kind: 'batchnorm-momentum', scope: n.scope || n.name, detail: `momentum ${m} (ONNX/Keras) → ${momentum} (PyTorch, 1 − m); epsilon ${eps} carried exactly` });
         const nbt = new Tensor('int64', [], new BigInt64Array(1));
         addLayer({ path: pathFor(n, 'bn'), className: cls, args: [ps[0]!.size, { eps, momentum }], nodes: [n], input: i[0]! }, [['weight', f32(ps[0]!)], ['bias', f32(ps[1]!)], ['running_mean', f32(ps[2]!)], ['running_var', f32(ps[3]!)], ['num_batches_tracked', nbt]], i.slice(1, 5));
@@ -282,6 +283,16 @@ export function planPyTorch(model: Model, opts: ToPyTorchOptions = {}): TorchPla
     for (const [k, t] of custom) plan.stateDict.set(`custom.${k}`, t);
   }
   return plan;
+}
+
+/** The shortest decimal that rounds to the same float32 as `x` (attributes are float32 in ONNX). */
+export function shortestFloat32(x: number): number {
+  const f = Math.fround(x);
+  for (let p = 1; p <= 9; p++) {
+    const y = Number(f.toPrecision(p));
+    if (Math.fround(y) === f) return y;
+  }
+  return f;
 }
 
 /** Constants up to this many elements are written into the generated source. */
