@@ -154,6 +154,7 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
     const [f, g, h] = acts.fns[dir] as [Act, Act, Act];
     const std = acts.standard[dir]!;
     const fastLstm = std && clip === Infinity && kind === 'LSTM' && !pd && !inputForget;
+    const fastGru = std && clip === Infinity && kind === 'GRU';
     const wOff = dir * GH * input;
     const rOff = dir * GH * hidden;
     const bOff = dir * 2 * GH;
@@ -194,6 +195,10 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
         const yo = ((t * numDir + dir) * batch + b) * hidden;
         if (fastLstm) {
           lstmCells(hidden, xw, xo, hr, ho, Cs!, H, so, Y, yo);
+          continue;
+        }
+        if (fastGru) {
+          gruCells(hidden, lbr, xw, xo, hr, ho, bd, bOff + GH + 2 * hidden, H, so, Y, yo);
           continue;
         }
         for (let j = 0; j < hidden; j++) {
@@ -270,6 +275,25 @@ function lstmCells<T extends FloatArr>(hidden: number, xw: T, xo: number, hr: T,
     const cNew = fg * c[so + j]! + ig * cc;
     c[so + j] = cNew;
     const hv = og * Math.tanh(cNew);
+    Y[yo + j] = hv;
+    H[so + j] = hv;
+  }
+}
+
+/** One batch row of a GRU step with the default activations and no clip (see `lstmCells`). */
+function gruCells<T extends FloatArr>(hidden: number, lbr: boolean, xw: T, xo: number, hr: T, ho: number, bd: T | undefined, rbOff: number, H: T, so: number, Y: T, yo: number): void {
+  for (let j = 0; j < hidden; j++) {
+    const z = 1 / (1 + Math.exp(-(xw[xo + j]! + hr[ho + j]!)));
+    const rb = bd ? bd[rbOff + j]! : 0;
+    let hh: number;
+    if (lbr) {
+      const r = 1 / (1 + Math.exp(-(xw[xo + hidden + j]! + hr[ho + hidden + j]!)));
+      hh = Math.tanh(xw[xo + 2 * hidden + j]! + r * (hr[ho + 2 * hidden + j]! + rb));
+    } else {
+      // hr's h block already holds (r ⊙ H)·Rhᵀ
+      hh = Math.tanh(xw[xo + 2 * hidden + j]! + hr[ho + 2 * hidden + j]! + rb);
+    }
+    const hv = (1 - z) * hh + z * H[so + j]!;
     Y[yo + j] = hv;
     H[so + j] = hv;
   }
