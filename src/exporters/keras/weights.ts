@@ -72,7 +72,8 @@ export function recoverKerasWeights(model: Model, norm: NormModel, kerasVersion:
   for (const [name, info] of encoded.graph.params) {
     const enc = encoded.graph.initializers.get(name)!;
     const cur = model.graph.initializers.get(name);
-    const layerKey = keyForScope(info.scope, layers);
+    // Parameter scopes are the weight-source paths joined by '/' (nested models included).
+    const layerKey = info.scope;
     if (!cur) throw new RosettaError('E_UNSUPPORTED', `parameter ${name} of layer ${info.scope} is no longer in the model (was the graph optimised after import?)`, { where: { layer: info.scope }, hint: 'export the model as imported, or to ONNX' });
     if (cur.size !== enc.size) throw new RosettaError('E_SHAPE_MISMATCH', `parameter ${name} has shape [${cur.shape.join(', ')}], the Keras config implies [${enc.shape.join(', ')}]`, { where: { layer: info.scope } });
     const target = flat.get(layerKey);
@@ -103,10 +104,4 @@ export function recoverKerasWeights(model: Model, norm: NormModel, kerasVersion:
 
 function bits(a: Float32Array): Uint32Array {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
-}
-
-/** Parameters are scoped `outer/inner`; weight-source keys are the same path joined by '/'. */
-function keyForScope(scope: string, layers: LayerWeights[]): string {
-  for (const l of layers) if (l.path.join('/') === scope) return scope;
-  return scope;
 }

@@ -5,11 +5,11 @@
  * pixel at the end); 'causal' pads only the start. Semantics: keras/src/layers/convolutional/*,
  * TensorFlow's `conv2d` padding rules (https://www.tensorflow.org/api_docs/python/tf/nn#same_padding).
  */
-import { attrFloat, attrInt, attrInts, attrString } from '../../ir/attrs.js';
+import { attrInt, attrInts, attrString } from '../../ir/attrs.js';
 import { RosettaError } from '../../ir/errors.js';
 import { Tensor } from '../../ir/tensor.js';
 import { applyActivation } from './activations.js';
-import { GraphBuilder, type KShape, type KValue } from './builder.js';
+import type { GraphBuilder, KValue } from './builder.js';
 import { type LowerCtx, takeWeights, tuple, posInt } from './context.js';
 import type { NormLayer } from './normalize.js';
 import { convPerm, convTransposePerm, depthwiseToIR, flipAxes, permute } from './weight-layout.js';
@@ -363,5 +363,3 @@ export function lowerSpatial(ctx: LowerCtx, layer: NormLayer, x: KValue): KValue
   }
 }
 
-export { attrFloat };
-export type { KShape };

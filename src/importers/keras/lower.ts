@@ -11,7 +11,7 @@
  * E_UNSUPPORTED_LAYER; a Lambda's code is never decoded, let alone run.
  * Layer semantics: keras/src/layers/* (Keras 3) and tfjs-layers/src/layers/*.
  */
-import { attrFloat, attrInt, attrInts } from '../../ir/attrs.js';
+import { attrFloat, attrInt } from '../../ir/attrs.js';
 import type { DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import type { Model } from '../../ir/graph.js';
@@ -559,4 +559,3 @@ function timeDistributed(ctx: LowerCtx, layer: NormLayer, x0: KValue, kwargs: Re
   return { name: b.op1('Reshape', [y.name, target], {}, name), shape: [x.shape[0]!, x.shape[1]!, ...outRest], layout: 'keras', dtype: y.dtype };
 }
 
-export { attrInts };
