@@ -125,6 +125,8 @@ const CASES: Case[] = [
   { name: 'LSTM layout 1', op: 'LSTM', inputs: [[2, 3, 3], [1, 8, 3], [1, 8, 2]], attrs: { hidden_size: int(2), layout: int(1) }, outputs: 3 },
   { name: 'GRU linear_before_reset', op: 'GRU', inputs: [[3, 2, 3], [1, 9, 3], [1, 9, 3], [1, 18]], attrs: { hidden_size: int(3), linear_before_reset: int(1) }, outputs: 2 },
   { name: 'GRU reverse', op: 'GRU', inputs: [[3, 2, 3], [1, 9, 3], [1, 9, 3], [1, 18], null, [1, 2, 3]], attrs: { hidden_size: int(3), direction: str('reverse') }, outputs: 2 },
+  { name: 'LSTM HardSigmoid/Tanh (Keras 2) bidirectional activations', op: 'LSTM', inputs: [[2, 2, 3], [2, 8, 3], [2, 8, 2], [2, 16]], attrs: { hidden_size: int(2), direction: str('bidirectional'), activations: { type: 'strings', value: ['HardSigmoid', 'Tanh', 'Tanh', 'Sigmoid', 'Softsign', 'Elu'] }, activation_alpha: { type: 'floats', value: [0.25, 0.9] }, activation_beta: { type: 'floats', value: [0.45] } }, outputs: 3 },
+  { name: 'GRU Relu activations', op: 'GRU', inputs: [[3, 1, 2], [1, 6, 2], [1, 6, 2], [1, 12]], attrs: { hidden_size: int(2), activations: { type: 'strings', value: ['Sigmoid', 'LeakyRelu'] }, activation_alpha: { type: 'floats', value: [0.2] } }, outputs: 2 },
   { name: 'RNN', op: 'RNN', inputs: [[4, 2, 3], [1, 3, 3], [1, 3, 3], [1, 6]], attrs: { hidden_size: int(3) }, outputs: 2 },
 ];
 

@@ -85,6 +85,8 @@ const instanceNorm: Decomposition = (b, n, a) => {
   return [b.add(b.mul(b.mul(d, inv), perChannel(b, scale, rank)), perChannel(b, bias, rank))];
 };
 
+type Act = (x: string) => string;
+
 interface RecurrentSetup {
   T: number;
   batch: number;
@@ -93,14 +95,49 @@ interface RecurrentSetup {
   /** [T, B, I] in layout 0. */
   x: string;
   layout: number;
+  /** Activation functions per direction (f, g[, h]). */
+  acts: Act[][];
+}
+
+/** ONNX RNN activation `name` as IR ops; alpha/beta consumed in order by the ones that take them. */
+function activation(b: IrBuilder, name: string, next: { alpha: () => number | undefined; beta: () => number | undefined }, where: Node): Act {
+  const f = (n: string, attrs: Record<string, number> = {}): Act => (x) =>
+    b.op(n, [x], Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, { type: 'float' as const, value: v }])));
+  switch (name.toLowerCase()) {
+    case 'sigmoid':
+      return f('Sigmoid');
+    case 'tanh':
+      return f('Tanh');
+    case 'relu':
+      return f('Relu');
+    case 'softsign':
+      return f('Softsign');
+    case 'softplus':
+      return f('Softplus');
+    case 'hardsigmoid':
+      return f('HardSigmoid', { alpha: next.alpha() ?? 0.2, beta: next.beta() ?? 0.5 });
+    case 'leakyrelu':
+      return f('LeakyRelu', { alpha: next.alpha() ?? 0.01 });
+    case 'thresholdedrelu':
+      return f('ThresholdedRelu', { alpha: next.alpha() ?? 1 });
+    case 'elu':
+      return f('Elu', { alpha: next.alpha() ?? 1 });
+    case 'affine': {
+      const alpha = next.alpha() ?? 1;
+      const beta = next.beta() ?? 0;
+      return (x) => b.add(b.mul(x, b.scalar(alpha)), b.scalar(beta));
+    }
+    case 'scaledtanh': {
+      const alpha = next.alpha() ?? 1;
+      const beta = next.beta() ?? 1;
+      return (x) => b.mul(b.op('Tanh', [b.mul(x, b.scalar(beta))]), b.scalar(alpha));
+    }
+  }
+  throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${where.opType} activation '${name}' is not differentiable yet`, { where: { node: where.name } });
 }
 
 function recurrentSetup(b: IrBuilder, n: Node, a: AttrReader, kind: string): RecurrentSetup {
-  const acts = a.has('activations') ? a.strings('activations') : [];
   const defaults = kind === 'RNN' ? ['Tanh'] : kind === 'GRU' ? ['Sigmoid', 'Tanh'] : ['Sigmoid', 'Tanh', 'Tanh'];
-  if (acts.some((s, i) => s.toLowerCase() !== defaults[i % defaults.length]!.toLowerCase())) {
-    throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${kind} with activations ${acts.join(',')} is not differentiable yet`, { where: { node: n.name } });
-  }
   if (a.has('clip') || a.int('input_forget', 0)) throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${kind} with clip/input_forget is not differentiable yet`, { where: { node: n.name } });
   const layout = a.int('layout', 0);
   let x = n.inputs[0]!;
@@ -113,7 +150,17 @@ function recurrentSetup(b: IrBuilder, n: Node, a: AttrReader, kind: string): Rec
     throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${kind} with varying sequence_lens is not differentiable yet`, { where: { node: n.name } });
   }
   const dirs = a.string('direction', 'forward') === 'bidirectional' ? 2 : 1;
-  return { T, batch, H: a.int('hidden_size'), dirs, x, layout };
+  const names = a.has('activations') ? a.strings('activations') : [];
+  const alphas = a.has('activation_alpha') ? a.floats('activation_alpha') : [];
+  const betas = a.has('activation_beta') ? a.floats('activation_beta') : [];
+  let ai = 0;
+  let bi = 0;
+  const next = { alpha: () => alphas[ai++], beta: () => betas[bi++] };
+  const acts: Act[][] = [];
+  for (let d = 0; d < dirs; d++) {
+    acts.push(defaults.map((def, k) => activation(b, names[d * defaults.length + k] ?? def, next, n)));
+  }
+  return { T, batch, H: a.int('hidden_size'), dirs, x, layout, acts };
 }
 
 /** Row `d` of a [D, ...] tensor, without the leading axis. */
@@ -186,11 +233,12 @@ const lstm: Decomposition = (b, n, a) => {
         gi = b.add(gi, b.mul(chunk(b, p, 0, H, 0), c));
         gf = b.add(gf, b.mul(chunk(b, p, 2, H, 0), c));
       }
-      const i = b.op('Sigmoid', [gi]);
-      const f = b.op('Sigmoid', [gf]);
-      c = b.add(b.mul(f, c), b.mul(i, b.op('Tanh', [gc])));
+      const [fAct, gAct, hAct] = s.acts[d]!;
+      const i = fAct!(gi);
+      const f = fAct!(gf);
+      c = b.add(b.mul(f, c), b.mul(i, gAct!(gc)));
       if (p) go = b.add(go, b.mul(chunk(b, p, 1, H, 0), c));
-      h = b.mul(b.op('Sigmoid', [go]), b.op('Tanh', [c]));
+      h = b.mul(fAct!(go), hAct!(c));
       hs[t] = h;
     }
     steps.push(hs);
@@ -224,8 +272,9 @@ const gru: Decomposition = (b, n, a) => {
       const xt = stepRow(b, xw, t, s, 3 * H);
       let zr = b.add(chunk(b, xt, 0, 2 * H, 1), b.op('MatMul', [h, rzr]));
       if (rbzr) zr = b.add(zr, rbzr);
-      const z = b.op('Sigmoid', [chunk(b, zr, 0, H, 1)]);
-      const rg = b.op('Sigmoid', [chunk(b, zr, 1, H, 1)]);
+      const [fAct, gAct] = s.acts[d]!;
+      const z = fAct!(chunk(b, zr, 0, H, 1));
+      const rg = fAct!(chunk(b, zr, 1, H, 1));
       let hr: string;
       if (lbr) {
         hr = b.op('MatMul', [h, rh]);
@@ -235,7 +284,7 @@ const gru: Decomposition = (b, n, a) => {
         hr = b.op('MatMul', [b.mul(rg, h), rh]);
         if (rbh) hr = b.add(hr, rbh);
       }
-      const ht = b.op('Tanh', [b.add(chunk(b, xt, 2, H, 1), hr)]);
+      const ht = gAct!(b.add(chunk(b, xt, 2, H, 1), hr));
       // h = (1 - z) * ht + z * h = ht + z * (h - ht)
       h = b.add(ht, b.mul(z, b.sub(h, ht)));
       hs[t] = h;
@@ -263,7 +312,7 @@ const rnn: Decomposition = (b, n, a) => {
       const t = reverse ? s.T - 1 - k : k;
       let pre = b.add(stepRow(b, xw, t, s, s.H), b.op('MatMul', [h, r]));
       if (rb) pre = b.add(pre, rb);
-      h = b.op('Tanh', [pre]);
+      h = s.acts[d]![0]!(pre);
       hs[t] = h;
     }
     steps.push(hs);
