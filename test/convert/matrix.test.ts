@@ -13,6 +13,10 @@
  * atol 1e-5). Weights-only results (.pt, .safetensors) are read back by binding them onto the
  * architecture they were written from, exactly as `convert --verify` does. Pairs that cannot work
  * yet are asserted to fail with the error that says why, and named so in the test title.
+ * Outside the matrix: the exported `.onnx` runs in onnxruntime-node, the exported `.pt` loads
+ * into the torch.nn models in real PyTorch (/usr/bin/python3, skipped visibly without torch), the
+ * generated `src/nn` module loads the exported state dict, and the Keras rows' tfjs export (after
+ * a trip through the PyTorch state dict) loads in tfjs-layers — each with the reference outputs.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +34,7 @@ import { readNpz } from '../../src/formats/npy.js';
 import { withHdf5 } from '../../src/formats/hdf5.js';
 import { Session } from '../../src/runtime/session.js';
 import { HAS_CORPUS, PROJECT_ROOT, SYSTEM_PYTHON, readCorpus } from '../helpers/corpus.js';
-import { seededTensor, tfjsModel, tfjsPredict } from '../helpers/keras-oracle.js';
+import { seededTensor, tf, tfjsModel, tfjsPredict } from '../helpers/keras-oracle.js';
 
 const FIX = join(PROJECT_ROOT, 'fixtures', 'convert');
 const TOL = { rtol: 1e-4, atol: 1e-5 };
@@ -263,6 +267,19 @@ describe('exported files in the reference runtimes', () => {
       const y = out[session.outputNames[0]!]!;
       const { Tensor } = await import('../../src/ir/tensor.js');
       expectClose(new Tensor('float32', y.dims as number[], y.data as Float32Array), await c.expected(), `${name} onnxruntime`);
+    });
+  }
+
+  for (const c of HAS_CORPUS ? [kerasCase, kerasBnCase] : []) {
+    it(`${c.name}: after keras → pt → tfjs, the model.json loads in tfjs-layers with the reference outputs`, async () => {
+      // via the PyTorch state dict (weights bound back onto the Keras architecture), then tfjs
+      const viaPt = await through(await c.start(), FORMATS[1]!);
+      const files = await write(viaPt, FORMATS[5]!);
+      const json = JSON.parse(new TextDecoder().decode(files.get('model.json'))) as { modelTopology: object; weightsManifest: { paths: string[]; weights: object[] }[] };
+      const shard = files.get(json.weightsManifest[0]!.paths[0]!)!;
+      const m = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0]!.weights as never, weightData: shard.slice().buffer }));
+      const x = Object.values(await c.feeds())[0]!;
+      expectClose(tfjsPredict(m, [x])[0]!, await c.expected(), `${c.name} tfjs-layers`);
     });
   }
 
