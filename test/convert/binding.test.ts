@@ -18,7 +18,7 @@ import { isRosettaError } from '../../src/ir/errors.js';
 import type { Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { Session } from '../../src/runtime/session.js';
-import { PROJECT_ROOT } from '../helpers/corpus.js';
+import { HAS_CORPUS, PROJECT_ROOT, readCorpus } from '../helpers/corpus.js';
 
 const FIX = join(PROJECT_ROOT, 'fixtures', 'convert');
 const manifest = JSON.parse(readFileSync(join(FIX, 'manifest.json'), 'utf8')) as { models: Record<string, { weights: string }> };
@@ -200,6 +200,31 @@ describe('binding Keras-named weights to a PyTorch architecture', () => {
     expect(report.unused).toEqual([]);
     expect(report.transformed.find((x) => x.sources[0] === 'gru_1/gru_cell_1/bias:0')?.transform).toMatch(/\[2, 3H\]/);
     await expectPyTorchOutputs('rnn_model', model);
+  });
+});
+
+describe.skipIf(!HAS_CORPUS)('binding a real Keras weights-only file (corpus)', () => {
+  it('simple_lstm_tf_keras_2_weights.h5 onto the architecture of simple_lstm_tf_keras_2_model.h5 gives that model back', async () => {
+    const open = async (f: string) => importFile({ name: f, bytes: readCorpus('keras', f) });
+    const full = await open('simple_lstm_tf_keras_2_model.h5');
+    const arch = await open('simple_lstm_tf_keras_2_model.h5');
+    const weights = await open('simple_lstm_tf_keras_2_weights.h5');
+    if (full.kind !== 'model' || arch.kind !== 'model' || weights.kind !== 'weights') throw new Error('corpus kinds');
+    for (const t of arch.model.graph.initializers.values()) if (t.dtype === 'float32') (t.data as Float32Array).fill(0);
+    const { model, report } = bindWeights(arch.model, weights.weights);
+    expect(report.missing).toEqual([]);
+    expect(report.unused).toEqual([]);
+    expect(report.transformed.map((x) => x.transform)).toEqual([
+      'Keras (i,f,c,o) → ONNX (i,o,f,c), kernel transposed',
+      'Keras (i,f,c,o) → ONNX (i,o,f,c), kernel transposed',
+      'bias (i,f,c,o) → (i,o,f,c); recurrent bias zero',
+      'Dense [in, out] → [out, in]',
+    ]);
+    // every parameter equals what the Keras importer read from the full model file
+    for (const [name, t] of full.model.graph.initializers) {
+      if (t.dtype !== 'float32') continue;
+      expect(Array.from(model.graph.initializers.get(name)!.data as Float32Array), name).toEqual(Array.from(t.data as Float32Array));
+    }
   });
 });
 
