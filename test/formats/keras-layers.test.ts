@@ -35,7 +35,7 @@ function functional(inputs: [string, (number | null)[]][], spec: [string, string
  * e.g. ZeroPadding1D as Reshape → ZeroPadding2D → Reshape); `opts.reshapeWeights` maps the
  * reference's weights to the shapes our layer's Keras config implies.
  */
-async function check(config: unknown, inputShapes: number[][], opts: { ids?: number; ref?: unknown; reshapeWeights?: (w: Tensor) => Tensor; kerasVersion?: string } = {}): Promise<void> {
+async function check(config: unknown, inputShapes: number[][], opts: { ids?: number; ref?: unknown; reshapeWeights?: (w: Tensor) => Tensor; kerasVersion?: string; mutateInput?: (t: Tensor) => void } = {}): Promise<void> {
   const ref = await tf.models.modelFromJSON({ modelTopology: (opts.ref ?? config) as never });
   const rand = seededRandom(1234);
   const weights = new Map<string, { name: string; tensor: Tensor }[]>();
@@ -57,6 +57,7 @@ async function check(config: unknown, inputShapes: number[][], opts: { ids?: num
   }
   const model = lowerKerasModel(normalizeModel(config, 'case'), { file: 'case', kerasVersion: opts.kerasVersion ?? 'tfjs-layers 4.22.0', weights: (path) => weights.get(path[path.length - 1]!) ?? [] });
   const xs = inputShapes.map((s, i) => seededTensor(s, 100 + i, opts.ids ? 0 : -1, opts.ids ?? 1, !!opts.ids));
+  if (opts.mutateInput) xs.forEach(opts.mutateInput);
   const want = tfjsPredict(ref, xs);
   const s = await Session.create(model);
   const feeds = Object.fromEntries(model.graph.inputs.map((inp, i) => [inp.name, xs[i]!]));
@@ -203,4 +204,14 @@ describe('Keras layers match tfjs-layers', () => {
     };
     return check(cfg, [[3, 4]]);
   });
+  it('Masking → LSTM → SimpleRNN: masked steps (leading, middle, trailing) keep state and output', () =>
+    check(seq([null, 6, 3], [layer('Masking', { mask_value: 0 }), layer('LSTM', { units: 4, return_sequences: true, recurrent_activation: 'sigmoid' }), layer('SimpleRNN', { units: 3 })]), [[3, 6, 3]], {
+      mutateInput: (t) => {
+        const d = t.data as Float32Array;
+        // sample 0: two leading padded steps; sample 1: a hole at t=3; sample 2: trailing padding
+        for (const [n, steps] of [[0, [0, 1]], [1, [3]], [2, [4, 5]]] as [number, number[]][]) for (const s of steps) d.fill(0, (n * 6 + s) * 3, (n * 6 + s + 1) * 3);
+      },
+    }));
+  it('Embedding(mask_zero) → GRU go_backwards (sequences) → LSTM', () =>
+    check(seq([null, 7], [layer('Embedding', { input_dim: 6, output_dim: 3, mask_zero: true }), layer('GRU', { units: 3, go_backwards: true, return_sequences: true, recurrent_activation: 'sigmoid' }), layer('LSTM', { units: 2, recurrent_activation: 'sigmoid' })]), [[3, 7]], { ids: 6 }));
 });

@@ -30,6 +30,8 @@ export interface KValue {
    * (C, spatial…) order and the Dense permutes its kernel rows instead of transposing data.
    */
   flattenedCf?: number[];
+  /** Keras mask (bool [batch, time]) from Masking / Embedding(mask_zero), carried to RNNs. */
+  mask?: string;
 }
 
 export class GraphBuilder {

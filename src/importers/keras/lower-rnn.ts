@@ -164,6 +164,10 @@ export function lowerRecurrent(ctx: LowerCtx, layer: NormLayer, inputs: KValue[]
     rnnInputs.push('', b.op1('Unsqueeze', [b.toKeras(inputs[1]!, name).name, axes0], {}, name));
     if (kind === 'LSTM' && inputs.length > 2) rnnInputs.push(b.op1('Unsqueeze', [b.toKeras(inputs[2]!, name).name, axes0], {}, name));
   }
+  if (x0.mask) {
+    if (bidir) throw new RosettaError('E_UNSUPPORTED_LAYER', 'a masked input to Bidirectional is not supported yet', { where: { layer: name } });
+    return maskedRecurrent(ctx, name, kind, x0, rnnInputs, attrs, h, cfg);
+  }
   while (rnnInputs[rnnInputs.length - 1] === '') rnnInputs.pop();
   const nOut = kind === 'LSTM' ? 3 : 2;
   const [Y, Yh, Yc] = b.op(ONNX_OP[kind], rnnInputs, attrs, name, nOut);
@@ -215,3 +219,51 @@ export function lowerRecurrent(ctx: LowerCtx, layer: NormLayer, inputs: KValue[]
   }
   return outs;
 }
+
+/** Longest sequence unrolled for masked recurrent layers. */
+const MAX_MASKED_STEPS = 4096;
+
+/**
+ * Keras masking semantics (keras.backend.rnn with a mask): at a masked step the states and the
+ * output keep their previous values. Expressed exactly by unrolling the static time axis into
+ * one-step ONNX RNN/LSTM/GRU nodes with Where on the step's mask; the step order follows
+ * go_backwards, and sequences come out in processing order as Keras returns them.
+ */
+function maskedRecurrent(ctx: LowerCtx, name: string, kind: Kind, x0: KValue, rnnInputs: string[], attrs: Record<string, ReturnType<typeof attrInt>>, h: number, cfg: Record<string, unknown>): KValue[] {
+  const { b } = ctx;
+  const t = x0.shape[1];
+  if (typeof t !== 'number' || t > MAX_MASKED_STEPS) throw new RosettaError('E_UNSUPPORTED_LAYER', `masked recurrent layers need a static sequence length ≤ ${MAX_MASKED_STEPS}`, { where: { layer: name } });
+  const [xs, W, R, B] = rnnInputs as [string, string, string, string];
+  const stepAttrs = { ...attrs, direction: attrString('forward') };
+  // Zero state [1, N, H] with the batch size taken from the data.
+  const batch = b.op1('Shape', [xs], { start: attrInt(1), end: attrInt(2) }, name);
+  const shape = b.op1('Concat', [b.ints([1], name), batch, b.ints([h], name)], { axis: attrInt(0) }, name);
+  const zeros = b.op1('ConstantOfShape', [shape], { value: { type: 'tensor', value: Tensor.from('float32', [1], [0]) } }, name);
+  let hs = rnnInputs[5] || zeros;
+  let cs = kind === 'LSTM' ? rnnInputs[6] || zeros : '';
+  let prev = zeros;
+  const outs: string[] = [];
+  const order = Array.from({ length: t }, (_, i) => (cfg.go_backwards === true ? t - 1 - i : i));
+  const axes0 = b.ints([0], name, 'axes');
+  for (const step of order) {
+    const xt = b.op1('Slice', [xs, b.ints([step], name, 'starts'), b.ints([step + 1], name, 'ends'), axes0], {}, name);
+    const mt = b.op1('Unsqueeze', [b.op1('Slice', [x0.mask!, b.ints([step], name, 'starts'), b.ints([step + 1], name, 'ends'), b.ints([1], name, 'axes')], {}, name), axes0], {}, name);
+    const ins = [xt, W, R, B, '', hs];
+    if (kind === 'LSTM') ins.push(cs);
+    const [, yh, yc] = b.op(ONNX_OP[kind], ins, stepAttrs, name, kind === 'LSTM' ? 3 : 2);
+    hs = b.op1('Where', [mt, yh!, hs], {}, name);
+    if (kind === 'LSTM') cs = b.op1('Where', [mt, yc!, cs], {}, name);
+    prev = b.op1('Where', [mt, yh!, prev], {}, name);
+    outs.push(prev);
+  }
+  b.rewrite('masked-rnn-unrolled', name, `masked ${kind} unrolled over ${t} steps (keeps state and output at masked steps, as Keras)`);
+  const n = x0.shape[0] ?? null;
+  const result: KValue[] = [];
+  if (cfg.return_sequences === true) {
+    const y = b.transpose(b.op1('Concat', outs, { axis: attrInt(0) }, name), [1, 0, 2], name);
+    result.push({ name: y, shape: [n, t, h], layout: 'keras', dtype: x0.dtype, mask: x0.mask });
+  } else result.push({ name: b.op1('Squeeze', [prev, axes0], {}, name), shape: [n, h], layout: 'keras', dtype: x0.dtype });
+  if (cfg.return_state === true) for (const st of kind === 'LSTM' ? [hs, cs] : [hs]) result.push({ name: b.op1('Squeeze', [st, axes0], {}, name), shape: [n, h], layout: 'keras', dtype: x0.dtype });
+  return result;
+}
+

@@ -199,9 +199,15 @@ function lowerLayer(ctx: LowerCtx, layer0: NormLayer, inputs: KValue[], kwargs: 
   switch (cls) {
     case 'InputLayer':
       return [x];
-    case 'Masking':
-      b.rewrite('masking-ignored', name, `Masking(mask_value=${String(cfg.mask_value ?? 0)}) passes data through; downstream layers do not skip masked steps`);
-      return [x];
+    case 'Masking': {
+      // mask[n, t] = any(x[n, t, :] != mask_value); masked steps are zeroed (keras Masking.call).
+      const k = b.toKeras(x, name);
+      if (k.shape.length !== 3) throw new RosettaError('E_UNSUPPORTED_LAYER', 'Masking is supported on [batch, time, features] inputs', { where: { layer: name } });
+      const mv = b.constant(Tensor.from('float32', [], [num(cfg, 'mask_value', 0, name)]), name, 'mask_value');
+      const keep = b.op1('ReduceMax', [b.op1('Cast', [b.op1('Not', [b.op1('Equal', [k.name, mv], {}, name)], {}, name)], { to: attrInt(1) }, name), b.ints([2], name, 'axes')], { keepdims: attrInt(1) }, name);
+      const mask = b.op1('Cast', [b.op1('Squeeze', [keep, b.ints([2], name, 'axes')], {}, name)], { to: attrInt(9) }, name);
+      return [{ ...k, name: b.op1('Mul', [k.name, keep], {}, name), mask }];
+    }
     case 'Dense':
       return [dense(ctx, layer, x)];
     case 'Activation': {
@@ -319,7 +325,7 @@ function dense(ctx: LowerCtx, layer: NormLayer, x0: KValue): KValue {
     if (Bn) y = b.op1('Add', [y, Bn], {}, name);
   }
   y = applyActivation(b, y, cfg.activation, name, shape.length - 1, ctx.kerasVersion);
-  return { name: y, shape, layout: 'keras', dtype: x.dtype };
+  return { name: y, shape, layout: 'keras', dtype: x.dtype, mask: x.mask };
 }
 
 function relu(ctx: LowerCtx, layer: NormLayer, x: string): string {
@@ -390,10 +396,11 @@ function embedding(ctx: LowerCtx, layer: NormLayer, x0: KValue): KValue {
   const w = takeWeights(ctx, layer, [{ role: 'embeddings', shape: [inDim, outDim] }], name);
   const E = b.param(name, 'embeddings', w.tensors[0]!, w.names[0]!, cfg.trainable !== false);
   const x = b.toKeras(x0, name);
-  if (cfg.mask_zero === true) b.rewrite('masking-ignored', name, 'mask_zero=True: the mask is not propagated; downstream layers see every step');
   // Keras casts float inputs to int (truncation), as Cast does.
   const idx = x.dtype === 'int64' ? x.name : b.op1('Cast', [x.name], { to: attrInt(7) }, name);
-  return { name: b.op1('Gather', [E, idx], { axis: attrInt(0) }, name), shape: [...x.shape, outDim], layout: 'keras', dtype: 'float32' };
+  // mask_zero: id 0 is padding; the mask travels to the recurrent layers.
+  const mask = cfg.mask_zero === true ? b.op1('Not', [b.op1('Equal', [idx, b.constant(Tensor.from('int64', [], [0n]), name, 'zero')], {}, name)], {}, name) : undefined;
+  return { name: b.op1('Gather', [E, idx], { axis: attrInt(0) }, name), shape: [...x.shape, outDim], layout: 'keras', dtype: 'float32', mask };
 }
 
 function batchNorm(ctx: LowerCtx, layer: NormLayer, x0: KValue): KValue {
