@@ -2,7 +2,8 @@
  * Narrow weight types: float16 datasets in Keras HDF5 (fixtures/keras/float16_dense.h5, written by
  * h5py 3.7 with numpy's own float32 conversion stored beside them as the golden) and quantised
  * tfjs-layers weights (uint8 / uint16 affine, float16), dequantised exactly as tfjs-core's
- * `tf.io.decodeWeights` does (the oracle).
+ * `tf.io.decodeWeights` does (the oracle). Also a Keras 3 config (DTypePolicy, batch_shape,
+ * `{args, kwargs}` nodes) inside a legacy `.h5`, which must compute exactly like its Keras 2 twin.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -79,5 +80,48 @@ describe('quantised tfjs-layers weights', () => {
       const got = ours[s.name]!.data as Float32Array;
       expect(Array.from(got), s.name).toEqual(Array.from(want));
     }
+  });
+});
+
+describe('Keras 3 configs inside legacy .h5 (DTypePolicy, batch_shape, {args, kwargs} nodes)', () => {
+  it('loads and computes like the same model read from its Keras 2 twin', async () => {
+    const { h5group, writeHdf5 } = await import('../../src/formats/hdf5.js');
+    const { lowerKerasModel, normalizeModel } = await import('../../src/importers/keras/index.js');
+    const { Session } = await import('../../src/runtime/session.js');
+    const { seededTensor, expectClose } = await import('../helpers/keras-oracle.js');
+    const policy = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
+    const kt = (l: string) => ({ class_name: '__keras_tensor__', config: { shape: [null, 5], dtype: 'float32', keras_history: [l, 0, 0] } });
+    const k3 = {
+      module: 'keras',
+      class_name: 'Functional',
+      config: {
+        name: 'f',
+        layers: [
+          { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 5], dtype: 'float32', name: 'x' }, name: 'x', inbound_nodes: [] },
+          { module: 'keras.layers', class_name: 'Dense', config: { name: 'd', dtype: policy, units: 2, activation: 'tanh' }, name: 'd', inbound_nodes: [{ args: [kt('x')], kwargs: {} }] },
+        ],
+        input_layers: [['x', 0, 0]],
+        output_layers: [['d', 0, 0]],
+      },
+    };
+    const kernel = seededTensor([5, 2], 1);
+    const bias = seededTensor([2], 2);
+    const bytes = await writeHdf5(
+      h5group(
+        [
+          ['keras_version', '3.6.0'],
+          ['backend', 'tensorflow'],
+          ['model_config', JSON.stringify(k3)],
+        ],
+        [['model_weights', h5group([['layer_names', ['x', 'd']]], [['x', h5group([['weight_names', []]])], ['d', h5group([['weight_names', ['d/kernel', 'd/bias']]], [['d', h5group([], [['kernel', kernel], ['bias', bias]])]])]])]],
+      ),
+    );
+    const m = (await readKerasH5(bytes, 'k3.h5')).model!;
+    const k2 = { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'Dense', config: { name: 'd', units: 2, activation: 'tanh', batch_input_shape: [null, 5] } }] } };
+    const twin = lowerKerasModel(normalizeModel(k2, 'k2'), { file: 'k2', weights: () => [{ name: 'k', tensor: kernel }, { name: 'b', tensor: bias }] });
+    const x = seededTensor([3, 5], 3);
+    const a = (await (await Session.create(m)).run({ x })).outputs.d as Tensor;
+    const b = (await (await Session.create(twin)).run({ d_input: x })).outputs.d as Tensor;
+    expectClose(a, b, 0, 0, 'keras 3 in h5');
   });
 });
