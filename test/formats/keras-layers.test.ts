@@ -92,6 +92,7 @@ describe('Keras layers match tfjs-layers', () => {
     }));
   it('Conv2DTranspose same stride 2, then valid stride 3 kernel 2', () =>
     check(seq([null, 4, 5, 3], [layer('Conv2DTranspose', { filters: 2, kernel_size: [3, 3], strides: [2, 2], padding: 'same' }), layer('Conv2DTranspose', { filters: 3, kernel_size: [2, 2], strides: [3, 3], padding: 'valid' })]), [[2, 4, 5, 3]]));
+  it('Conv3DTranspose same stride (2, 1, 2)', () => check(seq([null, 3, 4, 2, 2], [layer('Conv3DTranspose', { filters: 2, kernel_size: [3, 2, 3], strides: [2, 1, 2], padding: 'same' })]), [[2, 3, 4, 2, 2]]));
   it('DepthwiseConv2D multiplier 2 same stride 2 → AveragePooling2D same', () =>
     check(seq([null, 8, 7, 3], [layer('DepthwiseConv2D', { kernel_size: [3, 3], strides: [2, 2], padding: 'same', depth_multiplier: 2 }), layer('AveragePooling2D', { pool_size: [2, 2], strides: [2, 2], padding: 'same' })]), [[2, 8, 7, 3]]));
   it('SeparableConv2D → GlobalMaxPooling2D', () => check(seq([null, 6, 6, 3], [layer('SeparableConv2D', { filters: 5, kernel_size: [3, 3], padding: 'same', depth_multiplier: 2 }), layer('GlobalMaxPooling2D', {})]), [[2, 6, 6, 3]]));
