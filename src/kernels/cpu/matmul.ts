@@ -23,6 +23,7 @@ export interface MatmulPlan {
   bBatch: Int32Array;
 }
 
+/** Validate MatMul operand shapes (numpy rules: 1-D promotion, broadcast batch dims) and plan the batches. */
 export function matmulPlan(aShape: readonly number[], bShape: readonly number[], ctx: KernelContext): MatmulPlan {
   if (aShape.length === 0 || bShape.length === 0) throw shapeError(ctx, 'MatMul inputs must have rank ≥ 1');
   const a = aShape.length === 1 ? [1, aShape[0]!] : aShape.slice();
@@ -123,8 +124,8 @@ function Gemm(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value
 }
 
 /**
- * Zero points of MatMulInteger/ConvInteger: a scalar, or a 1-D per-row (A) / per-column (B) tensor.
- * Returned as float64 values with a stride flag so callers subtract without branching per element.
+ * Zero points (or scales) of the integer/quantised ops: a scalar, or a 1-D tensor with one value per
+ * row of A / column of B / output channel, expanded to `n` float64 values (zeros when absent).
  */
 export function zeroPoints(t: Tensor | undefined, n: number, ctx: KernelContext, what: string): Float64Array {
   const out = new Float64Array(n);

@@ -16,6 +16,7 @@ export type FloatArr = Float32Array | Float64Array;
 
 const FLOAT_TYPES = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16']);
 
+/** Whether the float kernels accept `d` (float32/float64 directly, float16/bfloat16 via float32). */
 export function isFloatKernelDType(d: DType): boolean {
   return FLOAT_TYPES.has(d);
 }
@@ -66,11 +67,6 @@ export function numTensor(dtype: DType, shape: readonly number[], v: Float64Arra
   return t;
 }
 
-/** Allocate after validating the element count (shapes computed from attributes are untrusted). */
-export function checkedFloatAlloc(dtype: DType, shape: readonly number[], ctx: KernelContext): FloatArr {
-  return floatAlloc(dtype, sizeChecked(shape, ctx));
-}
-
 /** Element count of a kernel-computed shape, or a typed error (E_TOO_LARGE / E_SHAPE_MISMATCH) naming the node. */
 export function sizeChecked(shape: readonly number[], ctx: KernelContext): number {
   try {
@@ -81,10 +77,12 @@ export function sizeChecked(shape: readonly number[], ctx: KernelContext): numbe
   }
 }
 
+/** E_SHAPE_MISMATCH naming the node. */
 export function shapeError(ctx: KernelContext, msg: string): RosettaError {
   return new RosettaError('E_SHAPE_MISMATCH', `${ctx.node.opType}: ${msg}`, { where: { node: ctx.node.name } });
 }
 
+/** E_INVALID_ATTR naming the node. */
 export function attrError(ctx: KernelContext, msg: string): RosettaError {
   return new RosettaError('E_INVALID_ATTR', `${ctx.node.opType}: ${msg}`, { where: { node: ctx.node.name } });
 }
