@@ -9,6 +9,7 @@
  * Spec: https://pytorch.org/docs/1.13/generated/torch.nn.LSTM.html, https://onnx.ai/onnx/operators/onnx__LSTM.html
  */
 import { RosettaError } from '../ir/errors.js';
+import { Tensor } from '../ir/tensor.js';
 import { Module } from './module.js';
 import { Parameter, uniform } from './parameter.js';
 import { cat, type Var } from './trace.js';
@@ -19,7 +20,7 @@ export interface RnnOptions {
   numLayers?: number;
   bias?: boolean;
   batchFirst?: boolean;
-  /** Dropout between layers (training only); not supported yet beyond 0. */
+  /** Dropout on the outputs of every layer but the last (training mode only), as in PyTorch. */
   dropout?: number;
   bidirectional?: boolean;
 }
@@ -29,6 +30,7 @@ abstract class RnnBase extends Module {
   readonly hasBias: boolean;
   readonly batchFirst: boolean;
   readonly bidirectional: boolean;
+  readonly dropout: number;
   protected abstract readonly gates: number;
   protected abstract readonly opType: 'LSTM' | 'GRU';
   /** PyTorch gate blocks in ONNX order (indices into the PyTorch layout). */
@@ -45,7 +47,8 @@ abstract class RnnBase extends Module {
     this.hasBias = opts.bias ?? true;
     this.batchFirst = opts.batchFirst ?? false;
     this.bidirectional = opts.bidirectional ?? false;
-    if ((opts.dropout ?? 0) !== 0) throw new RosettaError('E_UNSUPPORTED', 'inter-layer dropout of LSTM/GRU is not supported yet', { hint: 'use dropout: 0 or a Dropout module between single-layer RNNs' });
+    this.dropout = opts.dropout ?? 0;
+    if (!(this.dropout >= 0 && this.dropout < 1)) throw new RosettaError('E_INVALID_ATTR', `dropout must be in [0, 1), got ${this.dropout}`);
     const k = 1 / Math.sqrt(hiddenSize);
     const self = this as unknown as Record<string, Parameter>;
     // Registration order = PyTorch's _flat_weights_names order.
@@ -112,6 +115,10 @@ abstract class RnnBase extends Module {
       hs.push(outs[1]!);
       if (outs[2]) cs.push(outs[2]);
       seq = y.permute(0, 2, 1, 3).reshape(0, 0, D * H);
+      if (this.dropout > 0 && this.training && l < this.numLayers - 1) {
+        const ratio = t.constant(Tensor.from(seq.dtype, [], [this.dropout]), 'ratio');
+        seq = t.opN('Dropout', [seq, ratio, t.constant(Tensor.from('bool', [], [1]), 'training')], {}, 2)[0]!;
+      }
     }
     const out = this.batchFirst ? seq.permute(1, 0, 2) : seq;
     const hn = hs.length === 1 ? hs[0]! : cat(hs, 0);

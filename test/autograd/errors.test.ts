@@ -63,8 +63,8 @@ describe('nn errors', () => {
   it('BatchNorm2d on a rank-2 input (E_SHAPE_MISMATCH)', () => {
     expect(codeOf(() => new nn.BatchNorm2d(3).call(new Tensor('float32', [2, 3])))).toBe('E_SHAPE_MISMATCH');
   });
-  it('LSTM inter-layer dropout (E_UNSUPPORTED), bad groups (E_INVALID_ATTR)', () => {
-    expect(codeOf(() => new nn.LSTM(2, 2, { numLayers: 2, dropout: 0.1 }))).toBe('E_UNSUPPORTED');
+  it('LSTM dropout outside [0, 1) and bad conv groups (E_INVALID_ATTR)', () => {
+    expect(codeOf(() => new nn.LSTM(2, 2, { numLayers: 2, dropout: 1.5 }))).toBe('E_INVALID_ATTR');
     expect(codeOf(() => new nn.Conv2d(3, 4, 3, { groups: 2 }))).toBe('E_INVALID_ATTR');
   });
   it('a kernel shape error surfaces as a RosettaError naming the node', () => {

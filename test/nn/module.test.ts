@@ -102,6 +102,23 @@ describe('Module', () => {
   });
 });
 
+describe('LSTM inter-layer dropout', () => {
+  it('drops between layers in training only, and back-propagates through the mask', async () => {
+    nn.initSeed(3);
+    const lstm = new nn.LSTM(3, 4, { numLayers: 2, dropout: 0.5 });
+    const x = Tensor.from('float32', [5, 2, 3], Array.from({ length: 30 }, (_, i) => Math.sin(i)));
+    lstm.eval();
+    const a = (lstm.call(x) as [nn.Var, unknown])[0].value.toNumbers();
+    const b = (lstm.call(x) as [nn.Var, unknown])[0].value.toNumbers();
+    expect(b).toEqual(a);
+    lstm.train();
+    const [y] = lstm.call(x) as [nn.Var, unknown];
+    expect(y.value.toNumbers()).not.toEqual(a);
+    await y.sum().backward();
+    expect(lstm.parameters().every((p) => p.grad !== null)).toBe(true);
+  });
+});
+
 describe('DataLoader', () => {
   const x = Tensor.from('float32', [10, 2], Array.from({ length: 20 }, (_, i) => i));
   const y = Tensor.from('int64', [10], Array.from({ length: 10 }, (_, i) => BigInt(i)));
