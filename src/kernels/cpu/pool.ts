@@ -135,6 +135,10 @@ function maxPool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array
   const [sd, sh, sw] = p.s;
   const [dd, dh, dw] = p.d;
   const [pd, ph, pw] = p.pb;
+  if (!arg && D === 1 && kh === 2 && kw === 2 && sh === 2 && sw === 2 && dh === 1 && dw === 1 && ph === 0 && pw === 0 && 2 * OH <= H && 2 * OW <= W) {
+    maxPool2x2(p.N * p.C, H, W, OH, OW, x, y);
+    return;
+  }
   const rd = tapRanges(OD, kd, sd, dd, pd, D);
   const rh = tapRanges(OH, kh, sh, dh, ph, H);
   const rw = tapRanges(OW, kw, sw, dw, pw, W);
@@ -179,6 +183,28 @@ function maxPool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array
             arg[o] = BigInt(best);
           }
         }
+      }
+    }
+  }
+}
+
+/** The most common pool (2×2, stride 2, no padding, every window inside): four loads per output. */
+function maxPool2x2(planes: number, H: number, W: number, OH: number, OW: number, x: ArrayLike<number>, y: Float32Array | Float64Array): void {
+  let o = 0;
+  for (let p = 0; p < planes; p++) {
+    const base = p * H * W;
+    for (let oh = 0; oh < OH; oh++) {
+      let r = base + 2 * oh * W;
+      for (let ow = 0; ow < OW; ow++, o++, r += 2) {
+        // first-wins on ties and NaN-propagation order match the general loop
+        let m = x[r]!;
+        const b = x[r + 1]!;
+        if (b > m) m = b;
+        const c = x[r + W]!;
+        if (c > m) m = c;
+        const d = x[r + W + 1]!;
+        if (d > m) m = d;
+        y[o] = m;
       }
     }
   }
