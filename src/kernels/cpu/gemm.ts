@@ -5,13 +5,12 @@
  * `sgemm` is the hot path: float32, cache-blocked in the Goto/BLIS style (pack a KC×NC block of B
  * into NR-wide column panels and an MC×KC block of A into MR-high row panels, then a register-tiled
  * MR×NR micro-kernel walks both packed buffers linearly). Packing buffers are module-level and grow
- * on demand, so nothing is allocated inside the loops. The micro-kernel is one function
- * (`microKernel`) behind `sgemm`'s signature so a WebAssembly SIMD version can replace it without
- * touching any caller.
+ * on demand, so nothing is allocated inside the loops.
  *
- * When the engine has WebAssembly SIMD, the same blocking drives the 4×8 f32x4 micro-kernel from
- * wasm-gemm.ts (panels packed straight into the module's memory); the plain-JS kernel remains the
- * fallback and the reference the tests compare against (`setGemmKernel`).
+ * When the engine has WebAssembly SIMD, the same blocking drives the 4×8 f32x4 micro-kernel of
+ * wasm-gemm.ts instead (panels and the C block live in the module's memory, moved with memcpy-speed
+ * `set`); the plain-JS 4×4 kernel (`microKernel`) is the fallback, and the tests run both
+ * (`setGemmKernel`). Callers only ever see `sgemm`'s BLAS-style signature.
  *
  * `dgemm` is the straightforward reference-quality kernel used for float64 and for integer ops
  * computed exactly in float64 (MatMulInteger, ConvInteger: |products sums| < 2^53).
@@ -21,13 +20,6 @@
  */
 
 import { type WasmGemm, wasmGemm } from './wasm-gemm.js';
-
-/** Row-major operand: data, offset of element (0,0) and leading dimension (row stride). */
-export interface MatRef<T> {
-  data: T;
-  off: number;
-  ld: number;
-}
 
 const MR = 4;
 const NR = 4;
