@@ -1,0 +1,174 @@
+/**
+ * 2-D Conv (groups, pads, strides, dilations, auto_pad, optional bias), MaxPool/AveragePool (2-D,
+ * ceil_mode, count_include_pad, dilations) and GlobalAveragePool. One thread per output element;
+ * window geometry (auto_pad, ceil_mode) is resolved on the host by the CPU kernels' own
+ * `windowGeometry`, so both backends agree on output sizes by construction.
+ * Spec: https://onnx.ai/onnx/operators/onnx__Conv.html, onnx__MaxPool.html, onnx__AveragePool.html
+ */
+import type { DType } from '../../ir/dtype.js';
+import type { Node } from '../../ir/graph.js';
+import { attrError, shapeError, windowGeometry } from '../cpu/nn-util.js';
+import type { GpuKernelContext, GpuTensor, WebGpuKernel } from './kernel.js';
+import { Params, WGSL_SPECIALS, dispatch1d, mainHeader } from './wgsl.js';
+
+const isF32 = (d: DType | undefined): boolean => d === 'float32';
+
+/** Spatial rank from a node's kernel_shape (or none declared): only 2-D windows run here. */
+function is2d(node: Node): boolean {
+  const ks = node.attrs['kernel_shape'];
+  return ks === undefined || (ks.type === 'ints' && ks.value.length === 2);
+}
+
+const Conv: WebGpuKernel = {
+  name: 'Conv',
+  supports: (node, dtypes) => isF32(dtypes[0]) && isF32(dtypes[1]) && (dtypes[2] === undefined || isF32(dtypes[2])) && is2d(node),
+  run(ctx) {
+    const x = ctx.input(0);
+    const w = ctx.input(1);
+    const b = ctx.has(2) ? ctx.input(2) : undefined;
+    if (x.shape.length !== 4 || w.shape.length !== 4) {
+      if (x.shape.length === w.shape.length && x.shape.length >= 3) return null; // 1-D/3-D: CPU
+      throw shapeError(ctx.cpu, `Conv input [${x.shape.join(', ')}] and weight [${w.shape.join(', ')}] must be [N, C, spatial...] of equal rank`);
+    }
+    const group = ctx.attrs.int('group', 1);
+    const [N, C, H, W] = x.shape as [number, number, number, number];
+    const [M, Cg, KH, KW] = w.shape as [number, number, number, number];
+    if (group < 1 || C % group !== 0 || M % group !== 0) throw attrError(ctx.cpu, `group ${group} must divide input channels ${C} and output channels ${M}`);
+    if (Cg * group !== C) throw shapeError(ctx.cpu, `weight [${w.shape.join(', ')}] expects ${Cg * group} input channels, input has ${C}`);
+    if (b && (b.shape.length !== 1 || b.shape[0] !== M)) throw shapeError(ctx.cpu, `bias [${b.shape.join(', ')}] must be [${M}]`);
+    const kernel = ctx.attrs.ints('kernel_shape', [KH, KW]);
+    if (kernel[0] !== KH || kernel[1] !== KW) throw attrError(ctx.cpu, `kernel_shape [${kernel.join(', ')}] differs from weight [${w.shape.join(', ')}]`);
+    const g = windowGeometry([H, W], kernel, ctx.cpu);
+    const [OH, OW] = g.outSpatial as [number, number];
+    const y = ctx.alloc('float32', [N, M, OH, OW]);
+    const p = new Params();
+    const n = p.u32(y.size);
+    const [pC, pH, pW, pM, pOH, pOW, pKH, pKW, pCg, pMg] = [C, H, W, M, OH, OW, KH, KW, Cg, M / group].map((v) => p.u32(v));
+    const [sh, sw, dh, dw] = [...g.strides, ...g.dilations].map((v) => p.u32(v));
+    const [pt, pl] = g.padBegin.map((v) => p.i32(v));
+    ctx.run({
+      key: `Conv:${b ? 'bias' : ''}`,
+      shader: () => `${mainHeader(n)}  let ow = gi % ${pOW};
+  let oh = (gi / ${pOW}) % ${pOH};
+  let m = (gi / (${pOW} * ${pOH})) % ${pM};
+  let nb = gi / (${pOW} * ${pOH} * ${pM});
+  let c0 = (m / ${pMg}) * ${pCg};
+  let ih0 = i32(oh * ${sh}) - ${pt};
+  let iw0 = i32(ow * ${sw}) - ${pl};
+  var acc = ${b ? 'in2[m]' : '0.0'};
+  for (var c = 0u; c < ${pCg}; c++) {
+    let xBase = (nb * ${pC} + c0 + c) * ${pH} * ${pW};
+    let wBase = (m * ${pCg} + c) * ${pKH} * ${pKW};
+    for (var kh = 0u; kh < ${pKH}; kh++) {
+      let ih = ih0 + i32(kh * ${dh});
+      if (ih < 0 || ih >= i32(${pH})) { continue; }
+      for (var kw = 0u; kw < ${pKW}; kw++) {
+        let iw = iw0 + i32(kw * ${dw});
+        if (iw < 0 || iw >= i32(${pW})) { continue; }
+        acc += in0[xBase + u32(ih) * ${pW} + u32(iw)] * in1[wBase + kh * ${pKW} + kw];
+      }
+    }
+  }
+  out0[gi] = acc;
+}
+`,
+      inputs: b ? [x, w, b] : [x, w],
+      outputs: [y],
+      params: p,
+      dispatch: dispatch1d(y.size),
+    });
+    return [y];
+  },
+};
+
+type PoolMode = 'max' | 'avg' | 'avg_pad';
+
+function poolKernel(name: 'MaxPool' | 'AveragePool'): WebGpuKernel {
+  return {
+    name,
+    // MaxPool's optional Indices output (int64) stays on the CPU.
+    supports: (node, dtypes) => isF32(dtypes[0]) && is2d(node) && !(name === 'MaxPool' && node.outputs[1]),
+    run(ctx: GpuKernelContext): GpuTensor[] | null {
+      const x = ctx.input(0);
+      if (x.shape.length !== 4) {
+        if (x.shape.length >= 3) return null;
+        throw shapeError(ctx.cpu, `${name} input must be [N, C, spatial...], got [${x.shape.join(', ')}]`);
+      }
+      const kernel = ctx.attrs.ints('kernel_shape');
+      const [N, C, H, W] = x.shape as [number, number, number, number];
+      const g = windowGeometry([H, W], kernel, ctx.cpu, { ceil: ctx.attrs.int('ceil_mode', 0) !== 0 });
+      const [OH, OW] = g.outSpatial as [number, number];
+      const mode: PoolMode = name === 'MaxPool' ? 'max' : ctx.attrs.int('count_include_pad', 0) ? 'avg_pad' : 'avg';
+      const y = ctx.alloc('float32', [N, C, OH, OW]);
+      const p = new Params();
+      const n = p.u32(y.size);
+      const [pH, pW, pOH, pOW, pKH, pKW, sh, sw, dh, dw] = [H, W, OH, OW, ...kernel, ...g.strides, ...g.dilations].map((v) => p.u32(v));
+      const [pt, pl, hEnd, wEnd] = [g.padBegin[0]!, g.padBegin[1]!, H + g.padEnd[0]!, W + g.padEnd[1]!].map((v) => p.i32(v));
+      const init = mode === 'max' ? '-f32_inf()' : '0.0';
+      const tap = mode === 'max' ? 'acc = max(acc, v);' : 'acc += v; cnt += 1u;';
+      // count_include_pad: the divisor counts taps inside the padded extent, not past the end padding.
+      const padCount = mode === 'avg_pad' ? `if (ih < ${hEnd} && iw < ${wEnd}) { pcnt += 1u; }` : '';
+      const result = mode === 'max' ? 'acc' : mode === 'avg' ? 'select(0.0, acc / f32(cnt), cnt > 0u)' : 'select(0.0, acc / f32(pcnt), pcnt > 0u)';
+      ctx.run({
+        key: `${name}:${mode}`,
+        shader: () => `${WGSL_SPECIALS}${mainHeader(n)}  let ow = gi % ${pOW};
+  let oh = (gi / ${pOW}) % ${pOH};
+  let base = (gi / (${pOW} * ${pOH})) * ${pH} * ${pW};
+  let ih0 = i32(oh * ${sh}) - ${pt};
+  let iw0 = i32(ow * ${sw}) - ${pl};
+  var acc = ${init};
+  var cnt = 0u;
+  var pcnt = 0u;
+  for (var kh = 0u; kh < ${pKH}; kh++) {
+    let ih = ih0 + i32(kh * ${dh});
+    for (var kw = 0u; kw < ${pKW}; kw++) {
+      let iw = iw0 + i32(kw * ${dw});
+      ${padCount}
+      if (ih < 0 || ih >= i32(${pH}) || iw < 0 || iw >= i32(${pW})) { continue; }
+      let v = in0[base + u32(ih) * ${pW} + u32(iw)];
+      ${tap}
+    }
+  }
+  _ = cnt; _ = pcnt;
+  out0[gi] = ${result};
+}
+`,
+        inputs: [x],
+        outputs: [y],
+        params: p,
+        dispatch: dispatch1d(y.size),
+      });
+      return [y];
+    },
+  };
+}
+
+const GlobalAveragePool: WebGpuKernel = {
+  name: 'GlobalAveragePool',
+  supports: (_node, dtypes) => isF32(dtypes[0]),
+  run(ctx) {
+    const x = ctx.input(0);
+    if (x.shape.length < 2) throw shapeError(ctx.cpu, `GlobalAveragePool input must be [N, C, spatial...], got [${x.shape.join(', ')}]`);
+    const rows = x.shape[0]! * x.shape[1]!;
+    const spatial = x.shape.slice(2).reduce((a, b) => a * b, 1);
+    const y = ctx.alloc('float32', [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)]);
+    const p = new Params();
+    const n = p.u32(rows);
+    const s = p.u32(spatial);
+    ctx.run({
+      key: 'GlobalAveragePool',
+      shader: () => `${mainHeader(n)}  var acc = 0.0;
+  for (var i = 0u; i < ${s}; i++) { acc += in0[gi * ${s} + i]; }
+  out0[gi] = acc / f32(${s});
+}
+`,
+      inputs: [x],
+      outputs: [y],
+      params: p,
+      dispatch: dispatch1d(rows),
+    });
+    return [y];
+  },
+};
+
+export const convPoolKernels: Record<string, WebGpuKernel> = { Conv, MaxPool: poolKernel('MaxPool'), AveragePool: poolKernel('AveragePool'), GlobalAveragePool };
