@@ -4,7 +4,10 @@
  * Expand/Tile (sum back), Gather/GatherElements (scatter-add).
  * Spec for each forward op: https://onnx.ai/onnx/operators/
  */
+import type { AttrReader } from '../../ir/attrs.js';
+import type { DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
+import type { Node } from '../../ir/graph.js';
 import type { IrBuilder } from './builder.js';
 import type { GradRule } from './elementwise.js';
 
@@ -55,8 +58,8 @@ export const shapeRules: Record<string, GradRule> = {
     const steps = n.inputs[4] ? b.intValues(n.inputs[4]) : starts.map(() => 1);
     const pads = new Array<number>(2 * rank).fill(0);
     const ys = b.shape(n.outputs[0]!);
+    if (steps.some((st) => st !== 1)) return [slicedScatter(b, g, b.dtypeOf(n.inputs[0]!), xs, ys, axes, starts, steps), ...n.inputs.slice(1).map(() => undefined)];
     axes.forEach((ax, i) => {
-      if (steps[i] !== 1) throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Slice with step ${steps[i]} is not differentiable yet`, { where: { node: n.name } });
       const d = xs[ax]!;
       const s = Math.min(Math.max(norm(starts[i]!, d), 0), d);
       pads[ax] = s;
@@ -113,6 +116,7 @@ export const shapeRules: Record<string, GradRule> = {
     const axis = norm(a.int('axis', -1), xs.length);
     return [b.op('ScatterElements', [b.zeros(xs, b.dtypeOf(n.inputs[0]!)), n.outputs[1]!, g], { axis: { type: 'int', value: axis } }), undefined];
   },
+  Einsum: einsumRule,
   Gather: (b, n, [g], a) => gatherGrad(b, n.inputs[0]!, n.inputs[1]!, g, norm(a.int('axis', 0), b.shape(n.inputs[0]!).length)),
   GatherElements: (b, n, [g], a) => {
     if (!g) return [undefined, undefined];
@@ -122,6 +126,73 @@ export const shapeRules: Record<string, GradRule> = {
     return [b.op('ScatterElements', [b.zeros(xs, b.dtypeOf(n.inputs[0]!)), idx, g], { axis: { type: 'int', value: axis }, reduction: { type: 'string', value: 'add' } }), undefined];
   },
 };
+
+/**
+ * Slice with steps (any sign): the flat input index of every output element is known from the
+ * static shapes, so the gradient is one ScatterElements into zeros.
+ */
+function slicedScatter(b: IrBuilder, g: string, dtype: DType, xs: readonly number[], ys: readonly number[], axes: number[], starts: number[], steps: number[]): string {
+  const rank = xs.length;
+  const first = new Array<number>(rank).fill(0);
+  const step = new Array<number>(rank).fill(1);
+  axes.forEach((ax, i) => {
+    const d = xs[ax]!;
+    let st = starts[i]!;
+    if (st < 0) st += d;
+    st = steps[i]! > 0 ? Math.min(Math.max(st, 0), d) : Math.min(Math.max(st, 0), d - 1);
+    first[ax] = st;
+    step[ax] = steps[i]!;
+  });
+  const strides = new Array<number>(rank);
+  let acc = 1;
+  for (let d = rank - 1; d >= 0; d--) {
+    strides[d] = acc;
+    acc *= xs[d]!;
+  }
+  const total = acc;
+  const count = ys.reduce((p, d) => p * d, 1);
+  const flat: number[] = new Array<number>(count);
+  const idx = new Array<number>(rank).fill(0);
+  for (let o = 0; o < count; o++) {
+    let off = 0;
+    for (let d = 0; d < rank; d++) off += (first[d]! + idx[d]! * step[d]!) * strides[d]!;
+    flat[o] = off;
+    for (let d = rank - 1; d >= 0; d--) {
+      if (++idx[d]! < ys[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  const scattered = b.op('ScatterElements', [b.zeros([total], dtype), b.ints(flat), b.reshape(g, [-1])], { axis: { type: 'int', value: 0 } });
+  return b.reshape(scattered, xs);
+}
+
+/**
+ * Einsum: the gradient of operand k is an Einsum of the output gradient with the other operands
+ * into k's subscripts; letters only k carries (summed away in the forward) are broadcast back.
+ * Explicit `->` form without ellipsis or repeated letters within a term.
+ */
+function einsumRule(b: IrBuilder, n: Node, gys: readonly (string | undefined)[], a: AttrReader): (string | undefined)[] {
+  const g = gys[0];
+  if (!g) return n.inputs.map(() => undefined);
+  const eq = a.string('equation').replace(/\s+/g, '');
+  const m = /^([a-zA-Z,]+)->([a-zA-Z]*)$/.exec(eq);
+  const terms = m ? m[1]!.split(',') : [];
+  if (!m || terms.length !== n.inputs.length || [...terms, m[2]!].some((t) => new Set(t).size !== t.length)) {
+    throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Einsum '${eq}' (implicit output, ellipsis or repeated letters) is not differentiable yet`, { where: { node: n.name } });
+  }
+  const out = m[2]!;
+  return terms.map((term, k) => {
+    const others = terms.filter((_, j) => j !== k);
+    const available = new Set([...out, ...others.join('')]);
+    const kept = [...term].filter((c) => available.has(c)).join('');
+    const inputs = [g, ...n.inputs.filter((_, j) => j !== k)];
+    const r = b.op('Einsum', inputs, { equation: { type: 'string', value: `${[out, ...others].join(',')}->${kept}` } });
+    if (kept === term) return r;
+    const xs = b.shape(n.inputs[k]!);
+    const keptShape = [...term].map((c, i) => (available.has(c) ? xs[i]! : 1));
+    return b.expand(b.reshape(r, keptShape), xs);
+  });
+}
 
 /** Indices read from the tape with negatives made positive (the values are concrete). */
 function normalisedIndices(b: IrBuilder, name: string, dim: number): string {
