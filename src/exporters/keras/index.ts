@@ -20,6 +20,7 @@ import { normalizeModel, type NormModel } from '../../importers/keras/normalize.
 import type { WeightSet } from '../../importers/types.js';
 import type { ExportResult, Exporter } from '../types.js';
 import { layerNames, modelJson } from './config.js';
+import { rebuildSequential } from './rebuild.js';
 import { type LayerWeights, recoverKerasWeights } from './weights.js';
 
 /** Keras version written into Keras 2 style files. */
@@ -30,12 +31,19 @@ interface Prepared {
   norm: NormModel;
   weights: LayerWeights[];
   kerasVersion?: string;
+  /** Rank of each layer's (first) input, by layer scope. */
+  inputRanks: Map<string, number>;
 }
 
 function prepare(model: Model): Prepared {
   const text = model.metadata['keras.config'];
   if (!text) {
-    throw new RosettaError('E_UNSUPPORTED', 'this model did not come from Keras, and rebuilding Keras layers from arbitrary IR is not implemented', { hint: 'export it to ONNX, or build it with the Keras-style API' });
+    // Not from Keras: rebuild layers from IR node patterns (a chain of common ops; see rebuild.ts).
+    const { layers, inputShape } = rebuildSequential(model);
+    const json = { class_name: 'Sequential', config: { name: 'sequential', layers: layers.map((l, i) => ({ class_name: l.class_name, config: i === 0 ? { ...l.config, batch_input_shape: inputShape } : l.config })) } };
+    const norm = normalizeModel(json, 'rebuilt');
+    const weights: LayerWeights[] = layers.filter((l) => l.weights.length).map((l) => ({ path: [String(l.config.name)], specs: l.weights.map((w) => ({ role: w.role, shape: w.tensor.shape.slice() })), tensors: l.weights.map((w) => w.tensor) }));
+    return { norm, weights, inputRanks: new Map(layers.map((l) => [String(l.config.name), l.inputRank])) };
   }
   let json: unknown;
   try {
@@ -45,7 +53,9 @@ function prepare(model: Model): Prepared {
   }
   const norm = normalizeModel(json, 'keras.config');
   const kerasVersion = model.metadata['keras.version'];
-  return { norm, weights: recoverKerasWeights(model, norm, kerasVersion), kerasVersion };
+  const inputRanks = new Map<string, number>();
+  const weights = recoverKerasWeights(model, norm, kerasVersion, (scope, _cls, shapes) => inputRanks.set(scope, shapes[0]?.length ?? 0));
+  return { norm, weights, kerasVersion, inputRanks };
 }
 
 /** Every layer (nested models and wrapped layers included) with its config. */
@@ -84,6 +94,16 @@ function adaptForTfjs(p: Prepared): { kind: string; scope: string; detail: strin
       if (l.className === 'SpatialDropout2D' || l.className === 'SpatialDropout3D') {
         rewrites.push({ kind: 'layer-substituted', scope: l.name, detail: `${l.className} written as Dropout (tfjs-layers has no ${l.className}; identical at inference, not in training)` });
         l.className = 'Dropout';
+      }
+      if (l.className === 'BatchNormalization') {
+        // tfjs-layers 4.x broadcasts BatchNormalization parameters along the last axis whatever
+        // `axis` says (wrong values for axis 1 of a 4-D input): refuse unless axis is the last.
+        const rank = p.inputRanks.get(l.name);
+        const raw = Array.isArray(l.config.axis) ? (l.config.axis as number[])[0] : l.config.axis;
+        const ax = typeof raw === 'number' ? raw : -1;
+        if (rank !== undefined && ax !== -1 && ax !== rank - 1) {
+          throw new RosettaError('E_UNSUPPORTED', `layer ${l.name}: tfjs-layers computes BatchNormalization on axis ${ax} of a rank-${rank} input incorrectly (it broadcasts over the last axis)`, { where: { layer: l.name }, hint: 'save as .keras or .h5, or to ONNX' });
+        }
       }
       if (l.className === 'ELU' && typeof l.config.alpha === 'number' && l.config.alpha !== 1) {
         throw new RosettaError('E_UNSUPPORTED', `layer ${l.name}: tfjs-layers' ELU supports only alpha = 1, this one has alpha = ${l.config.alpha}`, { where: { layer: l.name }, hint: 'save as .keras or .h5, or to ONNX' });

@@ -30,13 +30,14 @@ export interface LayerWeights {
 const MAX_CODES = 1 << 24;
 
 /** Keras-order weights of every layer of `norm`, taken from `model`'s parameters. */
-export function recoverKerasWeights(model: Model, norm: NormModel, kerasVersion: string | undefined): LayerWeights[] {
+export function recoverKerasWeights(model: Model, norm: NormModel, kerasVersion: string | undefined, onLayer?: (scope: string, className: string, inputShapes: (number | null)[][]) => void): LayerWeights[] {
   const layers: LayerWeights[] = [];
   const byKey = new Map<string, LayerWeights>();
   const encoded = lowerKerasModel(norm, {
     file: 'export',
     kerasVersion,
     backend: 'tensorflow',
+    onLayer,
     weights: (path, specs) => {
       const key = path.join('/');
       let entry = byKey.get(key);

@@ -31,6 +31,8 @@ export interface LowerOptions {
   kerasVersion?: string;
   backend?: string;
   weights?: WeightSource;
+  /** Called before each layer call is lowered, with the Keras shapes of its inputs. */
+  onLayer?: (scope: string, className: string, inputShapes: KShape[]) => void;
 }
 
 const IDENTITY_LAYERS = new Set([
@@ -68,7 +70,7 @@ function knownProduct(dims: KShape): number | null {
 /** Lower a whole model. */
 export function lowerKerasModel(norm: NormModel, opts: LowerOptions): Model {
   const b = new GraphBuilder();
-  const ctx: LowerCtx = { b, kerasVersion: opts.kerasVersion, backend: opts.backend, file: opts.file, weights: opts.weights, path: [], feedsOnlyDense: new Set(), placeholderBudget: { left: PLACEHOLDER_LIMIT } };
+  const ctx: LowerCtx = { b, kerasVersion: opts.kerasVersion, backend: opts.backend, file: opts.file, weights: opts.weights, path: [], feedsOnlyDense: new Set(), placeholderBudget: { left: PLACEHOLDER_LIMIT }, onLayer: opts.onLayer };
   const inputs = new Map<string, KValue>();
   for (const ref of norm.inputs) {
     const layer = norm.layers.find((l) => l.name === ref.layer);
@@ -177,6 +179,7 @@ function lowerLayer(ctx: LowerCtx, layer0: NormLayer, inputs: KValue[], kwargs: 
     return lowerGraph(sub, inner, given);
   }
   const layer = scopeOf(ctx, layer0);
+  ctx.onLayer?.(layer.name, cls, inputs.map((v) => v.shape));
   const { b } = ctx;
   const x = inputs[0];
   if (!x) throw new RosettaError('E_INVALID_GRAPH', `layer ${layer.name} is called without inputs`, { where: { file: ctx.file, layer: layer.name } });
