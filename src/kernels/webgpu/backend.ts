@@ -61,6 +61,9 @@ export class WebGpuBackend implements Backend {
     return b;
   }
 
+  /** Work done so far: compute dispatches, and nodes a kernel handed back to the CPU at run time. */
+  readonly counters = { dispatches: 0, cpuFallbacks: 0 };
+
   /** How many distinct pipelines have been compiled (one per program key). */
   get pipelineCount(): number {
     return this.pipelines.size;
@@ -134,6 +137,7 @@ export class WebGpuBackend implements Backend {
     };
     const outs = await kernel.run(kctx);
     if (outs === null) {
+      this.counters.cpuFallbacks++;
       const host = await Promise.all(inputs.map((v) => (v === undefined ? undefined : isGpuTensor(v) ? this.download(v) : (v as Value))));
       const res = await this.cpu.run(node, host, ctx);
       return Promise.all(res.map((o) => (isTensor(o) ? this.upload(o) : o)));
@@ -212,6 +216,7 @@ export class WebGpuBackend implements Backend {
       pass.end();
     });
     this.device.queue.submit([enc.finish()]);
+    this.counters.dispatches += live.length;
     // Destroying after submit is deferred by WebGPU until the submitted work is done.
     for (const ub of uniforms) ub.destroy();
   }
