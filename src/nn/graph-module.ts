@@ -17,8 +17,18 @@ export class GraphModule extends Module {
   /** Non-float initializers (shapes, axes, indices): constants, not state. */
   private readonly _constants = new Map<string, Tensor>();
 
+  /**
+   * BatchNormalization in training mode: 'batch' (default) normalises with batch statistics and
+   * updates the running statistics (the node's ONNX momentum convention, as Keras and
+   * torch.onnx exports write it); 'frozen' keeps the stored statistics (common for fine-tuning).
+   */
+  batchNorm: 'batch' | 'frozen' = 'batch';
+
   constructor(readonly graph: Graph) {
     super();
+    // Running statistics are state, not weights, whatever the source says about them.
+    const stats = new Set<string>();
+    for (const n of graph.nodes) if (n.opType === 'BatchNormalization' && n.domain === '') for (const i of [n.inputs[3], n.inputs[4]]) if (i) stats.add(i);
     for (const [name, t] of graph.initializers) {
       const info = graph.params.get(name);
       if (t.dtype !== 'float32' && t.dtype !== 'float64') {
@@ -27,7 +37,7 @@ export class GraphModule extends Module {
       }
       // A private copy: training must not modify the imported model's tensors.
       const copy = new Tensor(t.dtype, t.shape, (t.data as Float32Array).slice());
-      const p = info && !info.trainable && (info.role ?? '').startsWith('running') ? new Buffer(copy) : new Parameter(copy, info?.trainable ?? true);
+      const p = stats.has(name) ? new Buffer(copy) : new Parameter(copy, info?.trainable ?? true);
       this._tensors.set(name, p);
     }
   }
@@ -66,7 +76,15 @@ export class GraphModule extends Module {
     };
     for (const node of topoSort(this.graph)) {
       const ins = node.inputs.map((n) => (n ? get(n) : undefined));
-      const outs = t.opN(node.opType, ins, node.attrs, node.outputs.length, { domain: node.domain, scope: node.scope });
+      const bnTrain = this.training && this.batchNorm === 'batch' && node.opType === 'BatchNormalization' && node.domain === '' && !node.attrs.training_mode?.value;
+      const attrs = bnTrain ? { ...node.attrs, training_mode: { type: 'int' as const, value: 1 } } : node.attrs;
+      const outs = t.opN(node.opType, ins, attrs, bnTrain ? 3 : node.outputs.length, { domain: node.domain, scope: node.scope });
+      if (bnTrain) {
+        for (const k of [3, 4]) {
+          const buf = this._tensors.get(node.inputs[k]!);
+          if (buf) buf.copyFrom(outs[k - 2]!.value);
+        }
+      }
       node.outputs.forEach((o, k) => o && env.set(o, outs[k]!));
     }
     const outs = this.graph.outputs.map((o) => get(o.name));

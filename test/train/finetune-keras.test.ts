@@ -1,7 +1,8 @@
 /**
  * Fine-tuning models loaded from the third-party corpus (Keras files written by real Keras, see
  * ../shared/corpus/README.md): each imports through the Keras importer, becomes a GraphModule
- * (trainable flags from the Keras weights, BatchNorm moving statistics as buffers) and a few Adam
+ * (trainable flags from the Keras weights, BatchNorm moving statistics as buffers updated with
+ * batch statistics in training mode) and a few Adam
  * steps on a fixed batch toward fixed random targets make the MSE loss fall.
  */
 import { describe, expect, it } from 'vitest';
@@ -31,6 +32,7 @@ describe.skipIf(!HAS_CORPUS)('Keras corpus models fine-tune (corpus present)', (
       const opt = new nn.Adam(gm.parameters(), { lr: 0.01 });
       const crit = new nn.MSELoss();
       const losses: number[] = [];
+      gm.train();
       for (let step = 0; step < 8; step++) {
         opt.zeroGrad();
         const loss = crit.callVar(gm.callVar(...feeds), target);
@@ -39,6 +41,14 @@ describe.skipIf(!HAS_CORPUS)('Keras corpus models fine-tune (corpus present)', (
         losses.push(loss.item());
       }
       expect(losses.at(-1)!, losses.map((l) => l.toFixed(4)).join(' ')).toBeLessThan(losses[0]!);
+      // BatchNormalization trained with batch statistics updates its moving statistics (buffers).
+      const buffers = gm.namedBuffers();
+      if (file.includes('batch_norm')) {
+        expect(buffers.length).toBeGreaterThan(0);
+        const initial = res.model.graph.initializers.get(buffers[0]![0])!.toNumbers();
+        expect(buffers[0]![1].data.toNumbers()).not.toEqual(initial);
+        expect(gm.parameters().every((p) => !buffers.some(([, b]) => b === p))).toBe(true);
+      }
     }, 60_000);
   }
 });
