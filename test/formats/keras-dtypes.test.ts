@@ -125,3 +125,25 @@ describe('Keras 3 configs inside legacy .h5 (DTypePolicy, batch_shape, {args, kw
     expectClose(a, b, 0, 0, 'keras 3 in h5');
   });
 });
+
+describe('tf.keras 2.13–2.15 .keras files (weights under _layer_checkpoint_dependencies)', () => {
+  it('load with the weights in place', async () => {
+    const { h5group, writeHdf5 } = await import('../../src/formats/hdf5.js');
+    const { writeZip } = await import('../../src/formats/zip.js');
+    const { kerasZipImporter } = await import('../../src/importers/keras/index.js');
+    const { seededTensor } = await import('../helpers/keras-oracle.js');
+    const config = { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'InputLayer', config: { batch_input_shape: [null, 3], dtype: 'float32', name: 'x' } }, { class_name: 'Dense', config: { name: 'd', units: 2 } }] } };
+    const kernel = seededTensor([3, 2], 4);
+    const bias = seededTensor([2], 5);
+    const weights = await writeHdf5(h5group([], [['_layer_checkpoint_dependencies', h5group([], [['d', h5group([], [['vars', h5group([], [['0', kernel], ['1', bias]])]])]])]]));
+    const enc = new TextEncoder();
+    const bytes = writeZip([
+      { name: 'metadata.json', data: enc.encode(JSON.stringify({ keras_version: '2.15.0' })) },
+      { name: 'config.json', data: enc.encode(JSON.stringify(config)) },
+      { name: 'model.weights.h5', data: weights },
+    ]);
+    const m = ((await kerasZipImporter.open({ name: 'tf215.keras', bytes })) as { model: Model }).model;
+    expect(tensorsBitEqual(param(m, 'd', 'kernel'), permute(kernel, [1, 0]))).toBe(true);
+    expect(tensorsBitEqual(param(m, 'd', 'bias'), bias)).toBe(true);
+  });
+});

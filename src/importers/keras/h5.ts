@@ -49,9 +49,11 @@ export function legacyWeightSource(r: Hdf5Reader, root: string): WeightSource {
 
 /** Keras 3 layout: `layers/<name>/vars/<i>` (nested: `layers/<outer>/layers/<inner>/vars`). */
 export function keras3WeightSource(r: Hdf5Reader): WeightSource {
+  // tf.keras 2.13–2.15 wrote the same layout under `_layer_checkpoint_dependencies`.
+  const key = !r.isGroup('layers') && r.isGroup('_layer_checkpoint_dependencies') ? '_layer_checkpoint_dependencies' : 'layers';
   return (path) => {
     let g = '';
-    for (const p of path) g += `${g ? '/' : ''}layers/${p}`;
+    for (const p of path) g += `${g ? '/' : ''}${key}/${p}`;
     // Keras 3 may store wrapped layers (Bidirectional, TimeDistributed) one level down.
     const collect = (group: string, depth: number): KerasWeight[] => {
       const out: KerasWeight[] = [];
@@ -100,7 +102,7 @@ export async function readKerasH5(bytes: Uint8Array, file: string): Promise<H5Co
     if (backend) metadata['keras.backend'] = backend;
     const config = r.attrString('/', 'model_config');
     if (config !== undefined) {
-      const source = r.isGroup('model_weights') ? legacyWeightSource(r, 'model_weights') : r.isGroup('layers') ? keras3WeightSource(r) : undefined;
+      const source = r.isGroup('model_weights') ? legacyWeightSource(r, 'model_weights') : r.isGroup('layers') || r.isGroup('_layer_checkpoint_dependencies') ? keras3WeightSource(r) : undefined;
       if (!source) throw new RosettaError('E_MISSING_WEIGHT', 'the file has a model_config but no model_weights group', { where: { file }, hint: 'the file is incomplete' });
       return { kind: 'model', model: modelFromConfig(config, file, source, kerasVersion, backend), metadata };
     }
@@ -141,7 +143,7 @@ export async function modelFromJsonAndWeights(configText: string, weightsBytes: 
     const kerasVersion = r.attrString('/', 'keras_version');
     const backend = r.attrString('/', 'backend');
     let source: WeightSource;
-    if (r.isGroup('layers') && !r.attrStrings('/', 'layer_names')) source = keras3WeightSource(r);
+    if ((r.isGroup('layers') || r.isGroup('_layer_checkpoint_dependencies')) && !r.attrStrings('/', 'layer_names')) source = keras3WeightSource(r);
     else {
       const base = legacyWeightSource(r, '');
       if (opts.byName) source = base;
