@@ -13,5 +13,6 @@ export { unpickle, type PickleValue, type UnpickleOptions } from './formats/pick
 export { readTorch, writeTorch, type TorchFile } from './formats/torch.js';
 export { readSafetensors, writeSafetensors, type SafetensorsFile } from './formats/safetensors.js';
 export { CPU_KERNELS, cpuSupportedOps } from './kernels/cpu/index.js';
+export { WebGpuBackend, WEBGPU_KERNELS, webgpuSupportedOps, isGpuTensor, type GpuTensor, type WebGpuKernel } from './kernels/webgpu/index.js';
 export { bindWeights, parseMapRule, planPyTorch, compareLayers, type BindOptions, type BindingReport, type MapRule, type TorchPlan, type LayerReport } from './convert/index.js';
 export { toPyTorch, moduleSource, type PyTorchForm, type ModuleSourceOptions } from './exporters/typescript/index.js';

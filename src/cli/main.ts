@@ -20,6 +20,7 @@ import { demoCommand } from './demo.js';
 import { inspectCommand } from './inspect.js';
 import type { CliIo } from './io.js';
 import { runCommand } from './run.js';
+import '../kernels/webgpu/index.js'; // registers the 'webgpu' backend for --backend
 
 export type { CliIo } from './io.js';
 
