@@ -186,7 +186,7 @@ interface SourceLayer {
 }
 
 const KERAS_ROLES = new Set(['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'embeddings', 'recurrent_kernel', 'depthwise_kernel', 'pointwise_kernel']);
-/** Keras 3 `.weights.h5` stores variables by index; the index means a role per layer kind. */
+const MHA_PARTS = ['query', 'key', 'value', 'attention_output'];
 const TORCH_RNN = /^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$/;
 
 /** Split a key into (layer, role, world). */
@@ -195,8 +195,11 @@ function splitKey(key: string): { layer: string; role: string; world: World } {
   if (k.includes('/')) {
     const parts = k.split('/').filter(Boolean);
     const role = parts.pop() ?? k;
-    // `lstm/lstm_cell/kernel`, `dense/dense/kernel`: the layer is the first component
-    const layer = parts[0] === 'layers' || parts[0] === 'model_weights' ? (parts[1] ?? '') : (parts[0] ?? '');
+    // `lstm/lstm_cell/kernel`, `dense/dense/kernel`: the layer is the first component, except the
+    // projections of a MultiHeadAttention (`mha/query/kernel`), which are layers of their own
+    const base = parts[0] === 'layers' || parts[0] === 'model_weights' ? parts.slice(1) : parts;
+    const sub = base.findIndex((p, i) => i > 0 && MHA_PARTS.includes(p));
+    const layer = sub > 0 ? `${base[0]}/${base[sub]}` : (base[0] ?? '');
     return { layer, role, world: 'keras' };
   }
   const dot = k.lastIndexOf('.');
@@ -301,8 +304,22 @@ function adapt(slot: Slot, layer: SourceLayer, weights: Map<string, Tensor>, g: 
       return out;
     }
     case 'dense': {
-      const w = get(torch ? 'weight' : 'kernel');
-      if (!w || w.rank !== 2 || !only(torch ? 'weight' : 'kernel', 'bias')) return undefined;
+      // nn.MultiheadAttention's packed projection is a Linear under other names
+      const packed = torch && layer.keys.has('in_proj_weight');
+      const wRole = torch ? (packed ? 'in_proj_weight' : 'weight') : 'kernel';
+      const bRole = packed ? 'in_proj_bias' : 'bias';
+      let w = get(wRole);
+      if (!w || !only(wRole, bRole)) return undefined;
+      let b = get(bRole);
+      let mhaNote = packed ? 'packed in_proj (q, k, v rows) ' : '';
+      if (!torch && w.rank === 3 && MHA_PARTS.some((p) => layer.name.endsWith(`/${p}`))) {
+        // Keras MultiHeadAttention einsum kernels: [E, H, D] (query/key/value), [H, D, E] (output)
+        const [a, c, d] = w.shape as [number, number, number];
+        w = layer.name.endsWith('/attention_output') ? w.reshape([a * c, d]) : w.reshape([a, c * d]);
+        if (b && b.rank === 2) b = b.reshape([b.size]);
+        mhaNote = 'MultiHeadAttention kernel reshaped to 2-D; ';
+      }
+      if (w.rank !== 2) return undefined;
       // PyTorch Linear stores [out, in], Keras Dense [in, out]; Gemm(transB=1) wants [out, in].
       const srcOutIn = torch;
       let wt = srcOutIn === slot.outIn ? w : transpose2(w);
@@ -316,8 +333,9 @@ function adapt(slot: Slot, layer: SourceLayer, weights: Map<string, Tensor>, g: 
           tr = `${tr ? `${tr}; ` : ''}Flatten→Dense rows (${spatial.length === 2 ? 'h, w' : 'spatial…'}, c) → (c, ${spatial.length === 2 ? 'h, w' : 'spatial…'}) for a [${channels}, ${spatial.join(', ')}] map`;
         }
       }
-      if (!put('weight', wt, [key(torch ? 'weight' : 'kernel')], tr)) return undefined;
-      if (!put('bias', get('bias'), layer.keys.has('bias') ? [key('bias')] : [], '')) return undefined;
+      if (mhaNote) tr = `${mhaNote}${tr}`;
+      if (!put('weight', wt, [key(wRole)], tr)) return undefined;
+      if (!put('bias', b, layer.keys.has(bRole) ? [key(bRole)] : [], '')) return undefined;
       return out;
     }
     case 'bn': {
@@ -421,6 +439,62 @@ function adaptRnn(
   );
 }
 
+/**
+ * Keras MultiHeadAttention `…/query`, `…/key`, `…/value` at `li` merged into one Dense-like
+ * layer whose kernel is [E, 3·H·D] (columns q | k | v) — PyTorch's packed in_proj, transposed.
+ */
+function mergeQkv(layers: SourceLayer[], li: number, src: Map<string, Tensor>): { layer: SourceLayer; parts: SourceLayer[]; kernels: string[]; biases: string[] } | undefined {
+  const q = layers[li];
+  if (!q || q.world !== 'keras' || !q.name.endsWith('/query')) return undefined;
+  const prefix = q.name.slice(0, -'/query'.length);
+  const k = layers.find((l) => l.name === `${prefix}/key`);
+  const v = layers.find((l) => l.name === `${prefix}/value`);
+  if (!k || !v) return undefined;
+  const parts = [q, k, v];
+  const kernels = parts.map((p) => src.get(p.keys.get('kernel') ?? ''));
+  if (kernels.some((t) => !t || t.rank !== 3)) return undefined;
+  const E = kernels[0]!.shape[0]!;
+  if (kernels.some((t) => t!.shape[0] !== E)) return undefined;
+  const cols = kernels.map((t) => t!.size / E);
+  const total = cols.reduce((a, c) => a + c, 0);
+  const kernel = new Tensor('float32', [E, total]);
+  const kd = kernel.data as Float32Array;
+  let off = 0;
+  kernels.forEach((t, j) => {
+    const d = toFloat32Array(t!);
+    for (let r = 0; r < E; r++) kd.set(d.subarray(r * cols[j]!, (r + 1) * cols[j]!), r * total + off);
+    off += cols[j]!;
+  });
+  const layer: SourceLayer = { name: `${prefix}/qkv`, world: 'keras', keys: new Map([['kernel', `${prefix}/qkv/kernel`]]) };
+  src.set(`${prefix}/qkv/kernel`, kernel);
+  const biases = parts.map((p) => src.get(p.keys.get('bias') ?? ''));
+  const hasBias = biases.every((b) => b);
+  if (hasBias) {
+    src.set(`${prefix}/qkv/bias`, concat0(biases as Tensor[], [total]));
+    layer.keys.set('bias', `${prefix}/qkv/bias`);
+  }
+  return { layer, parts, kernels: parts.map((p) => p.keys.get('kernel')!), biases: hasBias ? parts.map((p) => p.keys.get('bias')!) : [] };
+}
+
+/**
+ * PyTorch's ONNX export merges parameters with equal values into one initializer and feeds the
+ * others through `Identity` (an attention model's `norm.bias` may become `Identity(out_proj.bias)`).
+ * Binding must be able to give them different values, so each such Identity becomes its own
+ * initializer again (a copy, named by the Identity's output). Returns a new graph when it changes.
+ */
+function untieParameters(g: Graph, rewrites: RewriteRecord[]): Graph {
+  const ties = g.nodes.filter((n) => n.opType === 'Identity' && isParam(g, n.inputs[0]) && n.outputs[0] && !g.initializers.has(n.outputs[0]) && !g.outputs.some((o) => o.name === n.outputs[0]));
+  if (ties.length === 0) return g;
+  const inits = new Map(g.initializers);
+  for (const n of ties) {
+    const t = g.initializers.get(n.inputs[0]!)!;
+    inits.set(n.outputs[0]!, new Tensor(t.dtype, t.shape, t.data.slice() as typeof t.data));
+    rewrites.push({ kind: 'untied-parameter', scope: n.scope || n.name, detail: `${n.outputs[0]} was Identity(${n.inputs[0]}) (equal values merged by the exporter): now its own parameter` });
+  }
+  const drop = new Set(ties);
+  return { ...g, nodes: g.nodes.filter((n) => !drop.has(n)), initializers: inits };
+}
+
 // ---- binding ------------------------------------------------------------------------------------
 
 /**
@@ -428,7 +502,8 @@ function adaptRnn(
  * its parameter values replaced; `arch` itself is not modified) and the report.
  */
 export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions = {}): { model: Model; report: BindingReport } {
-  const g = arch.graph;
+  const untied: RewriteRecord[] = [];
+  const g = untieParameters(arch.graph, untied);
   const rules = (opts.map ?? []).map((r) => (typeof r === 'string' ? parseMapRule(r) : r));
   const report: BindingReport = { renamed: [], applied: [], transformed: [], missing: [], unused: [] };
   // 1. rename
@@ -445,14 +520,13 @@ export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions =
   const slots = archSlots(g);
   const bound = new Map<string, Bound>();
   const used = new Set<string>();
-  // 2. exact names (same shape)
+  // 2. exact names (same shape), for whole layers only: a layer matched in part goes structural
   for (const s of slots) {
-    for (const name of s.params.values()) {
-      const t = src.get(name);
-      if (t && sameShape(t.shape, g.initializers.get(name)!.shape)) {
-        bound.set(name, { target: name, tensor: t, sources: [name], transform: '' });
-        used.add(name);
-      }
+    const names = [...s.params.values()];
+    if (!names.every((name) => src.has(name) && sameShape(src.get(name)!.shape, g.initializers.get(name)!.shape))) continue;
+    for (const name of names) {
+      bound.set(name, { target: name, tensor: src.get(name)!, sources: [name], transform: '' });
+      used.add(name);
     }
   }
   // 3. structural: remaining slots against remaining source layers, both in order
@@ -460,21 +534,49 @@ export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions =
   const layers = sourceLayers([...src.keys()].filter((k) => !used.has(k)));
   const consumed = new Set<SourceLayer>();
   let cursor = 0;
+  const take = (l: SourceLayer, r: Bound[], li: number): void => {
+    for (const b of r) {
+      bound.set(b.target, b);
+      for (const k of b.sources) used.add(k);
+    }
+    for (const k of l.keys.values()) if (/num_batches_tracked$/.test(k)) used.add(k);
+    consumed.add(l);
+    cursor = li + 1;
+  };
   for (const s of pending) {
-    if ([...s.params.values()].some((n) => bound.has(n))) continue; // half bound by name: leave the rest missing
     for (let li = cursor; li < layers.length; li++) {
       const l = layers[li]!;
       if (consumed.has(l)) continue;
       const r = adapt(s, l, src, g);
-      if (!r) continue;
-      for (const b of r) {
-        bound.set(b.target, b);
-        for (const k of b.sources) used.add(k);
+      if (r) {
+        take(l, r, li);
+        break;
       }
-      for (const k of l.keys.values()) if (/num_batches_tracked$/.test(k)) used.add(k);
-      consumed.add(l);
-      cursor = li + 1;
-      break;
+      // Keras MultiHeadAttention query/key/value onto one packed projection (PyTorch in_proj)
+      const qkv = s.kind === 'dense' ? mergeQkv(layers, li, src) : undefined;
+      const rq = qkv && adapt(s, qkv.layer, src, g);
+      if (qkv && !rq) for (const k of qkv.layer.keys.values()) src.delete(k);
+      if (qkv && rq) {
+        for (const b of rq) {
+          const bias = b.target === s.params.get('bias');
+          b.sources = bias ? qkv.biases : qkv.kernels;
+          b.transform = `Keras MultiHeadAttention query | key | value ${bias ? 'biases [H, D]' : 'kernels [E, H, D]'} → one packed projection (PyTorch in_proj)${b.transform ? `; ${b.transform}` : ''}`;
+        }
+        qkv.parts.forEach((p) => consumed.add(p));
+        take(qkv.layer, rq, li + 2);
+        for (const k of qkv.layer.keys.values()) src.delete(k); // synthetic: not a source tensor
+        break;
+      }
+    }
+  }
+  // 3b. what is left of half-matched layers still binds by exact name
+  for (const s of slots) {
+    for (const name of s.params.values()) {
+      const t = src.get(name);
+      if (!bound.has(name) && !used.has(name) && t && sameShape(t.shape, g.initializers.get(name)!.shape)) {
+        bound.set(name, { target: name, tensor: t, sources: [name], transform: '' });
+        used.add(name);
+      }
     }
   }
   // 4. values in the architecture's dtype; the report
@@ -517,6 +619,6 @@ export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions =
     });
   }
   const graph: Graph = { ...g, initializers: inits };
-  const model: Model = { ...arch, graph, rewrites: [...arch.rewrites, ...rewrites], metadata: { ...arch.metadata } };
+  const model: Model = { ...arch, graph, rewrites: [...arch.rewrites, ...untied, ...rewrites], metadata: { ...arch.metadata } };
   return { model, report };
 }

@@ -21,7 +21,7 @@ import { Session } from '../../src/runtime/session.js';
 import { HAS_CORPUS, PROJECT_ROOT, readCorpus } from '../helpers/corpus.js';
 
 const FIX = join(PROJECT_ROOT, 'fixtures', 'convert');
-const manifest = JSON.parse(readFileSync(join(FIX, 'manifest.json'), 'utf8')) as { models: Record<string, { weights: string }> };
+const manifest = JSON.parse(readFileSync(join(FIX, 'manifest.json'), 'utf8')) as { models: Record<string, { weights: string }>; extra: Record<string, { weights: string }> };
 
 async function open(path: string) {
   const bytes = new Uint8Array(readFileSync(path));
@@ -30,7 +30,7 @@ async function open(path: string) {
 
 async function fixture(name: string): Promise<{ arch: Model; weights: WeightSet }> {
   const a = await open(join(FIX, `${name}.onnx`));
-  const w = await open(join(PROJECT_ROOT, manifest.models[name]!.weights));
+  const w = await open(join(PROJECT_ROOT, (manifest.models[name] ?? manifest.extra[name])!.weights));
   if (a.kind !== 'model' || w.kind !== 'weights') throw new Error('fixture kinds');
   for (const t of a.model.graph.initializers.values()) if (t.dtype === 'float32') (t.data as Float32Array).fill(0);
   return { arch: a.model, weights: w.weights };
@@ -200,6 +200,51 @@ describe('binding Keras-named weights to a PyTorch architecture', () => {
     expect(report.unused).toEqual([]);
     expect(report.transformed.find((x) => x.sources[0] === 'gru_1/gru_cell_1/bias:0')?.transform).toMatch(/\[2, 3H\]/);
     await expectPyTorchOutputs('rnn_model', model);
+  });
+});
+
+describe('MultiheadAttention: packed in_proj ⇄ separate Q/K/V', () => {
+  /** Keras MultiHeadAttention storage from PyTorch's packed weights (E = 8, H = 2, D = 4). */
+  function kerasMha(sd: Map<string, Tensor>): [string, Tensor][] {
+    const E = 8;
+    const H = 2;
+    const D = 4;
+    const w = f32(sd.get('attn.in_proj_weight')!);
+    const b = f32(sd.get('attn.in_proj_bias')!);
+    const out: [string, Tensor][] = [];
+    ['query', 'key', 'value'].forEach((part, p) => {
+      const k = new Tensor('float32', [E, H, D]);
+      for (let i = 0; i < E; i++) for (let j = 0; j < H * D; j++) f32(k)[i * H * D + j] = w[(p * E + j) * E + i]!;
+      out.push([`multi_head_attention/${part}/kernel:0`, k]);
+      out.push([`multi_head_attention/${part}/bias:0`, new Tensor('float32', [H, D], b.slice(p * E, (p + 1) * E))]);
+    });
+    const ow = f32(sd.get('attn.out_proj.weight')!);
+    const ok = new Tensor('float32', [H, D, E]);
+    for (let j = 0; j < H * D; j++) for (let o = 0; o < E; o++) f32(ok)[j * E + o] = ow[o * E + j]!;
+    out.push(['multi_head_attention/attention_output/kernel:0', ok], ['multi_head_attention/attention_output/bias:0', sd.get('attn.out_proj.bias')!]);
+    out.push(['layer_normalization/gamma:0', sd.get('norm.weight')!], ['layer_normalization/beta:0', sd.get('norm.bias')!]);
+    return out;
+  }
+
+  it('PyTorch attn.in_proj_weight binds to the exported packed MatMul; a merged (Identity) parameter is untied', async () => {
+    const { arch, weights } = await fixture('attn_model');
+    const { model, report } = bindWeights(arch, weights);
+    expect(report.missing).toEqual([]);
+    expect(report.unused).toEqual([]);
+    expect(report.transformed.find((t) => t.sources[0] === 'attn.in_proj_weight')?.transform).toBe('packed in_proj (q, k, v rows) Linear [out, in] → [in, out]');
+    expect(model.rewrites.some((r) => r.kind === 'untied-parameter' && r.detail.startsWith('norm.bias'))).toBe(true);
+    await expectPyTorchOutputs('attn_model', model);
+  });
+
+  it('Keras query/key/value/attention_output kernels merge into the packed projection', async () => {
+    const { arch, weights } = await fixture('attn_model');
+    const { model, report } = bindWeights(arch, ws(kerasMha(weights.tensors)));
+    expect(report.missing).toEqual([]);
+    expect(report.unused).toEqual([]);
+    const packed = report.transformed.find((t) => t.sources.includes('multi_head_attention/key/kernel:0'));
+    expect(packed?.sources).toEqual(['multi_head_attention/query/kernel:0', 'multi_head_attention/key/kernel:0', 'multi_head_attention/value/kernel:0']);
+    expect(packed?.transform).toMatch(/query \| key \| value kernels \[E, H, D\] → one packed projection/);
+    await expectPyTorchOutputs('attn_model', model);
   });
 });
 
