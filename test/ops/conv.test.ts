@@ -5,11 +5,12 @@
  * float16. The conformance suite covers few of these combinations; the references here are the
  * spec's formulas, not outputs of the code under test.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttrReader, attrInts, attrString, attrInt } from '../../src/ir/attrs.js';
 import type { Attr } from '../../src/ir/graph.js';
 import { f16ToF32 } from '../../src/ir/float-bits.js';
 import { Tensor } from '../../src/ir/tensor.js';
+import { setGemmKernel } from '../../src/kernels/cpu/gemm.js';
 import { CPU_KERNELS } from '../../src/kernels/cpu/index.js';
 import type { KernelContext } from '../../src/kernels/cpu/kernel.js';
 
@@ -100,7 +101,11 @@ const convCases: ConvCase[] = [
   { name: 'large GEMM (crosses blocks)', x: [1, 40, 20, 20], w: [70, 40, 3, 3], pads: [1, 1, 1, 1], bias: true },
 ];
 
-describe('Conv matches the naive definition', () => {
+describe.each(['wasm', 'js'] as const)('Conv matches the naive definition (%s GEMM kernel)', (kernel) => {
+  // The SIMD kernel path packs im2col straight into GEMM panels; the JS path materialises it.
+  beforeAll(() => setGemmKernel(kernel));
+  afterAll(() => setGemmKernel('wasm'));
+
   it.each(convCases)('$name', (c) => {
     const nd = c.x.length - 2;
     const x = rand(c.x, 1);

@@ -11,7 +11,7 @@
  */
 import type { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
-import { dgemm, sgemm, type GemmFn } from './gemm.js';
+import { activeGemmKernel, dgemm, sgemm, sgemmImplicitB, type GemmFn, type PanelPacker } from './gemm.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { zeroPoints } from './matmul.js';
 import { type FloatArr, type Geometry, attrError, floatAlloc, floatData, floatTensor, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
@@ -131,6 +131,68 @@ function im2col<T extends FloatArr>(x: T, xOff: number, Cg: number, inSpatial: n
 }
 
 /**
+ * im2col straight into the SIMD GEMM's B panels (see gemm.ts `PanelPacker`) for 1-D/2-D inputs:
+ * the column matrix of one (batch, group) slice is never materialised.
+ */
+function im2colPacker(x: Float32Array, xOff: number, inSpatial: number[], g: Geometry): PanelPacker {
+  const nd = inSpatial.length;
+  const H = nd === 2 ? inSpatial[0]! : 1;
+  const W = inSpatial[nd - 1]!;
+  const KH = nd === 2 ? g.kernel[0]! : 1;
+  const KW = g.kernel[nd - 1]!;
+  const OW = g.outSpatial[nd - 1]!;
+  const sh = nd === 2 ? g.strides[0]! : 1;
+  const sw = g.strides[nd - 1]!;
+  const dh = nd === 2 ? g.dilations[0]! : 1;
+  const dw = g.dilations[nd - 1]!;
+  const pt = nd === 2 ? g.padBegin[0]! : 0;
+  const pl = g.padBegin[nd - 1]!;
+  return (pc, jc, kc, nc, out, off) => {
+    const kc8 = kc * 8;
+    for (let kk = 0; kk < kc; kk++) {
+      const k = pc + kk;
+      const c = Math.floor(k / (KH * KW));
+      const r = k - c * KH * KW;
+      const kh = Math.floor(r / KW);
+      const kw = r - kh * KW;
+      const xc = xOff + c * H * W;
+      let oh = Math.floor(jc / OW);
+      let ow = jc - oh * OW;
+      // destination of column n = jc + nn: off + (nn >> 3)·kc·8 + kk·8 + (nn & 7)
+      let panel = off + kk * 8;
+      let lane = 0;
+      let nn = 0;
+      while (nn < nc) {
+        const ih = oh * sh - pt + kh * dh;
+        const run = Math.min(OW - ow, nc - nn);
+        if (ih < 0 || ih >= H) {
+          for (let i = 0; i < run; i++) {
+            out[panel + lane] = 0;
+            if (++lane === 8) {
+              lane = 0;
+              panel += kc8;
+            }
+          }
+        } else {
+          const xr = xc + ih * W;
+          let iw = ow * sw - pl + kw * dw;
+          for (let i = 0; i < run; i++, iw += sw) {
+            out[panel + lane] = iw >= 0 && iw < W ? x[xr + iw]! : 0;
+            if (++lane === 8) {
+              lane = 0;
+              panel += kc8;
+            }
+          }
+        }
+        nn += run;
+        ow = 0;
+        oh++;
+      }
+    }
+  };
+}
+
+/**
  * y[N, M, ...out] = conv(x, w) + bias, for one storage type and its GEMM. `out` is overwritten.
  */
 export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias: T | undefined, out: T, gemm: GemmFn<T>, alloc: (n: number) => T): void {
@@ -146,7 +208,9 @@ export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
     return;
   }
   const direct = kk === 1 && geom.strides.every((v) => v === 1) && geom.padBegin.every((v) => v === 0) && geom.padEnd.every((v) => v === 0);
-  const col = direct ? undefined : alloc(Kdim * outSize);
+  // With the SIMD kernel, 1-D/2-D im2col writes straight into the GEMM's packed panels.
+  const implicit = !direct && inSpatial.length <= 2 && gemm === (sgemm as unknown as GemmFn<T>) && activeGemmKernel() === 'wasm';
+  const col = direct ? undefined : implicit ? alloc(0) : alloc(Kdim * outSize);
   for (let n = 0; n < N; n++) {
     // The bias is the GEMM's initial C (a native fill, then beta = 1), not a pass of its own.
     if (bias) for (let m = 0; m < M; m++) out.fill(bias[m]!, (n * M + m) * outSize, (n * M + m + 1) * outSize);
@@ -154,6 +218,10 @@ export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
     for (let gi = 0; gi < group; gi++) {
       const xOff = (n * C + gi * Cg) * inSize;
       const yOff = (n * M + gi * Mg) * outSize;
+      if (implicit) {
+        const packer = im2colPacker(x as Float32Array, xOff, inSpatial, geom);
+        if (sgemmImplicitB(Mg, outSize, Kdim, 1, w as Float32Array, gi * Mg * Kdim, Kdim, packer, beta, out as Float32Array, yOff, outSize)) continue;
+      }
       if (col) {
         im2col(x, xOff, Cg, inSpatial, geom, col);
         gemm(false, false, Mg, outSize, Kdim, 1, w, gi * Mg * Kdim, Kdim, col, 0, outSize, beta, out, yOff, outSize);

@@ -293,6 +293,27 @@ export function fixedRightOperand(transB: boolean, K: number, N: number, B: Floa
   };
 }
 
+/**
+ * Writes op(B)[pc:pc+kc, jc:jc+nc] into `out` from `off` in the SIMD kernel's panel layout: element
+ * (k, n) at off + ⌊(n−jc)/8⌋·kc·8 + (k−pc)·8 + (n−jc) mod 8. Lanes past nc may be left as they are.
+ */
+export type PanelPacker = (pc: number, jc: number, kc: number, nc: number, out: Float32Array, off: number) => void;
+
+/**
+ * C = alpha·A·B + beta·C with B never materialised: `packB` writes each block straight into the
+ * kernel's panels (Conv's implicit im2col). Returns false, doing nothing, when the SIMD kernel is
+ * not in use; the caller then builds B and calls `sgemm`.
+ */
+export function sgemmImplicitB(M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, packB: PanelPacker, beta: number, C: Float32Array, cOff: number, ldc: number): boolean {
+  const w = kernelChoice === 'wasm' ? wasmGemm() : undefined;
+  if (!w) return false;
+  if (M === 0 || N === 0) return true;
+  scaleC(M, N, beta, C, cOff, ldc);
+  if (K === 0 || alpha === 0) return true;
+  sgemmWasm(w, false, false, M, N, K, alpha, A, aOff, lda, C, 0, 0, C, cOff, ldc, undefined, packB);
+  return true;
+}
+
 /** Floats of C kept in the kernel's memory at once (bounds the column block for tall products). */
 const C_BLOCK_FLOATS = 1 << 20;
 
@@ -302,7 +323,7 @@ const C_BLOCK_FLOATS = 1 << 20;
  * back: only memcpy-speed `set` calls touch C from JS. Packed panels live in the module memory too.
  * `pre` supplies op(B) already packed (`fixedRightOperand`), in WNC-wide column blocks.
  */
-function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number, pre?: PackedB): void {
+function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number, pre?: PackedB, packer?: PanelPacker): void {
   const mPad = Math.ceil(M / MR) * MR;
   const ncMax = pre ? WNC : Math.max(WNR, Math.min(WNC, Math.floor(C_BLOCK_FLOATS / mPad / WNR) * WNR));
   // Layout in floats: [packed A (MC+MR)·KC][packed B KC·ncMax][C block mPad·ncMax]
@@ -324,6 +345,8 @@ function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: 
         const len = kc * ldcW;
         heap.set(pre.data.subarray(preOff, preOff + len), bF);
         preOff += len;
+      } else if (packer) {
+        packer(pc, jc, kc, nc, heap, bF);
       } else {
         packPanelsB8(transB, B, bOff, ldb, pc, jc, kc, nc, heap, bF);
       }
