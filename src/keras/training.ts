@@ -11,7 +11,9 @@
  * `val_*` are computed in inference mode after the epoch.
  * Spec: https://keras.io/api/models/model_training_apis/
  */
+import { attrInt } from '../ir/attrs.js';
 import { RosettaError } from '../ir/errors.js';
+import type { Graph } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { GraphModule } from '../nn/graph-module.js';
 import { binaryCrossentropy, categoricalCrossentropy, huber, meanAbsoluteError, meanSquaredError, sparseCategoricalCrossentropy } from '../nn/loss.js';
@@ -166,7 +168,13 @@ function metricFrom(name: string, lossName: string): { name: string; fn: MetricF
 
 /** What `compile` stores on the model. */
 export interface CompiledState {
+  /** Trains: BatchNormalization in training mode (batch statistics, moving averages updated). */
   module: GraphModule;
+  /** Evaluates: the model's own graph, sharing the training module's parameter tensors. */
+  evalModule: GraphModule;
+  /** Per BatchNormalization: where its updated moving mean / variance go (graph outputs past the model's). */
+  movingStats: { mean: string; variance: string }[];
+  modelOutputs: number;
   optimizer: RuntimeOptimizer;
   optimizerName: string;
   loss: { name: string; fn: LossFn };
@@ -186,18 +194,46 @@ export interface CompileArgs {
  */
 export function compileModel(model: Model, args: CompileArgs): void {
   const ir = model.irModel;
-  const module = new GraphModule(ir.graph);
+  const { graph: trainGraph, movingStats } = trainingGraph(ir.graph);
+  const module = new GraphModule(trainGraph);
   module.assignPaths();
-  for (const [name, p] of [...module.namedParameters(), ...module.namedBuffers()]) ir.graph.initializers.set(name, p.data);
+  const shared = new Map([...module.namedParameters(), ...module.namedBuffers()]);
+  // The model's graph (and so predict and the exporters) reads the very tensors training updates.
+  for (const [name, p] of shared) ir.graph.initializers.set(name, p.data);
+  const evalModule = new GraphModule(ir.graph);
+  evalModule.assignPaths();
+  for (const [name, p] of [...evalModule.namedParameters(), ...evalModule.namedBuffers()]) p.data = shared.get(name)?.data ?? p.data;
   const loss = lossFrom(args.loss);
   const opt = optimizerFrom(args.optimizer);
   model.compiled = {
     module,
+    evalModule,
+    movingStats,
+    modelOutputs: ir.graph.outputs.length,
     optimizer: opt.create(module.parameters()),
     optimizerName: opt.name,
     loss,
     metrics: (args.metrics ?? []).map((m) => metricFrom(m, loss.name)),
   } satisfies CompiledState;
+}
+
+/**
+ * The graph `fit` traces: every BatchNormalization in ONNX training mode (batch statistics;
+ * running = running · momentum + batch · (1 − momentum), Keras' momentum convention, with the
+ * biased batch variance as Keras 3 and tf.keras' non-fused path compute it), its updated
+ * moving statistics exposed as extra graph outputs. Nodes are copied; tensors are shared.
+ */
+function trainingGraph(g: Graph): { graph: Graph; movingStats: { mean: string; variance: string }[] } {
+  const movingStats: { mean: string; variance: string }[] = [];
+  const extra: string[] = [];
+  const nodes = g.nodes.map((n) => {
+    if (n.opType !== 'BatchNormalization' || n.domain !== '' || !g.params.has(n.inputs[3] ?? '')) return n;
+    const outs = [n.outputs[0]!, `${n.name}::moving_mean_out`, `${n.name}::moving_variance_out`];
+    movingStats.push({ mean: n.inputs[3]!, variance: n.inputs[4]! });
+    extra.push(outs[1]!, outs[2]!);
+    return { ...n, outputs: outs, attrs: { ...n.attrs, training_mode: attrInt(1) } };
+  });
+  return { graph: { ...g, nodes, outputs: [...g.outputs, ...extra.map((name) => ({ name }))] }, movingStats };
 }
 
 function state(model: Model): CompiledState {
@@ -248,16 +284,23 @@ async function runBatches(model: Model, s: CompiledState, xs: Tensor[], ys: Tens
     const idx = order.slice(b * batchSize, Math.min(order.length, (b + 1) * batchSize));
     const xb = xs.map((t) => takeRows(t, idx));
     const yb = ys.map((t) => takeRows(t, idx));
-    s.module.train(train);
+    const module = train ? s.module : s.evalModule;
+    module.train(train);
     if (train) s.optimizer.zeroGrad();
-    const out = s.module.call(...xb);
-    const outs = out instanceof Var ? [out] : (out as Var[]);
+    const out = module.call(...xb);
+    const all = out instanceof Var ? [out] : (out as Var[]);
+    const outs = all.slice(0, s.modelOutputs);
     if (outs.length !== yb.length) throw new RosettaError('E_USAGE', `the model has ${outs.length} output(s), got ${yb.length} target(s)`);
     let loss = s.loss.fn(yb[0]!, outs[0]!);
     for (let k = 1; k < outs.length; k++) loss = loss.add(s.loss.fn(yb[k]!, outs[k]!));
     if (train) {
       await loss.backward();
       s.optimizer.step();
+      s.movingStats.forEach((m, k) => {
+        const g = model.irModel.graph;
+        (g.initializers.get(m.mean)!.data as Float32Array).set(all[s.modelOutputs + 2 * k]!.value.data as Float32Array);
+        (g.initializers.get(m.variance)!.data as Float32Array).set(all[s.modelOutputs + 2 * k + 1]!.value.data as Float32Array);
+      });
     }
     const logs: Logs = { loss: loss.item() };
     for (const m of s.metrics) logs[m.name] = m.fn(yb[0]!, outs[0]!.value);
@@ -265,7 +308,6 @@ async function runBatches(model: Model, s: CompiledState, xs: Tensor[], ys: Tens
     seen += idx.length;
     if (onBatch) await onBatch(b, logs);
   }
-  s.module.train(false);
   const mean: Logs = {};
   for (const [k, v] of Object.entries(sums)) mean[k] = v / Math.max(1, seen);
   return mean;

@@ -4,11 +4,14 @@
  * compared with tfjs-layers (@tensorflow/tfjs 4.22) training the same config from the same
  * weights with `tf.train.sgd` (rtol 1e-4).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/ir/tensor.js';
 import { EarlyStopping, ModelCheckpoint, Sequential, layers, optimizers, type Model } from '../../src/keras/index.js';
 import { seededRandom } from '../../src/runtime/session.js';
 import { expectClose, seededTensor, tf, tfjsModel } from '../helpers/keras-oracle.js';
+import { FIXTURES } from '../nn/helpers.js';
 
 /** The classic Keras house-price exercise: price = 0.5 + 0.5 · bedrooms (in 100k). */
 const BEDROOMS = Tensor.from('float32', [6, 1], [1, 2, 3, 4, 5, 6]);
@@ -40,7 +43,8 @@ async function tfjsOneEpoch(m: Model, x: Tensor, y: Tensor, loss: string, batchS
   const tx = tf.tensor(Array.from(x.toNumbers()), x.shape.slice());
   const ty = tf.tensor(Array.from(y.toNumbers()), y.shape.slice());
   await tm.fit(tx, ty, { epochs: 1, batchSize, shuffle: false, verbose: 0 });
-  const out = tm.getWeights().map((w) => new Tensor('float32', w.shape, Float32Array.from(w.dataSync())));
+  // Per layer, like Keras' get_weights (tfjs' model.getWeights puts non-trainable weights last).
+  const out = tm.layers.flatMap((l) => l.getWeights()).map((w) => new Tensor('float32', w.shape, Float32Array.from(w.dataSync())));
   tm.dispose();
   tx.dispose();
   ty.dispose();
@@ -61,6 +65,23 @@ describe('Keras-style fit', () => {
     expect(lines[1]).toMatch(/^1\/1 - \d+s - loss: \d+\.\d{4} - \d+ms\/step$/);
     const p = (await model.predict(Tensor.from('float32', [1, 1], [7]))) as Tensor;
     expect(Math.abs(p.get(0) - 4)).toBeLessThan(0.1);
+  }, 60_000);
+
+  it("the seed's house-price settings Keras-style (Adam lr 0.01, mse, 500 full-batch epochs on the ten raw sizes): loss falls", async () => {
+    // Data: fixtures/pytorch/manifest.json (house_price), the seed's ten sizes and prices.
+    const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as { models: { house_price: { sizes: number[]; prices: number[] } } };
+    const { sizes, prices } = manifest.models.house_price;
+    const model = new Sequential([layers.Dense(1, { inputShape: [1] })], { seed: 0 });
+    model.compile({ optimizer: optimizers.Adam({ learningRate: 0.01 }), loss: 'mse' });
+    const lines: string[] = [];
+    const h = await model.fit(Tensor.from('float32', [10, 1], sizes), Tensor.from('float32', [10, 1], prices), { epochs: 500, batchSize: 10, printFn: (l) => lines.push(l) });
+    const loss = h.history.loss!;
+    expect(loss[499]!).toBeLessThan(loss[0]! / 100);
+    // Falling throughout: every 50-epoch window ends lower than it started.
+    for (let e = 50; e < 500; e += 50) expect(loss[e]!).toBeLessThan(loss[e - 50]!);
+    expect(lines.filter((l) => l.startsWith('Epoch '))).toHaveLength(500);
+    // The fitted slope is the least-squares one through the origin region (price ≈ 0.2 · size).
+    expect(Math.abs(model.getWeights()[0]!.get(0) - 0.2)).toBeLessThan(0.01);
   }, 60_000);
 
   it('classification: accuracy rises; History has loss/accuracy/val_loss/val_accuracy per epoch', async () => {
@@ -113,6 +134,18 @@ describe('Keras-style fit', () => {
     m.compile({ optimizer: optimizers.SGD({ learningRate: 0.05 }), loss: 'categorical_crossentropy' });
     await m.fit(x, y, { epochs: 1, batchSize: 4, shuffle: false, verbose: 0 });
     m.getWeights().forEach((g, i) => expectClose(g, want[i]!, 1e-4, 1e-6, `weight ${i}`));
+  });
+
+  it('BatchNormalization trains in training mode (batch statistics, moving averages) like tfjs-layers', async () => {
+    const { x, y } = blobs(24, 6);
+    const m = new Sequential([layers.Dense(6, { inputShape: [4] }), layers.BatchNormalization({ momentum: 0.9 }), layers.Activation('relu'), layers.Dense(3, { activation: 'softmax' })], { seed: 17 });
+    const want = await tfjsOneEpoch(m, x, y, 'sparseCategoricalCrossentropy', 8, 0.1);
+    m.compile({ optimizer: optimizers.SGD({ learningRate: 0.1 }), loss: 'sparse_categorical_crossentropy' });
+    await m.fit(x, y, { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
+    const got = m.getWeights();
+    // Keras order: kernel, bias, gamma, beta, moving_mean, moving_variance, kernel, bias.
+    expect(got[4]!.toNumbers().some((v) => v !== 0)).toBe(true);
+    got.forEach((g, i) => expectClose(g, want[i]!, 1e-4, 1e-6, `weight ${i}`));
   });
 
   it('EarlyStopping stops when val_loss stops improving and restores the best weights', async () => {
