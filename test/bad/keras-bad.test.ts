@@ -106,6 +106,16 @@ describe('malformed model JSON', () => {
     expect(() => lower(fn([input, { class_name: 'Dense', name: 'b', config: { name: 'b', units: 2 }, inbound_nodes: [[['ghost', 0, 0, {}]]] }]))).toThrow(expect.objectContaining({ code: 'E_INVALID_GRAPH', where: expect.objectContaining({ layer: 'b' }) }));
     expect(() => lower(fn([input, { class_name: 'Add', name: 'a', config: { name: 'a' }, inbound_nodes: [[['b', 0, 0, {}], ['in', 0, 0, {}]]] }, { class_name: 'Add', name: 'b', config: { name: 'b' }, inbound_nodes: [[['a', 0, 0, {}], ['in', 0, 0, {}]]] }]))).toThrow(expect.objectContaining({ code: 'E_INVALID_GRAPH' }));
   });
+  it('non-list inbound_nodes, too many layers, wrappers nested without end', () => {
+    const fn = { class_name: 'Model', config: { name: 'm', layers: [{ class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 2] }, inbound_nodes: {} }], input_layers: [['in', 0, 0]], output_layers: [['in', 0, 0]] } };
+    expect(() => lower(fn)).toThrow(expect.objectContaining({ code: 'E_BAD_FORMAT' }));
+    const many = { class_name: 'Sequential', config: new Array(100_001).fill({ class_name: 'Dropout', config: { rate: 0 } }) };
+    expect(() => lower(many)).toThrow(expect.objectContaining({ code: 'E_LIMIT' }));
+    let inner: unknown = { class_name: 'Dense', config: { name: 'd', units: 1 } };
+    for (let i = 0; i < 20; i++) inner = { class_name: 'TimeDistributed', config: { name: `t${i}`, layer: inner } };
+    const deep = { class_name: 'Sequential', config: { layers: [{ ...(inner as object), config: { ...(inner as { config: object }).config, batch_input_shape: [null, ...new Array(21).fill(1), 2] } }] } };
+    expect(() => lower(deep)).toThrow(expect.objectContaining({ code: 'E_LIMIT' }));
+  });
   it('models nested without end', () => {
     let m: unknown = dense;
     for (let i = 0; i < 40; i++) m = { class_name: 'Sequential', config: { name: `s${i}`, layers: [m] } };

@@ -34,6 +34,8 @@ export interface LowerCtx {
   feedsOnlyDense: Set<string>;
   /** Elements still allowed for zero-filled parameters (architecture-only JSON); shared. */
   placeholderBudget: { left: number };
+  /** Nesting depth of wrapper layers (TimeDistributed) being lowered. */
+  wrapDepth?: number;
   /** Observer of each layer call (scope, class, Keras input shapes); see LowerOptions.onLayer. */
   onLayer?: (scope: string, className: string, inputShapes: (number | null)[][]) => void;
 }

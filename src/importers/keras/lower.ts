@@ -132,22 +132,30 @@ function lowerGraph(ctx: LowerCtx, norm: NormModel, given: Map<string, KValue>):
       if (norm.inputs.some((x) => x.layer === l.name)) throw new RosettaError('E_INTERNAL', `input ${l.name} not bound`);
     }
   }
-  let progress = true;
-  while (pending.length && progress) {
-    progress = false;
-    for (let i = 0; i < pending.length; i++) {
-      const { layer, node } = pending[i]!;
-      const call = layer.calls[node]!;
-      if (!call.inputs.every((r) => values.has(refKey(r)))) continue;
+  // One pass per round of progress, keeping the leftovers (configs are usually topological, so
+  // this is one pass; no per-item splicing, which would be quadratic on big models).
+  let todo = pending;
+  for (;;) {
+    const left: typeof todo = [];
+    for (const item of todo) {
+      const call = item.layer.calls[item.node]!;
+      if (!call.inputs.every((r) => values.has(refKey(r)))) {
+        left.push(item);
+        continue;
+      }
       const ins = call.inputs.map((r) => values.get(refKey(r))!);
-      const outs = lowerLayer(ctx, layer, ins, call.kwargs);
-      const at = node + (nodeOffset.get(layer.name) ?? 0);
-      outs.forEach((v, t) => values.set(refKey({ layer: layer.name, node: at, tensor: t }), v));
-      pending.splice(i, 1);
-      i--;
-      progress = true;
+      const outs = lowerLayer(ctx, item.layer, ins, call.kwargs);
+      const at = item.node + (nodeOffset.get(item.layer.name) ?? 0);
+      outs.forEach((v, t) => values.set(refKey({ layer: item.layer.name, node: at, tensor: t }), v));
     }
+    if (left.length === 0 || left.length === todo.length) {
+      todo = left;
+      break;
+    }
+    todo = left;
   }
+  pending.length = 0;
+  pending.push(...todo);
   if (pending.length) {
     const p = pending[0]!;
     const missing = p.layer.calls[p.node]!.inputs.filter((r) => !values.has(refKey(r))).map((r) => r.layer);
@@ -554,6 +562,7 @@ function dot(ctx: LowerCtx, layer: NormLayer, inputs0: KValue[]): KValue {
 function timeDistributed(ctx: LowerCtx, layer: NormLayer, x0: KValue, kwargs: Record<string, unknown>): KValue {
   const { b } = ctx;
   const name = layer.name;
+  if ((ctx.wrapDepth ?? 0) >= 8) throw new RosettaError('E_LIMIT', 'TimeDistributed wrappers nested more than 8 deep', { where: { layer: name } });
   const inner = layer.config.layer as { class_name?: string; config?: Record<string, unknown> } | undefined;
   if (!inner || typeof inner.class_name !== 'string' || typeof inner.config !== 'object' || inner.config === null) throw new RosettaError('E_BAD_FORMAT', 'TimeDistributed has no inner layer', { where: { layer: name } });
   const x = b.toKeras(x0, name);
@@ -561,7 +570,8 @@ function timeDistributed(ctx: LowerCtx, layer: NormLayer, x0: KValue, kwargs: Re
   if (!rest.every((d): d is number => typeof d === 'number')) throw new RosettaError('E_SHAPE_MISMATCH', 'TimeDistributed needs known per-step dimensions', { where: { layer: name } });
   const innerLayer: NormLayer = { name, className: inner.class_name, config: { ...inner.config, name }, calls: [], weightKey: layer.weightKey };
   const merged = b.op1('Reshape', [x.name, b.ints([-1, ...(rest as number[])], name)], {}, name);
-  const y = b.toKeras(lowerLayer(ctx, innerLayer, [{ name: merged, shape: [null, ...rest], layout: 'keras', dtype: x.dtype }], kwargs)[0]!, name);
+  const inner1 = lowerLayer({ ...ctx, wrapDepth: (ctx.wrapDepth ?? 0) + 1 }, innerLayer, [{ name: merged, shape: [null, ...rest], layout: 'keras', dtype: x.dtype }], kwargs);
+  const y = b.toKeras(inner1[0]!, name);
   const outRest = y.shape.slice(1);
   if (!outRest.every((d): d is number => typeof d === 'number')) throw new RosettaError('E_SHAPE_MISMATCH', 'TimeDistributed inner output has unknown dimensions', { where: { layer: name } });
   const lead = b.op1('Shape', [x.name], { start: attrInt(0), end: attrInt(2) }, name);

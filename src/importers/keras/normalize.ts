@@ -57,7 +57,12 @@ export function normalizeModel(json: unknown, where: string, depth = 0): NormMod
   throw new RosettaError('E_UNSUPPORTED_LAYER', `top-level model class '${m.class_name}' is not Sequential or Functional`, { where: { file: where }, hint: 'subclassed models have no config to rebuild; export them as Functional' });
 }
 
+/** Most layers one model may list (hostile JSON could list millions). */
+const MAX_LAYERS = 100_000;
+
 function layerList(cfg: unknown, where: string): { name?: string; layers: KerasLayerJson[] } {
+  const n = Array.isArray(cfg) ? cfg.length : isObj(cfg) && Array.isArray(cfg.layers) ? cfg.layers.length : 0;
+  if (n > MAX_LAYERS) throw new RosettaError('E_LIMIT', `model lists ${n} layers, above the limit of ${MAX_LAYERS}`, { where: { file: where } });
   if (Array.isArray(cfg)) return { layers: cfg as KerasLayerJson[] };
   if (isObj(cfg) && Array.isArray(cfg.layers)) return { name: typeof cfg.name === 'string' ? cfg.name : undefined, layers: cfg.layers as KerasLayerJson[] };
   throw new RosettaError('E_BAD_FORMAT', 'model config has no layer list', { where: { file: where } });
@@ -122,10 +127,13 @@ function refList(v: unknown, what: string, where: string): TensorRef[] {
 
 function normalizeFunctional(cfg: unknown, className: string, where: string, depth: number): NormModel {
   if (!isObj(cfg) || !Array.isArray(cfg.layers)) throw new RosettaError('E_BAD_FORMAT', 'functional model config has no layers', { where: { file: where } });
+  layerList(cfg, where);
   const layers = (cfg.layers as unknown[]).map((l, i) => {
     checkLayerJson(l, where, i);
     const n = normalizeLayer(l, where, depth, i);
-    n.calls = (l.inbound_nodes ?? []).map((node) => parseInboundNode(node, n.name, where));
+    const nodes = l.inbound_nodes ?? [];
+    if (!Array.isArray(nodes)) throw new RosettaError('E_BAD_FORMAT', 'inbound_nodes is not a list', { where: { file: where, layer: n.name } });
+    n.calls = nodes.map((node) => parseInboundNode(node, n.name, where));
     return n;
   });
   return {
