@@ -3,7 +3,8 @@
  * `out_proj` Linear, so state dicts load unchanged. Built from MatMul/Softmax/Transpose/Reshape:
  *   q,k,v = x W{q,k,v}ᵀ + b;  heads = softmax(q kᵀ / √d) v;  out = out_proj(concat(heads))
  * Returns [output, weights averaged over heads] like `need_weights=True` (the default).
- * Masks (key_padding_mask, attn_mask) are not supported yet.
+ * Masks as in PyTorch: `keyPaddingMask` [N, S] and `attnMask` [L, S] or [N·heads, L, S]; boolean
+ * masks mark positions to ignore (−∞ before the softmax), float masks are added to the scores.
  * Spec: https://pytorch.org/docs/1.13/generated/torch.nn.MultiheadAttention.html
  */
 import { RosettaError } from '../ir/errors.js';
@@ -55,7 +56,14 @@ export class MultiheadAttention extends Module {
     return x.reshape(0, 0, this.numHeads, this.headDim).permute(0, 2, 1, 3);
   }
 
-  forward(query: Var, key?: Var, value?: Var): [Var, Var] {
+  /** A boolean mask becomes 0 / −∞; a float mask is used as is. */
+  private additive(mask: Var, shape: number[]): Var {
+    const t = mask.trace;
+    const m = mask.dtype === 'bool' ? t.op('Where', [mask, t.scalar(-Infinity), t.scalar(0)]) : mask;
+    return m.reshape(...shape);
+  }
+
+  forward(query: Var, key?: Var, value?: Var, keyPaddingMask?: Var, attnMask?: Var): [Var, Var] {
     const k0 = key ?? query;
     const v0 = value ?? k0;
     const toBatch = (x: Var): Var => (this.batchFirst ? x : x.permute(1, 0, 2));
@@ -63,7 +71,10 @@ export class MultiheadAttention extends Module {
     const k = this.heads(this.project(toBatch(k0), 1));
     const v = this.heads(this.project(toBatch(v0), 2));
     const t = query.trace;
-    const scores = q.matmul(k.permute(0, 1, 3, 2)).div(Math.sqrt(this.headDim));
+    let scores = q.matmul(k.permute(0, 1, 3, 2)).div(Math.sqrt(this.headDim));
+    const [N, , L, S] = scores.shape as [number, number, number, number];
+    if (attnMask) scores = scores.add(this.additive(attnMask, attnMask.shape.length === 3 ? [N, this.numHeads, L, S] : [1, 1, L, S]));
+    if (keyPaddingMask) scores = scores.add(this.additive(keyPaddingMask, [N, 1, 1, S]));
     const attn = t.op('Softmax', [scores], { axis: int(-1) });
     const ctx = attn.matmul(v).permute(0, 2, 1, 3).reshape(0, 0, this.embedDim);
     let out = this.out_proj.callVar(ctx);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Module } from '../../src/nn/index.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { expectClose, loadFixture, withPrefix } from './helpers.js';
-import { ActZoo, AttnModel, ConvBN, ConvZoo, ImageClassifier, RnnModel, SeqZoo, SimpleLinearModel } from './models.js';
+import { ActZoo, AttnModel, ConvBN, ConvZoo, ImageClassifier, RnnModel, SeqZoo, MaskedAttn, SimpleLinearModel } from './models.js';
 
 const CASES: [string, () => Module, number][] = [
   ['image_classifier', () => new ImageClassifier(), 1],
@@ -17,6 +17,7 @@ const CASES: [string, () => Module, number][] = [
   ['act_zoo', () => new ActZoo(), 1],
   ['attn_model', () => new AttnModel(), 1],
   ['seq_zoo', () => new SeqZoo(), 3],
+  ['masked_attn', () => new MaskedAttn(), 3],
   ['house_price', () => new SimpleLinearModel(), 1],
 ];
 

@@ -2,6 +2,7 @@
  * The fixture models written with src/nn exactly as fixtures/pytorch/make_fixtures.py writes them
  * with torch.nn, so state-dict keys match and outputs can be compared.
  */
+import { Tensor } from '../../src/ir/tensor.js';
 import * as nn from '../../src/nn/index.js';
 import type { Var } from '../../src/nn/index.js';
 
@@ -112,5 +113,16 @@ export class SeqZoo extends nn.Module {
     const [a, w] = this.attn.call(gt, gt, gt) as [Var, Var];
     const c = this.act.callVar(this.bn.callVar(this.conv.callVar(a.permute(1, 2, 0))));
     return [c, hn, cn, gn, w];
+  }
+}
+
+export class MaskedAttn extends nn.Module {
+  attn = new nn.MultiheadAttention(6, 3, { batchFirst: true });
+
+  forward(q: Var, kv: Var, pad: Var): Var[] {
+    const [L, S] = [q.shape[1]!, kv.shape[1]!];
+    const causal = Array.from({ length: L * S }, (_, i) => (i % S > Math.floor(i / S) ? -Infinity : 0));
+    const mask = q.trace.constant(Tensor.from('float32', [L, S], causal), 'causal');
+    return this.attn.call(q, kv, kv, pad, mask) as Var[];
   }
 }
