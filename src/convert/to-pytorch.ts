@@ -328,9 +328,15 @@ function planRnn(
   if (i[4]) throw unsupported(n, 'takes sequence lengths', 'pack the sequences (pack_padded_sequence) by hand');
   for (const k of lstm ? [5, 6] : [5]) if (i[k] && !isZeroValue(g, i[k]!, producer)) throw unsupported(n, 'starts from a non-zero initial state', 'pass h0/c0 to the module by hand');
   if (lstm && i[7]) throw unsupported(n, 'has peephole weights', 'torch.nn.LSTM has no peepholes');
-  const [dirs, gh, inSize] = W.shape as [number, number, number];
   const G = lstm ? 4 : 3;
+  const [dirs, gh, inSize] = W.shape as [number, number, number];
   const H = gh / G;
+  const hAttr = ATTR_INT(n, 'hidden_size', H);
+  // The weights come from an untrusted file: check them against each other before slicing.
+  const dirOk = dirs === (dirAttr === 'bidirectional' ? 2 : 1);
+  if (W.rank !== 3 || !Number.isInteger(H) || H !== hAttr || !dirOk || R.rank !== 3 || R.shape[0] !== dirs || R.shape[1] !== gh || R.shape[2] !== H || (B && (B.rank !== 2 || B.shape[0] !== dirs || B.shape[1] !== 2 * gh))) {
+    throw new RosettaError('E_INVALID_GRAPH', `${n.opType} node '${n.name}' has inconsistent weights: W [${W.shape.join(',')}], R [${R.shape.join(',')}]${B ? `, B [${B.shape.join(',')}]` : ''} for hidden_size ${hAttr}, direction ${dirAttr}`, { where: { node: n.name }, hint: `expected W [D, ${G}·H, in], R [D, ${G}·H, H], B [D, ${2 * G}·H]` });
+  }
   // Same scope + same kind, fed by the previous layer: one multi-layer module, like PyTorch's.
   const key = `${n.opType}:${n.scope}`;
   const prev = n.scope ? groups.get(key) : undefined;

@@ -75,6 +75,16 @@ describe('IR → PyTorch', () => {
     expect((err as Error).message).toMatch(/GRU node 'my_gru' uses linear_before_reset = 0.*node my_gru.*custom GRU cell/s);
   });
 
+  it('inconsistent RNN weights from an untrusted file are E_INVALID_GRAPH, not a crash', () => {
+    const g = emptyGraph();
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float32', shape: [2, 3, 4] } });
+    g.outputs.push({ name: 'y' });
+    g.initializers.set('W', random([1, 16, 4], 1));
+    g.initializers.set('R', random([1, 16, 3], 2)); // H would be 4
+    g.nodes.push(makeNode('LSTM', ['x', 'W', 'R'], ['y'], { hidden_size: { type: 'int', value: 4 } }, { name: 'bad_lstm' }));
+    expect(() => planPyTorch(emptyModel(g))).toThrow(/E_INVALID_GRAPH: LSTM node 'bad_lstm' has inconsistent weights: W \[1,16,4\], R \[1,16,3\]/);
+  });
+
   it('a weight outside torch.nn layers is refused, and kept as a Custom buffer with --allow-custom', async () => {
     const m = scaleModel();
     expect(() => planPyTorch(m)).toThrow(/E_UNSUPPORTED_OP: Mul node 'scale_mul' takes the 65×64 weight 'scale.w'.*--allow-custom/s);
