@@ -210,7 +210,7 @@ export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
   const direct = kk === 1 && geom.strides.every((v) => v === 1) && geom.padBegin.every((v) => v === 0) && geom.padEnd.every((v) => v === 0);
   // With the SIMD kernel, 1-D/2-D im2col writes straight into the GEMM's packed panels.
   const implicit = !direct && inSpatial.length <= 2 && gemm === (sgemm as unknown as GemmFn<T>) && activeGemmKernel() === 'wasm';
-  const col = direct ? undefined : implicit ? alloc(0) : alloc(Kdim * outSize);
+  let col = direct || implicit ? undefined : alloc(Kdim * outSize);
   for (let n = 0; n < N; n++) {
     // The bias is the GEMM's initial C (a native fill, then beta = 1), not a pass of its own.
     if (bias) for (let m = 0; m < M; m++) out.fill(bias[m]!, (n * M + m) * outSize, (n * M + m + 1) * outSize);
@@ -222,7 +222,8 @@ export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
         const packer = im2colPacker(x as Float32Array, xOff, inSpatial, geom);
         if (sgemmImplicitB(Mg, outSize, Kdim, 1, w as Float32Array, gi * Mg * Kdim, Kdim, packer, beta, out as Float32Array, yOff, outSize)) continue;
       }
-      if (col) {
+      if (!direct) {
+        col ??= alloc(Kdim * outSize);
         im2col(x, xOff, Cg, inSpatial, geom, col);
         gemm(false, false, Mg, outSize, Kdim, 1, w, gi * Mg * Kdim, Kdim, col, 0, outSize, beta, out, yOff, outSize);
       } else {
