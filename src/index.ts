@@ -2,6 +2,7 @@
 export * from './ir/index.js';
 export * from './runtime/index.js';
 export * as nn from './nn/index.js';
+export * as keras from './keras/index.js';
 export { gradients, recordTape, buildBackward, runBackward, TapeRecorder, IrBuilder, GRAD_RULES, differentiableOps, type Tape, type TapeOptions, type BackwardPlan, type GradRule, type Decomposition } from './runtime/autograd.js';
 export * from './runtime/optim.js';
 export * from './runtime/optim-schedule.js';
