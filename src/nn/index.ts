@@ -11,6 +11,7 @@ export { BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, type BatchNormOptions }
 export { LSTM, GRU, type RnnOptions } from './rnn.js';
 export { MultiheadAttention } from './attention.js';
 export { GraphModule } from './graph-module.js';
+export * as F from './functional.js';
 export { fit, evaluate, accuracy, lossByName, optimizerByName, EarlyStopping, ModelCheckpoint, type FitOptions, type History, type Callback, type LossName, type OptimizerName, type LossFn } from './fit.js';
 export {
   MSELoss,
@@ -27,6 +28,7 @@ export {
   meanSquaredError,
   meanAbsoluteError,
   type Reduction,
+  type CrossEntropyOptions,
 } from './loss.js';
 export { SGD, Adam, AdamW, RMSprop, Adagrad, Optimizer, kerasDefaults, clipGradNorm, clipGradValue } from '../runtime/optim.js';
 export { StepLR, ExponentialLR, CosineAnnealingLR, LinearLR, WarmupLR, LRScheduler } from '../runtime/optim-schedule.js';

@@ -37,8 +37,8 @@ export class ConvBN extends nn.Module {
   fc = new nn.Linear(8 * 4 * 4, 5);
 
   forward(x: Var): Var {
-    const h = this.pool.callVar(this.bn.callVar(this.conv.callVar(x)).relu());
-    return this.fc.callVar(h.flatten(1));
+    const h = this.pool.callVar(nn.F.relu(this.bn.callVar(this.conv.callVar(x))));
+    return this.fc.callVar(nn.F.flatten(h, 1));
   }
 }
 

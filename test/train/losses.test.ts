@@ -72,3 +72,17 @@ describe('losses match PyTorch 1.13', () => {
     });
   }
 });
+
+describe('functional forms equal the modules', () => {
+  it('F.crossEntropy / F.mseLoss / F.binaryCrossEntropyWithLogits match PyTorch', () => {
+    for (const [name, f] of [
+      ['cross_entropy_smoothing', (x: nn.Var, c: LossCase) => nn.F.crossEntropy(x, tensor(c.target, 'int64'), { labelSmoothing: c.kw.label_smoothing as number })],
+      ['mse', (x: nn.Var, c: LossCase) => nn.F.mseLoss(x, tensor(c.target))],
+      ['bce_with_logits_pos_weight', (x: nn.Var, c: LossCase) => nn.F.binaryCrossEntropyWithLogits(x, tensor(c.target), { posWeight: tensor(c.kw.pos_weight!) })],
+    ] as const) {
+      const c = data.losses.find((l) => l.name === name)!;
+      const loss = f(new nn.Trace().input(tensor(c.x)), c).item();
+      expect(Math.abs(loss - c.loss), name).toBeLessThanOrEqual(1e-5 + 1e-4 * Math.abs(c.loss));
+    }
+  });
+});
