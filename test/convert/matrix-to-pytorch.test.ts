@@ -8,6 +8,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { bindWeights } from '../../src/convert/binding.js';
 import { planPyTorch } from '../../src/convert/to-pytorch.js';
@@ -83,6 +84,25 @@ describe('IR → PyTorch', () => {
     g.initializers.set('R', random([1, 16, 3], 2)); // H would be 4
     g.nodes.push(makeNode('LSTM', ['x', 'W', 'R'], ['y'], { hidden_size: { type: 'int', value: 4 } }, { name: 'bad_lstm' }));
     expect(() => planPyTorch(emptyModel(g))).toThrow(/E_INVALID_GRAPH: LSTM node 'bad_lstm' has inconsistent weights: W \[1,16,4\], R \[1,16,3\]/);
+  });
+
+  it('hostile node names, op types and attribute names cannot inject code into the generated module', () => {
+    const payload = "x\n__pwn(1); /* */ __pwn(2) // ' \" `${__pwn(3)}`";
+    const g = emptyGraph();
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float32', shape: [2, 3] } });
+    g.outputs.push({ name: 'y' });
+    g.nodes.push(makeNode(`Relu'); __pwn(4); ('`, ['x'], ['y'], { [`a'});__pwn(5);({b:'`]: { type: 'string', value: payload } }, { name: payload, scope: payload }));
+    const src = toPyTorch(emptyModel(g), { source: payload, stateDictFile: payload }).source;
+    // Every call in the printed program, found by the TypeScript parser: none may be __pwn.
+    const file = ts.createSourceFile('m.ts', src, ts.ScriptTarget.ES2022, true);
+    const calls: string[] = [];
+    const visit = (node: ts.Node): void => {
+      if (ts.isCallExpression(node)) calls.push(node.expression.getText(file));
+      ts.forEachChild(node, visit);
+    };
+    visit(file);
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.filter((c) => c.includes('__pwn'))).toEqual([]);
   });
 
   it('a weight outside torch.nn layers is refused, and kept as a Custom buffer with --allow-custom', async () => {
