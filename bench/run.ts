@@ -4,6 +4,8 @@
  * onnxruntime-web (wasm backend, 1 thread). Prints per-case medians and the ratios
  * rosetta/ort-node and rosetta/ort-web (lower is better for Rosetta), plus the largest output
  * difference against ort-node as a sanity check that all three computed the same thing.
+ * A WebGPU column times the same sessions on Rosetta's WebGPU backend when this machine has an
+ * adapter (without a GPU: `source scripts/webgpu-env.sh` first for SwiftShader), 'n/a' otherwise.
  *
  * A benchmark, not a test: nothing here asserts speed. Options:
  *   --iterations N   timed runs per case (default 20)
@@ -21,6 +23,7 @@ import { Session } from '../src/runtime/session.js';
 import { loadModel } from '../src/node/model-io.js';
 import { seededRandom } from '../src/runtime/session.js';
 import { table } from '../src/cli/io.js';
+import { WebGpuBackend } from '../src/kernels/webgpu/index.js';
 
 const MODELS = fileURLToPath(new URL('../fixtures/models/', import.meta.url));
 
@@ -73,6 +76,11 @@ async function main(): Promise<void> {
   ortWeb.env.wasm.numThreads = 1;
   ortWeb.env.logLevel = 'error';
   const rows: (string | number)[][] = [];
+  const gpu = await WebGpuBackend.create().catch((e: unknown) => {
+    process.stderr.write(`webgpu column n/a: ${e instanceof Error ? e.message : String(e)}\n`);
+    return undefined;
+  });
+  if (gpu) process.stderr.write(`webgpu adapter: ${gpu.adapter}\n`);
   for (const c of CASES.filter((x) => !only || x.name.includes(only))) {
     const path = join(MODELS, c.file);
     const rnd = seededRandom(42);
@@ -101,11 +109,22 @@ async function main(): Promise<void> {
       await webSession.run(webFeeds);
     });
 
-    rows.push([c.name, tRosetta.toFixed(3), tNode.toFixed(3), tWeb.toFixed(3), (tRosetta / tNode).toFixed(2), (tRosetta / tWeb).toFixed(2), maxDiff(ours!, theirs!).toExponential(1)]);
+    let gpuCols = ['n/a', 'n/a'];
+    if (gpu) {
+      const gpuSession = await Session.create(model, { backend: gpu });
+      let gpuOut: Float32Array | undefined;
+      const tGpu = await time(async () => {
+        const r = await gpuSession.run(feeds);
+        gpuOut = (Object.values(r.outputs)[0] as Tensor).data as Float32Array;
+      });
+      gpuCols = [tGpu.toFixed(3), maxDiff(gpuOut!, theirs!).toExponential(1)];
+    }
+
+    rows.push([c.name, tRosetta.toFixed(3), tNode.toFixed(3), tWeb.toFixed(3), (tRosetta / tNode).toFixed(2), (tRosetta / tWeb).toFixed(2), maxDiff(ours!, theirs!).toExponential(1), ...gpuCols]);
     process.stderr.write(`done: ${c.name}\n`);
   }
   process.stdout.write(`forward pass, median of ${iterations} runs after ${warmup} warm-up (ms); ort-node intra-op threads ${threads}, ort-web wasm 1 thread\n`);
-  process.stdout.write(table(['case', 'rosetta', 'ort-node', 'ort-web', 'rosetta/ort-node', 'rosetta/ort-web', 'max |diff| vs ort-node'], rows));
+  process.stdout.write(table(['case', 'rosetta', 'ort-node', 'ort-web', 'rosetta/ort-node', 'rosetta/ort-web', 'max |diff| vs ort-node', 'rosetta-webgpu', 'webgpu max |diff|'], rows));
 }
 
 await main();
