@@ -199,9 +199,16 @@ const pool = (rank: number): Record<string, unknown> => ({ pool_size: new Array<
 const rnn = { activation: 'tanh', use_bias: true, kernel_initializer: GLOROT, recurrent_initializer: 'orthogonal', bias_initializer: 'zeros', dropout: 0, recurrent_dropout: 0, return_sequences: false, return_state: false, go_backwards: false, stateful: false, unroll: false, time_major: false };
 const gated = { ...rnn, recurrent_activation: 'sigmoid' };
 
-/** Expand a `kernelSize`/`strides`-like int to a tuple of `rank`, as Keras' get_config does. */
+/** Convolution defaults of `rank` (Keras' get_config fields). */
 function tupleDefaults(rank: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { ...conv(rank), ...extra };
+}
+
+/** Depthwise/separable convolutions have depthwise/pointwise kernels and no `kernel_*` fields. */
+function noKernel(rank: number, extra: Record<string, unknown>): Record<string, unknown> {
+  const d = { ...conv(rank), ...extra };
+  for (const k of ['kernel_initializer', 'kernel_regularizer', 'kernel_constraint']) delete d[k];
+  return d;
 }
 
 /** Layer factories, named like Keras' classes. */
@@ -214,10 +221,10 @@ export const layers = {
   Conv1DTranspose: define('Conv1DTranspose', ['filters', 'kernelSize'], { ...tupleDefaults(1), output_padding: null }),
   Conv2DTranspose: define('Conv2DTranspose', ['filters', 'kernelSize'], { ...tupleDefaults(2), output_padding: null }),
   Conv3DTranspose: define('Conv3DTranspose', ['filters', 'kernelSize'], { ...tupleDefaults(3), output_padding: null }),
-  DepthwiseConv1D: define('DepthwiseConv1D', ['kernelSize'], { ...tupleDefaults(1), depth_multiplier: 1, depthwise_initializer: GLOROT }),
-  DepthwiseConv2D: define('DepthwiseConv2D', ['kernelSize'], { ...tupleDefaults(2), depth_multiplier: 1, depthwise_initializer: GLOROT }),
-  SeparableConv1D: define('SeparableConv1D', ['filters', 'kernelSize'], { ...tupleDefaults(1), depth_multiplier: 1, depthwise_initializer: GLOROT, pointwise_initializer: GLOROT }),
-  SeparableConv2D: define('SeparableConv2D', ['filters', 'kernelSize'], { ...tupleDefaults(2), depth_multiplier: 1, depthwise_initializer: GLOROT, pointwise_initializer: GLOROT }),
+  DepthwiseConv1D: define('DepthwiseConv1D', ['kernelSize'], noKernel(1, { depth_multiplier: 1, depthwise_initializer: GLOROT })),
+  DepthwiseConv2D: define('DepthwiseConv2D', ['kernelSize'], noKernel(2, { depth_multiplier: 1, depthwise_initializer: GLOROT })),
+  SeparableConv1D: define('SeparableConv1D', ['filters', 'kernelSize'], noKernel(1, { depth_multiplier: 1, depthwise_initializer: GLOROT, pointwise_initializer: GLOROT })),
+  SeparableConv2D: define('SeparableConv2D', ['filters', 'kernelSize'], noKernel(2, { depth_multiplier: 1, depthwise_initializer: GLOROT, pointwise_initializer: GLOROT })),
   MaxPooling1D: define('MaxPooling1D', ['poolSize', 'strides', 'padding'], pool(1)),
   MaxPooling2D: define('MaxPooling2D', ['poolSize', 'strides', 'padding'], pool(2)),
   MaxPooling3D: define('MaxPooling3D', ['poolSize', 'strides', 'padding'], pool(3)),
