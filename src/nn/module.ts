@@ -143,6 +143,12 @@ export abstract class Module {
         hint: 'check the architecture, or pass { strict: false } to load the matching keys',
       });
     }
+    // Check every value before copying any, so a bad entry never leaves a half-loaded model.
+    for (const [k, t] of entries) {
+      if (own.has(k) && (t.dtype === 'string' || t.dtype === 'complex64' || t.dtype === 'complex128')) {
+        throw new RosettaError('E_DTYPE_MISMATCH', `cannot load a ${t.dtype} tensor into ${k}`, { hint: 'the checkpoint holds a different kind of value under this key' });
+      }
+    }
     for (const [k, t] of entries) {
       const p = own.get(k);
       if (p && sameShape(p.data.shape, t.shape)) p.copyFrom(t);

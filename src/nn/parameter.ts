@@ -43,6 +43,10 @@ export class Parameter {
 
   /** Copy `t`'s values into `data` in place (shapes must match). */
   copyFrom(t: Tensor): void {
+    const numeric = (d: string): boolean => d !== 'string' && d !== 'complex64' && d !== 'complex128';
+    if (!numeric(t.dtype) || !numeric(this.data.dtype)) {
+      throw new RosettaError('E_DTYPE_MISMATCH', `cannot load a ${t.dtype} tensor into ${this.key || 'a parameter'} (${this.data.dtype})`, { hint: 'the checkpoint holds a different kind of value under this key' });
+    }
     if (t.size !== this.data.size) throw new RosettaError('E_SHAPE_MISMATCH', `cannot copy ${t.size} values into ${this.key} of shape [${this.data.shape.join(', ')}]`);
     const dst = this.data.data as unknown as { [i: number]: number | bigint; length: number };
     if (t.dtype === this.data.dtype) {

@@ -41,6 +41,20 @@ describe('Module', () => {
     expect(isRosettaError(err) && err.detail).toEqual(report);
   });
 
+  it('loads float16/float64 tensors by value and refuses strings (E_DTYPE_MISMATCH)', () => {
+    const m = new SimpleLinearModel();
+    m.loadStateDict({ 'linear.weight': Tensor.from('float16', [1, 1], [0.5]), 'linear.bias': Tensor.from('float64', [1], [-2]) });
+    expect([m.linear.weight.data.get(0), m.linear.bias!.data.get(0)]).toEqual([0.5, -2]);
+    let err: unknown;
+    try {
+      m.loadStateDict({ 'linear.bias': Tensor.from('float32', [1], [7]), 'linear.weight': Tensor.from('string', [1, 1], ['x']) });
+    } catch (e) {
+      err = e;
+    }
+    expect(isRosettaError(err) && err.code).toBe('E_DTYPE_MISMATCH');
+    expect(m.linear.bias!.data.get(0)).toBe(-2); // nothing was loaded
+  });
+
   it('frozen parameters get no gradient; repeated backward accumulates', async () => {
     const arrays = loadFixture('image_classifier');
     const m = new ImageClassifier();
