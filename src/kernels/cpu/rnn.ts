@@ -158,16 +158,14 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
     const wOff = dir * GH * input;
     const rOff = dir * GH * hidden;
     const bOff = dir * 2 * GH;
-    // xw[t, b] = X[t, b]·Wᵀ + Wb (+ Rb, except for GRU's h gate which keeps Rb apart)
-    gemm(false, true, seq * batch, GH, input, 1, xd, 0, input, wd, wOff, input, 0, xw, 0, GH);
+    // xw[t, b] = X[t, b]·Wᵀ + Wb (+ Rb, except for GRU's h gate which keeps Rb apart); the biases
+    // are the GEMM's initial C, copied row by row with a native `set`.
     if (bd) {
-      for (let i = 0; i < seq * batch; i++) {
-        for (let j = 0; j < GH; j++) {
-          const keepRb = kind === 'GRU' && j >= 2 * hidden;
-          xw[i * GH + j] += bd[bOff + j]! + (keepRb ? 0 : bd[bOff + GH + j]!);
-        }
-      }
+      const bsum = alloc(GH);
+      for (let j = 0; j < GH; j++) bsum[j] = bd[bOff + j]! + (kind === 'GRU' && j >= 2 * hidden ? 0 : bd[bOff + GH + j]!);
+      for (let i = 0; i < seq * batch; i++) xw.set(bsum, i * GH);
     }
+    gemm(false, true, seq * batch, GH, input, 1, xd, 0, input, wd, wOff, input, bd ? 1 : 0, xw, 0, GH);
     const hs = dir * batch * hidden;
     // hr = H·Rᵀ for all gates (GRU without linear_before_reset: z and r only; h gate below);
     // R is fixed for the whole sequence, so its GEMM panels are packed once per direction.
