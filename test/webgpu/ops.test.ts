@@ -75,6 +75,10 @@ const CONV: OpCase[] = [
   { name: 'AveragePool pads, count_include_pad 1', op: 'AveragePool', inputs: [rand([2, 2, 7, 6], 88)], attrs: { kernel_shape: ints([3, 3]), pads: ints([1, 1, 1, 1]), strides: ints([2, 2]), count_include_pad: int(1) } },
   { name: 'AveragePool ceil_mode, count_include_pad 1', op: 'AveragePool', inputs: [rand([1, 1, 6, 6], 89)], attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 0, 0]), ceil_mode: int(1), count_include_pad: int(1) } },
   { name: 'GlobalAveragePool', op: 'GlobalAveragePool', inputs: [rand([2, 5, 4, 3], 90)] },
+  // Huge windows over a tiny input: tap ranges are computed, not looped over (1M outputs × ≤16 taps).
+  { name: 'AveragePool 1000×1000 window, pads 999, count_include_pad 1', op: 'AveragePool', inputs: [rand([1, 1, 4, 4], 91)], attrs: { kernel_shape: ints([1000, 1000]), pads: ints([999, 999, 999, 999]), count_include_pad: int(1) } },
+  { name: 'AveragePool 1000×1000 window, pads 999, count_include_pad 0', op: 'AveragePool', inputs: [rand([1, 1, 4, 4], 92)], attrs: { kernel_shape: ints([1000, 1000]), pads: ints([999, 999, 999, 999]) } },
+  { name: 'MaxPool 1000×1000 window, pads 999', op: 'MaxPool', inputs: [rand([1, 1, 4, 4], 93)], attrs: { kernel_shape: ints([1000, 1000]), pads: ints([999, 999, 999, 999]) } },
 ];
 
 const OTHER: OpCase[] = [

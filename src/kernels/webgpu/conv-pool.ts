@@ -40,6 +40,7 @@ const Conv: WebGpuKernel = {
     if (kernel[0] !== KH || kernel[1] !== KW) throw attrError(ctx.cpu, `kernel_shape [${kernel.join(', ')}] differs from weight [${w.shape.join(', ')}]`);
     const g = windowGeometry([H, W], kernel, ctx.cpu);
     const [OH, OW] = g.outSpatial as [number, number];
+    if ([...g.strides, ...g.dilations, ...g.padBegin, ...g.padEnd].some((v) => v > GEOMETRY_LIMIT) || kernel.some((k, i) => k * g.dilations[i]! > GEOMETRY_LIMIT)) return null;
     const y = ctx.alloc('float32', [N, M, OH, OW]);
     const p = new Params();
     const n = p.u32(y.size);
@@ -83,6 +84,25 @@ const Conv: WebGpuKernel = {
 
 type PoolMode = 'max' | 'avg' | 'avg_pad';
 
+/**
+ * Kernel taps k in [0, k) whose position start + k·d falls in [0, n), as a range computed
+ * arithmetically (like the CPU's tapRanges): a hostile kernel_shape or padding must not become a
+ * long loop, and in-range taps need no per-tap test.
+ */
+const POOL_TAPS = `fn tap_lo(start: i32, d: u32, k: u32) -> u32 {
+  if (start >= 0) { return 0u; }
+  return min(k, (u32(-start) + d - 1u) / d);
+}
+fn tap_hi(start: i32, d: u32, k: u32, n: u32) -> u32 {
+  if (start >= i32(n)) { return 0u; }
+  if (start < 0) { return min(k, (n - 1u + u32(-start)) / d + 1u); }
+  return min(k, (n - 1u - u32(start)) / d + 1u);
+}
+`;
+
+/** Geometry too large for exact u32/i32 index arithmetic goes to the CPU, which handles any size. */
+const GEOMETRY_LIMIT = 1 << 24;
+
 function poolKernel(name: 'MaxPool' | 'AveragePool'): WebGpuKernel {
   return {
     name,
@@ -98,6 +118,7 @@ function poolKernel(name: 'MaxPool' | 'AveragePool'): WebGpuKernel {
       const [N, C, H, W] = x.shape as [number, number, number, number];
       const g = windowGeometry([H, W], kernel, ctx.cpu, { ceil: ctx.attrs.int('ceil_mode', 0) !== 0 });
       const [OH, OW] = g.outSpatial as [number, number];
+      if ([...kernel, ...g.strides, ...g.dilations, ...g.padBegin, ...g.padEnd].some((v) => v > GEOMETRY_LIMIT) || kernel.some((k, i) => k * g.dilations[i]! > GEOMETRY_LIMIT)) return null;
       const mode: PoolMode = name === 'MaxPool' ? 'max' : ctx.attrs.int('count_include_pad', 0) ? 'avg_pad' : 'avg';
       const y = ctx.alloc('float32', [N, C, OH, OW]);
       const p = new Params();
@@ -105,31 +126,32 @@ function poolKernel(name: 'MaxPool' | 'AveragePool'): WebGpuKernel {
       const [pH, pW, pOH, pOW, pKH, pKW, sh, sw, dh, dw] = [H, W, OH, OW, ...kernel, ...g.strides, ...g.dilations].map((v) => p.u32(v));
       const [pt, pl, hEnd, wEnd] = [g.padBegin[0]!, g.padBegin[1]!, H + g.padEnd[0]!, W + g.padEnd[1]!].map((v) => p.i32(v));
       const init = mode === 'max' ? '-f32_inf()' : '0.0';
-      const tap = mode === 'max' ? 'acc = max(acc, v);' : 'acc += v; cnt += 1u;';
-      // count_include_pad: the divisor counts taps inside the padded extent, not past the end padding.
-      const padCount = mode === 'avg_pad' ? `if (ih < ${hEnd} && iw < ${wEnd}) { pcnt += 1u; }` : '';
-      const result = mode === 'max' ? 'acc' : mode === 'avg' ? 'select(0.0, acc / f32(cnt), cnt > 0u)' : 'select(0.0, acc / f32(pcnt), pcnt > 0u)';
+      const tap = mode === 'max' ? 'acc = max(acc, v);' : 'acc += v;';
+      // Averages divide by the taps inside the input (count_include_pad 0) or inside the padded
+      // extent, never past the end padding (count_include_pad 1), as the CPU kernel does.
+      const result = mode === 'max' ? 'acc' : mode === 'avg' ? 'select(0.0, acc / f32((h1 - h0) * (w1 - w0)), h1 > h0 && w1 > w0)' : 'select(0.0, acc / f32(hp * wp), hp * wp > 0u)';
       ctx.run({
         key: `${name}:${mode}`,
-        shader: () => `${WGSL_SPECIALS}${mainHeader(n)}  let ow = gi % ${pOW};
+        shader: () => `${WGSL_SPECIALS}${POOL_TAPS}${mainHeader(n)}  let ow = gi % ${pOW};
   let oh = (gi / ${pOW}) % ${pOH};
   let base = (gi / (${pOW} * ${pOH})) * ${pH} * ${pW};
   let ih0 = i32(oh * ${sh}) - ${pt};
   let iw0 = i32(ow * ${sw}) - ${pl};
+  let h0 = tap_lo(ih0, ${dh}, ${pKH});
+  let h1 = max(h0, tap_hi(ih0, ${dh}, ${pKH}, ${pH}));
+  let w0 = tap_lo(iw0, ${dw}, ${pKW});
+  let w1 = max(w0, tap_hi(iw0, ${dw}, ${pKW}, ${pW}));
+  let hp = tap_hi(ih0, ${dh}, ${pKH}, u32(${hEnd}));
+  let wp = tap_hi(iw0, ${dw}, ${pKW}, u32(${wEnd}));
+  _ = hp; _ = wp;
   var acc = ${init};
-  var cnt = 0u;
-  var pcnt = 0u;
-  for (var kh = 0u; kh < ${pKH}; kh++) {
-    let ih = ih0 + i32(kh * ${dh});
-    for (var kw = 0u; kw < ${pKW}; kw++) {
-      let iw = iw0 + i32(kw * ${dw});
-      ${padCount}
-      if (ih < 0 || ih >= i32(${pH}) || iw < 0 || iw >= i32(${pW})) { continue; }
-      let v = in0[base + u32(ih) * ${pW} + u32(iw)];
+  for (var kh = h0; kh < h1; kh++) {
+    let row = base + u32(ih0 + i32(kh * ${dh})) * ${pW};
+    for (var kw = w0; kw < w1; kw++) {
+      let v = in0[row + u32(iw0 + i32(kw * ${dw}))];
       ${tap}
     }
   }
-  _ = cnt; _ = pcnt;
   out0[gi] = ${result};
 }
 `,
