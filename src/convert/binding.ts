@@ -208,7 +208,7 @@ function splitKey(key: string): { layer: string; role: string; world: World } {
   return { layer, role, world: KERAS_ROLES.has(role) && !['bias'].includes(role) && role !== 'weight' ? 'keras' : 'torch' };
 }
 
-function sourceLayers(keys: string[]): SourceLayer[] {
+function sourceLayers(keys: string[], weights: Map<string, Tensor>): SourceLayer[] {
   const layers = new Map<string, SourceLayer>();
   for (const key of keys) {
     const { layer, role, world } = splitKey(key);
@@ -224,7 +224,29 @@ function sourceLayers(keys: string[]): SourceLayer[] {
     if (!l) layers.set(`${world}:${name}`, (l = { name, world, keys: new Map() }));
     l.keys.set(r, key);
   }
-  return [...layers.values()];
+  const out = [...layers.values()];
+  for (const l of out) if (l.world === 'keras' && [...l.keys.keys()].every((r) => /^\d+$/.test(r))) nameKeras3Vars(l, weights);
+  // Keras 3 `.weights.h5` lists layers alphabetically (conv2d_10 before conv2d_2): natural order
+  // restores creation order within a kind, which is what structural matching relies on.
+  if (keys.length && keys.every((k) => k.startsWith('layers/'))) out.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return out;
+}
+
+/**
+ * Keras 3 `.weights.h5` stores a layer's variables by index (`layers/dense/vars/0`); the index
+ * means a role per layer kind (keras/src/layers/*: `build` creation order). The kind is told from
+ * the variables themselves; the adapters then check every shape.
+ */
+function nameKeras3Vars(l: SourceLayer, weights: Map<string, Tensor>): void {
+  const vars = [...l.keys.entries()].sort((a, b) => Number(a[0]) - Number(b[0])).map(([, k]) => k);
+  const ranks = vars.map((k) => weights.get(k)?.rank ?? -1);
+  let roles: string[] | undefined;
+  if (vars.length === 4 && ranks.every((r) => r === 1)) roles = ['gamma', 'beta', 'moving_mean', 'moving_variance'];
+  else if (vars.length === 3 && ranks[0] === 2 && ranks[1] === 2) roles = ['kernel', 'recurrent_kernel', 'bias'];
+  else if (vars.length === 2 && ranks.every((r) => r === 1)) roles = ['gamma', 'beta'];
+  else if (vars.length <= 2 && ranks[0]! >= 2) roles = [/embedding/.test(l.name) && ranks[0] === 2 && vars.length === 1 ? 'embeddings' : 'kernel', 'bias'];
+  if (!roles) return;
+  l.keys = new Map(vars.map((k, i) => [roles![i]!, k]));
 }
 
 // ---- adapters -----------------------------------------------------------------------------------
@@ -293,8 +315,11 @@ function adapt(slot: Slot, layer: SourceLayer, weights: Map<string, Tensor>, g: 
       const r = w.rank - 2;
       let wt = w;
       let tr = '';
+      const archW = target('weight')?.shape;
+      // Keras 3 files name a depthwise kernel `kernel` too: the architecture tells (1 input channel per group)
+      const depthwise = layer.keys.has('depthwise_kernel') || (!!archW && archW[1] === 1 && w.shape[r + 1]! * w.shape[r]! === archW[0] && w.shape[r]! > 1 && slot.kind === 'conv' && intAttr(slot.node, 'group', 1) === w.shape[r]);
       if (!torch) {
-        if (layer.keys.has('depthwise_kernel')) [wt, tr] = [depthwiseToIR(w), `depthwise [k…, C, M] → [C·M, 1, k…]`];
+        if (depthwise) [wt, tr] = [depthwiseToIR(w), `depthwise [k…, C, M] → [C·M, 1, k…]`];
         else if (slot.kind === 'convT') [wt, tr] = [permute(w, convTransposePerm(r)), `conv-transpose kernel [k…, out, in] → [in, out, k…]`];
         else [wt, tr] = [permute(w, convPerm(r)), r === 2 ? 'HWIO → OIHW' : `conv kernel [k…, in, out] → [out, in, k…] (${r}-D)`];
       }
@@ -531,7 +556,7 @@ export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions =
   }
   // 3. structural: remaining slots against remaining source layers, both in order
   const pending = slots.filter((s) => [...s.params.values()].some((n) => !bound.has(n)));
-  const layers = sourceLayers([...src.keys()].filter((k) => !used.has(k)));
+  const layers = sourceLayers([...src.keys()].filter((k) => !used.has(k)), src);
   const consumed = new Set<SourceLayer>();
   let cursor = 0;
   const take = (l: SourceLayer, r: Bound[], li: number): void => {
@@ -544,7 +569,9 @@ export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions =
     cursor = li + 1;
   };
   for (const s of pending) {
-    for (let li = cursor; li < layers.length; li++) {
+    // in order from the last match first, then any unconsumed layer (file order may differ)
+    const candidates = [...layers.keys()].slice(cursor).concat([...layers.keys()].slice(0, cursor));
+    for (const li of candidates) {
       const l = layers[li]!;
       if (consumed.has(l)) continue;
       const r = adapt(s, l, src, g);

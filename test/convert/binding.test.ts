@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bindWeights, parseMapRule, type BindingReport } from '../../src/convert/binding.js';
 import { readNpz } from '../../src/formats/npy.js';
+import { getExporter } from '../../src/exporters/index.js';
 import { importFile } from '../../src/importers/index.js';
 import type { WeightSet } from '../../src/importers/types.js';
 import { isRosettaError } from '../../src/ir/errors.js';
@@ -271,6 +272,33 @@ describe.skipIf(!HAS_CORPUS)('binding a real Keras weights-only file (corpus)', 
       expect(Array.from(model.graph.initializers.get(name)!.data as Float32Array), name).toEqual(Array.from(t.data as Float32Array));
     }
   });
+});
+
+describe.skipIf(!HAS_CORPUS)('binding Keras 3 .weights.h5 (variables by index, layers in alphabetical order)', () => {
+  for (const f of ['cnn_batch_norm.h5', 'tfkeras_cnn2d_100.h5', 'simple_lstm_tf_keras_2_model.h5', 'embedding_lstm_tensorflow_2.h5']) {
+    it(`${f}: its .weights.h5 (written by the Keras exporter) binds back onto its architecture exactly`, async () => {
+      const open = async () => importFile({ name: f, bytes: readCorpus('keras', f) });
+      const full = await open();
+      const arch = await open();
+      if (full.kind !== 'model' || arch.kind !== 'model') throw new Error('corpus kinds');
+      const ex = await getExporter('keras-h5');
+      const files = (await ex.exportModel!(full.model, 'm.weights.h5')).files;
+      const w = await importFile({ name: 'm.weights.h5', bytes: files.get('m.weights.h5')! });
+      if (w.kind !== 'weights') throw new Error('expected weights');
+      expect([...w.weights.tensors.keys()].every((k) => /^layers\/.*\/vars\/\d+$/.test(k))).toBe(true);
+      // zero the parameters (not constants such as Resize scales): the binder must supply them
+      const params = [...arch.model.graph.params.keys()];
+      expect(params.length).toBeGreaterThan(0);
+      for (const name of params) (arch.model.graph.initializers.get(name)!.data as Float32Array).fill(0);
+      const { model, report } = bindWeights(arch.model, w.weights);
+      expect(report.missing).toEqual([]);
+      expect(report.unused).toEqual([]);
+      for (const name of params) {
+        const t = full.model.graph.initializers.get(name)!;
+        expect(Array.from(model.graph.initializers.get(name)!.data as Float32Array), name).toEqual(Array.from(t.data as Float32Array));
+      }
+    });
+  }
 });
 
 describe('binding report and rules', () => {
