@@ -145,8 +145,9 @@ export function readNpy(bytes: Uint8Array, name = 'array.npy'): Tensor {
 }
 
 function decodeNumeric(raw: Uint8Array, n: number, d: ParsedDescr): TensorData {
-  // Copy into a fresh, aligned buffer (the source offset need not be aligned).
-  const buf = raw.slice();
+  // Copy into a fresh, aligned buffer (the source offset need not be aligned). `new Uint8Array(x)`
+  // always copies; `slice()` would not on a Node Buffer, whose slice is a view into a shared pool.
+  const buf = new Uint8Array(raw);
   if (d.bigEndian && d.itemSize > 1) {
     const w = d.dtype === 'complex64' || d.dtype === 'complex128' ? d.itemSize / 2 : d.itemSize;
     for (let i = 0; i < buf.length; i += w) buf.subarray(i, i + w).reverse();

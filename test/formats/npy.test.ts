@@ -52,6 +52,11 @@ describe('readNpy on files numpy wrote', () => {
     expectMatches(readNpy(bytes, `${name}.npy`), GOLDEN[name]!);
   });
 
+  // A Node Buffer from readFileSync is a view into a shared pool: decoding must copy, not alias it.
+  it.each(CASES)('%s read straight from a Node Buffer', (name) => {
+    expectMatches(readNpy(readFileSync(join(DIR, `${name}.npy`)), `${name}.npy`), GOLDEN[name]!);
+  });
+
   it('reads header versions 2.0 and 3.0', () => {
     expect(readNpyHeader(new Uint8Array(readFileSync(join(DIR, 'v2.npy')))).version).toEqual([2, 0]);
     expect(readNpyHeader(new Uint8Array(readFileSync(join(DIR, 'v3.npy')))).version).toEqual([3, 0]);
