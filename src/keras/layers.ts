@@ -295,7 +295,10 @@ export type LayerClassName = keyof typeof layers;
 export function Input(args: { shape?: (number | null)[]; batchShape?: (number | null)[]; batchSize?: number; name?: string; dtype?: string }): SymbolicTensor {
   const batch = args.batchShape ?? (args.shape ? [args.batchSize ?? null, ...args.shape] : undefined);
   if (!batch) throw new RosettaError('E_USAGE', 'Input needs a shape (per sample, without the batch axis) or a batchShape');
-  const cfg: Record<string, unknown> = { batch_input_shape: batch, dtype: args.dtype ?? 'float32', sparse: false, ragged: false, name: args.name ?? uniqueName('input') };
+  // Keras numbers inputs from 1 (input_1, input_2…), unlike other layers.
+  const n = (uids.get('input') ?? 0) + 1;
+  if (!args.name) uids.set('input', n);
+  const cfg: Record<string, unknown> = { batch_input_shape: batch, dtype: args.dtype ?? 'float32', sparse: false, ragged: false, name: args.name ?? `input_${n}` };
   const layer = new Layer('InputLayer', cfg);
   layer.nodes.push({ inputs: [], kwargs: {} });
   return new SymbolicTensor(layer, 0, 0);

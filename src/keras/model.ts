@@ -25,6 +25,7 @@ import { RandomSource, initialize, type InitializerSpec } from './initializers.j
 import { Layer, SymbolicTensor, uniqueName } from './layers.js';
 import { type CompileArgs, type FitArgs, type History, type Logs, compileModel, evaluateModel, fitModel } from './training.js';
 import { type ModelFiles, kerasFileSystem, loadWeightsBytes, modelFromFiles, modelToFiles } from './files.js';
+import { formatSummary } from './summary.js';
 
 /** Keras version the API writes into configs (Keras 2 semantics, as tfjs-layers implements). */
 export const API_KERAS_VERSION = '2.15.0';
@@ -44,7 +45,7 @@ export interface LayerSummary {
   outputShape: (number | null)[];
   params: number;
   trainableParams: number;
-  /** Inbound layer names (functional models). */
+  /** Inbound tensors as Keras prints them (`dense[0][0]`), functional models. */
   inbound: string[];
 }
 
@@ -358,7 +359,7 @@ export class Model {
           if (!/moving_(mean|variance)$/.test(s.role) && l.config.trainable !== false) trainable += n;
         });
       }
-      const inbound = [...new Set(l.calls.flatMap((c) => c.inputs.map((r) => r.layer)))];
+      const inbound = l.calls.flatMap((c) => c.inputs.map((r) => `${r.layer}[${r.node}][${r.tensor}]`));
       return { name: l.name, className: l.className, outputShape: shape, params, trainableParams: trainable, inbound };
     });
   }
@@ -457,46 +458,4 @@ export class Sequential extends Model {
     if (!first.batch_input_shape) throw new RosettaError('E_USAGE', `the first layer (${String(first.name)}) has no input shape`, { hint: "pass inputShape (e.g. layers.Dense(1, { inputShape: [1] })) or start with Input({ shape })" });
     return { class_name: 'Sequential', config: { name: this.name, layers: list }, keras_version: API_KERAS_VERSION, backend: 'tensorflow' };
   }
-}
-
-/** Keras' `print_summary` for Sequential and functional models. */
-function formatSummary(model: Model, opts: { lineLength?: number; printFn?: (line: string) => void }): string {
-  const rows = model.layerSummaries();
-  const sequential = model.toJSON().class_name === 'Sequential';
-  const width = opts.lineLength ?? (sequential ? 65 : 98);
-  const positions = (sequential ? [0.45, 0.85, 1] : [0.33, 0.55, 0.67, 1]).map((p) => Math.floor(width * p));
-  const header = sequential ? ['Layer (type)', 'Output Shape', 'Param #'] : ['Layer (type)', 'Output Shape', 'Param #', 'Connected to'];
-  const lines: string[] = [];
-  const row = (fields: string[]): string => {
-    let line = '';
-    fields.forEach((f, i) => {
-      line += f;
-      line = line.slice(0, positions[i]!);
-      line += ' '.repeat(Math.max(0, positions[i]! - line.length));
-    });
-    return line;
-  };
-  const shape = (s: (number | null)[]): string => `(${s.map((d) => (d === null ? 'None' : String(d))).join(', ')}${s.length === 1 ? ',' : ''})`;
-  const fmt = (n: number): string => n.toLocaleString('en-US');
-  lines.push(`Model: "${model.name}"`);
-  lines.push('_'.repeat(width));
-  lines.push(row(header.map((h) => ` ${h}`)));
-  lines.push('='.repeat(width));
-  rows.forEach((r, i) => {
-    // Keras 2.15 separates rows with a blank line.
-    if (i > 0) lines.push(' '.repeat(width));
-    const fields = [` ${r.name} (${r.className})`, ` ${shape(r.outputShape)}`, ` ${r.params}`];
-    if (!sequential) fields.push(` ${r.inbound.map((n) => `['${n}[0][0]']`).join(', ')}`);
-    lines.push(row(fields));
-  });
-  const total = rows.reduce((a, r) => a + r.params, 0);
-  const trainable = rows.reduce((a, r) => a + r.trainableParams, 0);
-  lines.push('='.repeat(width));
-  lines.push(`Total params: ${fmt(total)}`);
-  lines.push(`Trainable params: ${fmt(trainable)}`);
-  lines.push(`Non-trainable params: ${fmt(total - trainable)}`);
-  lines.push('_'.repeat(width));
-  const text = lines.join('\n');
-  (opts.printFn ?? ((l: string) => console.log(l)))(text);
-  return text;
 }

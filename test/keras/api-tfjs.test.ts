@@ -8,24 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/ir/tensor.js';
 import { Input, Model, Sequential, layers } from '../../src/keras/index.js';
+import { housePrice, seedCnn } from './models.js';
 import { expectClose, seededTensor, tfjsModel, tfjsPredict } from '../helpers/keras-oracle.js';
-
-export function seedCnn(): Sequential {
-  return new Sequential([
-    layers.Conv2D(32, 3, { padding: 'same', activation: 'relu', inputShape: [28, 28, 1] }),
-    layers.MaxPooling2D(2),
-    layers.Conv2D(64, 3, { padding: 'same', activation: 'relu' }),
-    layers.MaxPooling2D(2),
-    layers.Flatten(),
-    layers.Dense(128, { activation: 'relu' }),
-    layers.Dropout(0.5),
-    layers.Dense(10, { activation: 'softmax' }),
-  ]);
-}
-
-export function housePrice(): Sequential {
-  return new Sequential([layers.Dense(1, { inputShape: [1] })]);
-}
 
 /** tfjs' summary rows: [name, type, output shape, params]. */
 async function tfjsSummary(m: Model): Promise<{ rows: string[][]; total: number; trainable: number }> {
@@ -107,6 +91,18 @@ describe('Keras-style API vs tfjs-layers', () => {
       expect(text).toContain(`Total params: ${total.toLocaleString('en-US')}`);
       expect(text).toContain(`Trainable params: ${theirs.trainable.toLocaleString('en-US')}`);
     }
+    // A functional model with BatchNormalization (non-trainable moving statistics) and two inputs.
+    const a = Input({ shape: [6, 6, 2] });
+    const b = Input({ shape: [6, 6, 2] });
+    const c = layers.Concatenate().apply([layers.Conv2D(3, 3).apply(a), layers.Conv2D(3, 3).apply(b)] as never);
+    const f = new Model({ inputs: [a, b], outputs: layers.Dense(2).apply(layers.Flatten().apply(layers.BatchNormalization().apply(c))) as never });
+    const ft = f.summary({ printFn: () => {} });
+    const theirs = await tfjsSummary(f);
+    expect(ft).toContain(`Total params: ${theirs.total.toLocaleString('en-US')}`);
+    expect(ft).toContain(`Trainable params: ${theirs.trainable.toLocaleString('en-US')}`);
+    expect(ft).toContain(`Non-trainable params: ${(theirs.total - theirs.trainable).toLocaleString('en-US')}`);
+    expect(ft).toMatch(/Connected to/);
+    expect(ft).toMatch(new RegExp(`${a.layer.name} \\(InputLayer\\)\\s+\\[\\(None, 6, 6, 2\\)\\]\\s+0\\s+\\[\\]`));
     const cnn = seedCnn().summary({ printFn: () => {} });
     expect(cnn).toMatch(/ dense_\d+ \(Dense\)\s+\(None, 128\)\s+401536/);
   });
