@@ -22,6 +22,7 @@ import type { Tensor } from '../ir/tensor.js';
 import type { FormatName, ImportResult, WeightSet } from '../importers/types.js';
 import { loadFile, loadModel, saveModel, saveWeights, writeFileAt } from '../node/model-io.js';
 import { DEFAULT_TOLERANCE, compareOutputs, compareTensors, parityTable, runOnce, type OutputParity, type Tolerance } from './compare.js';
+import { isTensor } from '../runtime/value.js';
 import { checkFeeds, randomFeeds, readFeeds } from './feeds.js';
 import { formatNumber, table, type CliIo } from './io.js';
 
@@ -126,10 +127,39 @@ export async function loadAsModel(path: string, opts: ArchOptions, fallbackArch?
 }
 
 /** Run both models on the same feeds and compare every output. */
-export async function compareModels(a: Model, b: Model, feeds: Record<string, Tensor>, tol: Tolerance): Promise<OutputParity[]> {
+export async function compareModels(a: Model, b: Model, feeds: Record<string, Tensor>, tol: Tolerance, explicit: { rtol?: number; atol?: number } = tol): Promise<OutputParity[]> {
   const ra = await runOnce(a.graph, feeds);
   const rb = await runOnce(b.graph, feedsFor(b, a, feeds));
-  return compareOutputs(ra, rb, tol);
+  const rows = compareOutputs(ra, rb, tol);
+  // Without --rtol/--atol the tolerance follows each output's dtype (float16 looser, ints exact).
+  return rows.map((row) => {
+    const t = { rtol: explicit.rtol ?? dtypeTolerance(row.dtype).rtol, atol: explicit.atol ?? dtypeTolerance(row.dtype).atol };
+    const x = ra[row.name];
+    const y = rb[row.otherName ?? row.name];
+    if ((t.rtol === tol.rtol && t.atol === tol.atol) || !x || !y || !isTensor(x) || !isTensor(y)) return row;
+    const again = compareTensors(row.name, x, y, t);
+    return { ...(row.otherName ? { ...again, otherName: row.otherName } : again), tolerance: t };
+  });
+}
+
+/**
+ * Default tolerance by dtype: float32 reordering noise passes (1e-4/1e-5), half precision gets
+ * its ~3 significant digits, float64 its ~15, and integers, bools and strings must be exact.
+ */
+export function dtypeTolerance(dtype: string): Tolerance {
+  if (dtype === 'float32' || dtype === 'complex64') return DEFAULT_TOLERANCE;
+  if (dtype === 'float64' || dtype === 'complex128') return { rtol: 1e-7, atol: 1e-9 };
+  if (dtype === 'float16' || dtype === 'bfloat16') return { rtol: 1e-2, atol: 1e-3 };
+  if (dtype.startsWith('float8')) return { rtol: 1.25e-1, atol: 1e-2 };
+  return { rtol: 0, atol: 0 };
+}
+
+/** Rows checked with a dtype tolerance other than the table's: say so under the table. */
+function toleranceNotes(rows: (OutputParity & { tolerance?: Tolerance })[]): string {
+  return rows
+    .filter((r) => r.tolerance)
+    .map((r) => `  ${r.name}: ${r.dtype} tolerance rtol ${r.tolerance!.rtol}, atol ${r.tolerance!.atol}\n`)
+    .join('');
 }
 
 function compareWeightSets(a: WeightSet, b: WeightSet, tol: Tolerance): OutputParity[] {
@@ -183,10 +213,10 @@ export async function convertCommand(input: string, output: string, opts: Conver
       const { model: target, binding: targetBinding } = await loadAsModel(output, { format: saved.format }, source);
       if (targetBinding) io.stdout(`verify: ${output} holds weights only; bound back onto the source architecture (${targetBinding.applied.length} applied, ${targetBinding.transformed.length} transformed)\n`);
       const { feeds, source: feedSource } = await comparisonFeeds(source, opts.inputs, opts.seed ?? 0);
-      const rows = await compareModels(source, target, feeds, tol);
+      const rows = await compareModels(source, target, feeds, tol, opts);
       ok = rows.every((r) => r.ok);
       report.verify = { inputs: feedSource, tolerance: tol, outputs: rows, ok, targetBinding };
-      io.stdout(`verify on ${feedSource}:\n${parityTable(rows, tol)}`);
+      io.stdout(`verify on ${feedSource}:\n${parityTable(rows, tol)}${toleranceNotes(rows)}`);
       if (opts.perLayer) {
         const layers = await compareLayers(source.graph, target.graph, feeds, feedsFor(target, source, feeds), tol);
         report.verify.perLayer = layers;
@@ -244,12 +274,12 @@ export async function parityCommand(a: string, b: string, opts: ParityOptions, i
     mb = (await loadAsModel(b, archOpts, ma)).model;
   }
   const { feeds, source } = await comparisonFeeds(ma, opts.inputs, opts.seed ?? 0);
-  const rows = await compareModels(ma, mb, feeds, tol);
+  const rows = await compareModels(ma, mb, feeds, tol, opts);
   const ok = rows.every((r) => r.ok);
   const perLayer = opts.perLayer ? await compareLayers(ma.graph, mb.graph, feeds, feedsFor(mb, ma, feeds), tol) : undefined;
   if (opts.json) io.stdout(JSON.stringify({ a, b, inputs: source, tolerance: tol, outputs: rows, ok, perLayer }, null, 2) + '\n');
   else {
-    io.stdout(`${a} vs ${b} on ${source}:\n${parityTable(rows, tol)}`);
+    io.stdout(`${a} vs ${b} on ${source}:\n${parityTable(rows, tol)}${toleranceNotes(rows)}`);
     if (perLayer) printLayers(perLayer, tol, io);
   }
   if (!ok) io.stderr(`E_PARITY: outputs differ beyond tolerance (rtol ${tol.rtol}, atol ${tol.atol})\n`);
