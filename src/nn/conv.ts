@@ -146,6 +146,7 @@ export class MaxPool2d extends Module {
   readonly stride: number[];
   readonly padding: number[];
   readonly dilation: number[];
+  readonly ceilMode: boolean;
 
   constructor(
     kernelSize: Size,
@@ -158,8 +159,6 @@ export class MaxPool2d extends Module {
     this.dilation = tuple(opts.dilation ?? 1, 2);
     this.ceilMode = opts.ceilMode ?? false;
   }
-
-  readonly ceilMode: boolean;
 
   forward(x: Var): Var {
     return x.trace.op('MaxPool', [x], {

@@ -106,9 +106,9 @@ export class Trace {
     const outs = Array.from({ length: nOut }, () => this.fresh(opType));
     const node = makeNode(opType, ins, outs, attrs, { scope: opts.scope ?? this.scope, name: outs[0], domain: opts.domain });
     this.graph.nodes.push(node);
-    const recorded = this.tape.runSync(node);
-    // The tape may have added outputs (MaxPool Indices, Dropout mask); keep the graph node plain.
-    void recorded;
+    // The tape may record a variant with extra outputs (MaxPool Indices, Dropout mask); the
+    // graph keeps the plain node.
+    this.tape.runSync(node);
     return outs.map((o) => new Var(this, o));
   }
 

@@ -4,7 +4,7 @@ import * as nn from '../../src/nn/index.js';
 import type { Module, Var } from '../../src/nn/index.js';
 
 /** Inputs, targets and the loss for one fixture model (train mode as the fixture recorded). */
-export function fixtureLoss(name: string, model: Module, arrays: Map<string, Tensor>): Var {
+export function fixtureLoss(_name: string, model: Module, arrays: Map<string, Tensor>): Var {
   const inputs = [...arrays.keys()].filter((k) => /^x\d$/.test(k)).map((k) => arrays.get(k)!);
   const out = model.call(...inputs);
   const outs = (Array.isArray(out) ? out : [out]) as Var[];

@@ -215,7 +215,7 @@ function minMax(b: IrBuilder, n: Node, gys: readonly (string | undefined)[]): (s
     if (!g) return n.inputs.map(() => undefined);
     if (n.inputs.length !== 2) throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${n.opType} with ${n.inputs.length} inputs`, { where: { node: n.name } });
     const s = binaryShapes(b, n);
-    const [a, c] = n.inputs as [string, string];
+    const a = n.inputs[0]!;
     const y = n.outputs[0]!;
     // Where both inputs are the extreme, the first input takes the whole gradient: one owner
     // keeps the sum of the two gradients equal to g.

@@ -52,8 +52,8 @@ export const shapeRules: Record<string, GradRule> = {
     if (!g) return n.inputs.map(() => undefined);
     const xs = b.shape(n.inputs[0]!);
     const rank = xs.length;
+    // Ends are implied by the output shape, which the tape knows.
     const starts = b.intValues(n.inputs[1]!);
-    const ends = b.intValues(n.inputs[2]!);
     const axes = n.inputs[3] ? b.intValues(n.inputs[3]).map((x) => norm(x, rank)) : starts.map((_, i) => i);
     const steps = n.inputs[4] ? b.intValues(n.inputs[4]) : starts.map(() => 1);
     const pads = new Array<number>(2 * rank).fill(0);
@@ -105,7 +105,7 @@ export const shapeRules: Record<string, GradRule> = {
     const t = b.transpose(b.reshape(g, [N, c, H, bs, W, bs]), [0, 1, 3, 5, 2, 4]);
     return [b.reshape(t, [N, C, H, W])];
   },
-  SpaceToDepth: (b, n, [g], a) => {
+  SpaceToDepth: (b, _n, [g], a) => {
     if (!g) return [undefined];
     return [b.op('DepthToSpace', [g], { blocksize: { type: 'int', value: a.int('blocksize') }, mode: { type: 'string', value: 'DCR' } })];
   },
