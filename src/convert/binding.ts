@@ -185,12 +185,13 @@ interface SourceLayer {
   keys: Map<string, string>;
 }
 
-const KERAS_ROLES = new Set(['kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'embeddings', 'recurrent_kernel', 'depthwise_kernel', 'pointwise_kernel']);
+/** Roles only Keras uses (`bias` is shared by both worlds). */
+const KERAS_ROLES = new Set(['kernel', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'embeddings', 'recurrent_kernel', 'depthwise_kernel', 'pointwise_kernel']);
 const MHA_PARTS = ['query', 'key', 'value', 'attention_output'];
 const TORCH_RNN = /^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$/;
 
-/** Split a key into (layer, role, world). */
-function splitKey(key: string): { layer: string; role: string; world: World } {
+/** Split a key into (layer, role); `/`-separated keys are Keras', dotted ones decided per layer. */
+function splitKey(key: string): { layer: string; role: string; world?: World } {
   const k = key.replace(/:\d+$/, '');
   if (k.includes('/')) {
     const parts = k.split('/').filter(Boolean);
@@ -205,13 +206,16 @@ function splitKey(key: string): { layer: string; role: string; world: World } {
   const dot = k.lastIndexOf('.');
   const role = dot < 0 ? k : k.slice(dot + 1);
   const layer = dot < 0 ? '' : k.slice(0, dot);
-  return { layer, role, world: KERAS_ROLES.has(role) && !['bias'].includes(role) && role !== 'weight' ? 'keras' : 'torch' };
+  return { layer, role };
 }
 
 function sourceLayers(keys: string[], weights: Map<string, Tensor>): SourceLayer[] {
   const layers = new Map<string, SourceLayer>();
-  for (const key of keys) {
-    const { layer, role, world } = splitKey(key);
+  // A dotted layer (`bn.gamma`, `bn.beta`) is Keras' when any of its roles is Keras-only.
+  const split = keys.map((key) => ({ key, ...splitKey(key) }));
+  const kerasDotted = new Set(split.filter((x) => !x.world && KERAS_ROLES.has(x.role)).map((x) => x.layer));
+  for (const { key, layer, role, world: w } of split) {
+    const world: World = w ?? (kerasDotted.has(layer) ? 'keras' : 'torch');
     let name = layer;
     let r = role;
     const m = world === 'torch' ? TORCH_RNN.exec(role) : null;

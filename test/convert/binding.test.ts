@@ -319,6 +319,16 @@ describe('binding report and rules', () => {
     expect(report.missing.length).toBe(2);
   });
 
+  it('dotted Keras-style names (`fc.kernel` + `fc.bias`) are one Keras layer, not two', async () => {
+    const { arch, weights } = await fixture('conv_bn_dw');
+    const t = (k: string) => weights.tensors.get(k)!;
+    const mixed = ws([...[...weights.tensors].filter(([k]) => !k.startsWith('fc.')), ['fc.kernel', denseKernelAfterFlatten(t('fc.weight'), 4, 4, 4)], ['fc.bias', t('fc.bias')]]);
+    const { model, report } = bindWeights(arch, mixed);
+    expect(report.missing).toEqual([]);
+    expect(report.transformed.find((x) => x.sources[0] === 'fc.kernel')?.transform).toMatch(/Dense \[in, out\] → \[out, in\]; Flatten→Dense rows/);
+    await expectPyTorchOutputs('conv_bn_dw', model);
+  });
+
   it('unused tensors are listed with a reason', async () => {
     const { arch, weights } = await fixture('house_price');
     const extra = ws([...weights.tensors, ['extra.weight', new Tensor('float32', [7, 3])]]);
