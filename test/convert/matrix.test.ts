@@ -303,8 +303,13 @@ describe('exported files in the reference runtimes', () => {
     });
   }
 
-  for (const c of HAS_CORPUS ? [kerasCase, kerasBnCase] : []) {
-    it(`${c.name}: after keras → pt → tfjs, the model.json loads in tfjs-layers with the reference outputs`, async () => {
+  for (const c of CASES) {
+    const refused = REFUSALS.get(`${c.name}:tfjs`);
+    if (refused) {
+      it(`${c.name}: tfjs-layers load — not yet: the tfjs writer refuses this model (${refused})`, () => expect(refused).toMatch(/^E_UNSUPPORTED/));
+      continue;
+    }
+    it(`${c.name}: after → pt → tfjs, the model.json loads in tfjs-layers with the reference outputs`, async () => {
       // via the PyTorch state dict (weights bound back onto the Keras architecture), then tfjs
       const viaPt = await through(await c.start(), FORMATS[1]!);
       const files = await write(viaPt, FORMATS[5]!);
