@@ -18,7 +18,7 @@ import type { WeightSet } from '../../src/importers/types.js';
 import { isRosettaError } from '../../src/ir/errors.js';
 import type { Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { Session } from '../../src/runtime/session.js';
+import { Session, seededRandom } from '../../src/runtime/session.js';
 import { HAS_CORPUS, PROJECT_ROOT, readCorpus } from '../helpers/corpus.js';
 
 const FIX = join(PROJECT_ROOT, 'fixtures', 'convert');
@@ -354,6 +354,32 @@ describe('binding report and rules', () => {
     const { report } = bindWeights(arch, bad, { partial: true });
     expect(report.missing.map((m) => m.target)).toEqual(['linear.weight']);
     expect(report.unused.map((u) => u.source)).toEqual(['linear.weight']);
+  });
+
+  it('hostile weight sets (wrong ranks, empty and odd-dtype tensors, renamed keys) give a report or a RosettaError, never a crash', async () => {
+    for (const name of ['conv_bn_dw', 'rnn_model']) {
+      const { arch, weights } = await fixture(name);
+      const rnd = seededRandom(42);
+      const entries = [...weights.tensors];
+      for (let trial = 0; trial < 60; trial++) {
+        const mutated = entries.map(([k, t]): [string, Tensor] => {
+          const r = rnd();
+          if (r < 0.1) return [k, new Tensor('float32', [...t.shape].reverse())];
+          if (r < 0.2) return [k, new Tensor('float32', [0, ...t.shape.slice(1)])];
+          if (r < 0.25) return [k, new Tensor('int64', t.shape)];
+          if (r < 0.3) return [k, Tensor.from('string', [1], ['x'])];
+          if (r < 0.35) return [k, new Tensor('float32', [...t.shape, 1])];
+          if (r < 0.45) return [k.replace(/weight/, 'kernel').replace(/\./g, '/'), t];
+          if (r < 0.5) return [`${k}_${trial}`, t];
+          return [k, t];
+        });
+        try {
+          bindWeights(arch, ws(mutated), { partial: rnd() < 0.5 });
+        } catch (e) {
+          expect(isRosettaError(e), `${name} trial ${trial}: ${String(e)}`).toBe(true);
+        }
+      }
+    }
   });
 
   it('invalid --map rules are usage errors', () => {
