@@ -12,6 +12,7 @@ import { Tensor, sizeOf } from '../../ir/tensor.js';
 import { binaryMap, erf, finish, mapBigints, mapNumbers, numbersOf, valuesOf, workArray, type BigArray, type NumArray } from './elementwise-core.js';
 import type { CpuKernel, KernelContext, KernelTable } from './kernel.js';
 import { broadcastShapes, dtypeError, normAxis, tensorIn } from './util.js';
+import { wasmSoftmaxRows, wasmUnary } from './wasm-math.js';
 
 /** Unary float activation whose function depends on the node's attributes. */
 function act(make: (ctx: KernelContext) => (x: number) => number, accept: (d: DType) => boolean = isFloatDType): CpuKernel {
@@ -92,9 +93,14 @@ function softmaxFamily(kind: 'softmax' | 'log' | 'hard'): CpuKernel {
     const t = tensorIn(inputs, 0, ctx);
     if (!isFloatDType(t.dtype)) throw dtypeError(ctx, t.dtype);
     const axis = normAxis(ctx.attrs.int('axis', -1), t.rank, ctx);
+    const { outer, len, inner } = axisSplit(t.shape, axis);
+    if (kind !== 'hard' && t.dtype === 'float32' && inner === 1) {
+      // Contiguous rows: the WebAssembly SIMD row kernel (wasm-math.ts), when available.
+      const o = new Float32Array(t.size);
+      if (wasmSoftmaxRows(t.data as Float32Array, o, len, kind === 'log')) return [new Tensor('float32', t.shape, o)];
+    }
     const x = numbersOf(t, ctx);
     const o = workArray(t.dtype, x.length) as NumArray;
-    const { outer, len, inner } = axisSplit(t.shape, axis);
     const e0 = new Float64Array(len);
     for (let p = 0; p < outer; p++) {
       for (let q = 0; q < inner; q++) {
@@ -132,6 +138,14 @@ function softmaxFamily(kind: 'softmax' | 'log' | 'hard'): CpuKernel {
   };
 }
 
+/** Gelu in float64 (every dtype; the float32 reference for the SIMD kernel). */
+const geluJs = act((ctx) => {
+  const approx = ctx.attrs.string('approximate', 'none');
+  if (approx === 'tanh') return (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+  if (approx !== 'none') throw new RosettaError('E_INVALID_ATTR', `Gelu approximate must be 'none' or 'tanh', got '${approx}'`, { where: { node: ctx.node.name } });
+  return (x) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+});
+
 export const activationKernels: KernelTable = {
   Relu: reluKernel,
   LeakyRelu: act((ctx) => {
@@ -156,6 +170,7 @@ export const activationKernels: KernelTable = {
     if (x.dtype !== 'float32') return act(() => sigmoid)(inputs, ctx);
     const a = x.data as Float32Array;
     const o = new Float32Array(a.length);
+    if (wasmUnary('sigmoid', a, o)) return [new Tensor('float32', x.shape, o)];
     // 1 / (1 + e^-x) is safe in float64 for every float32 x (e^-x overflows to ∞ → 0, as it should).
     for (let i = 0; i < a.length; i++) o[i] = 1 / (1 + Math.exp(-a[i]!));
     return [new Tensor('float32', x.shape, o)];
@@ -181,12 +196,15 @@ export const activationKernels: KernelTable = {
     },
     (d) => isFloatDType(d) || isIntDType(d),
   ),
-  Gelu: act((ctx) => {
-    const approx = ctx.attrs.string('approximate', 'none');
-    if (approx === 'tanh') return (x) => 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
-    if (approx !== 'none') throw new RosettaError('E_INVALID_ATTR', `Gelu approximate must be 'none' or 'tanh', got '${approx}'`, { where: { node: ctx.node.name } });
-    return (x) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-  }),
+  Gelu: (inputs, ctx) => {
+    const x = tensorIn(inputs, 0, ctx);
+    if (x.dtype === 'float32' && ctx.attrs.string('approximate', 'none') === 'tanh') {
+      // x·sigmoid(2y) = 0.5·x·(1 + tanh(y)) in the SIMD kernel (wasm-math.ts), when available.
+      const o = new Float32Array(x.size);
+      if (wasmUnary('geluTanh', x.data as Float32Array, o)) return [new Tensor('float32', x.shape, o)];
+    }
+    return geluJs(inputs, ctx);
+  },
   PRelu: preluKernel,
   Softmax: softmaxFamily('softmax'),
   LogSoftmax: softmaxFamily('log'),

@@ -31,6 +31,7 @@ import {
 } from './elementwise-core.js';
 import type { CpuKernel, KernelContext, KernelTable } from './kernel.js';
 import { dtypeError, tensorIn, optTensorIn } from './util.js';
+import { wasmUnary } from './wasm-math.js';
 
 // ---- unary --------------------------------------------------------------------------------------
 
@@ -60,13 +61,23 @@ const numeric = (d: DType): boolean => isFloatDType(d) || isIntDType(d);
 type F32Loop = (x: Float32Array, o: Float32Array) => void;
 // Dedicated float32 loops for the unary ops models use most: through the shared `mapNumbers` the
 // per-element call is megamorphic and measured ~1.7× slower than the math itself
-// (bench/elementwise.ts). One literal per op keeps each loop monomorphic.
+// (bench/elementwise.ts). One literal per op keeps each loop monomorphic. Exp/Log/Tanh/Erf run the
+// WebAssembly SIMD kernels of wasm-math.ts when available (≤ 2 ulp; the loops here are the
+// reference and the fallback).
 const F32: Record<'Exp' | 'Log' | 'Sqrt' | 'Tanh' | 'Erf' | 'Neg' | 'Abs' | 'Reciprocal', F32Loop> = {
-  Exp: (x, o) => { for (let i = 0; i < x.length; i++) o[i] = Math.exp(x[i]!); },
-  Log: (x, o) => { for (let i = 0; i < x.length; i++) o[i] = Math.log(x[i]!); },
+  Exp: (x, o) => {
+    if (!wasmUnary('exp', x, o)) for (let i = 0; i < x.length; i++) o[i] = Math.exp(x[i]!);
+  },
+  Log: (x, o) => {
+    if (!wasmUnary('log', x, o)) for (let i = 0; i < x.length; i++) o[i] = Math.log(x[i]!);
+  },
   Sqrt: (x, o) => { for (let i = 0; i < x.length; i++) o[i] = Math.sqrt(x[i]!); },
-  Tanh: (x, o) => { for (let i = 0; i < x.length; i++) o[i] = Math.tanh(x[i]!); },
-  Erf: (x, o) => { for (let i = 0; i < x.length; i++) o[i] = erf(x[i]!); },
+  Tanh: (x, o) => {
+    if (!wasmUnary('tanh', x, o)) for (let i = 0; i < x.length; i++) o[i] = Math.tanh(x[i]!);
+  },
+  Erf: (x, o) => {
+    if (!wasmUnary('erf', x, o)) for (let i = 0; i < x.length; i++) o[i] = erf(x[i]!);
+  },
   Neg: (x, o) => { for (let i = 0; i < x.length; i++) o[i] = -x[i]!; },
   Abs: (x, o) => { for (let i = 0; i < x.length; i++) o[i] = Math.abs(x[i]!); },
   Reciprocal: (x, o) => { for (let i = 0; i < x.length; i++) o[i] = 1 / x[i]!; },

@@ -16,6 +16,7 @@ import type { CpuKernel, KernelContext, KernelTable } from './kernel.js';
 import { linalgKernels } from './linalg.js';
 import { lossKernels } from './loss.js';
 import { broadcastIndex, dtypeError, normAxis, optTensorIn, tensorIn, toNumbers } from './util.js';
+import { wasmRowReduce } from './wasm-math.js';
 
 type ReduceKind = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'l1' | 'l2' | 'logsum' | 'logsumexp' | 'sumsquare';
 
@@ -118,6 +119,12 @@ function reduceNumbers(kind: ReduceKind, x: NumArray | BigArray, plan: ReducePla
   const acc = new Float64Array(outSize);
   const init = kind === 'max' || kind === 'logsumexp' ? -Infinity : kind === 'min' ? Infinity : kind === 'prod' ? 1 : 0;
   acc.fill(init);
+  // float32 sums/means/maxes over trailing axes: the WebAssembly SIMD row kernels (wasm-math.ts;
+  // sums still accumulate in float64), when available.
+  if (plan.trailing && xs instanceof Float32Array && (kind === 'sum' || kind === 'mean' || kind === 'max') && wasmRowReduce(kind === 'max' ? 'max' : 'sum', xs, plan.count, acc)) {
+    if (kind === 'mean') for (let o = 0; o < outSize; o++) acc[o] /= plan.count;
+    return acc;
+  }
   if (plan.trailing && (kind === 'sum' || kind === 'mean')) {
     for (let o = 0, k = 0; o < outSize; o++) {
       let a = 0;

@@ -4,7 +4,8 @@
  *
  * The module is tiny and fixed, so it is emitted here byte by byte from the WebAssembly binary
  * format (https://webassembly.github.io/spec/core/binary/) rather than assembled by a build tool:
- * set-up stays `npm install`, the bytes are reviewable below, and nothing is fetched or evaluated.
+ * set-up stays `npm install`, the bytes are reviewable below, and nothing is fetched or evaluated
+ * (the LEB128/section helpers and the SIMD check live in wasm-emit.ts, shared with wasm-math.ts).
  * When the engine lacks SIMD (`WebAssembly.validate` fails) `wasmGemm()` returns undefined and
  * gemm.ts keeps its plain-JS micro-kernel.
  *
@@ -15,56 +16,31 @@
  * ldb, out)` computes dot products of one A row with groups of 4 B rows (see `rowdotsBody`).
  */
 
-/** Unsigned LEB128. */
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128 (small constants only). */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-
-// opcodes
-const I32 = 0x7f;
-const V128 = 0x7b;
-const get = (i: number): number[] => [0x20, ...uleb(i)];
-const set = (i: number): number[] => [0x21, ...uleb(i)];
-const i32c = (v: number): number[] => [0x41, ...sleb(v)];
-const I32_ADD = 0x6a;
-const I32_LT_U = 0x49;
-const I32_EQZ = 0x45;
-const I32_SHL = 0x74;
-const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
-const v128Load = (offset: number): number[] => simd(0x00, 2, ...uleb(offset)); // align hint 4 bytes
-const v128Load32Splat = (offset: number): number[] => simd(0x09, 2, ...uleb(offset));
-const v128Store = (offset: number): number[] => simd(0x0b, 2, ...uleb(offset));
-const F32X4_ADD = simd(0xe4);
-const F32X4_MUL = simd(0xe6);
-
-const F32 = 0x7d;
-const F32X4_SPLAT = simd(0x13);
-const F32_ADD = 0x92;
+import {
+  F32,
+  F32_ADD,
+  F32X4_ADD,
+  F32X4_MUL,
+  F32X4_SPLAT,
+  I32,
+  I32_ADD,
+  I32_EQZ,
+  I32_LT_U,
+  I32_SHL,
+  V128,
+  get,
+  i32c,
+  instantiateKernels,
+  name,
+  section,
+  set,
+  simd,
+  uleb,
+  v128Load,
+  v128Load32Splat,
+  v128Store,
+  vec,
+} from './wasm-emit.js';
 
 /**
  * Body of `tile(kc, a, b, c, ldc, alpha)`: C[4×8] += alpha · Apanelᵀ·Bpanel, C rows `ldc` bytes apart.
@@ -193,15 +169,7 @@ let cached: WasmGemm | null | undefined;
 export function wasmGemm(): WasmGemm | undefined {
   if (cached !== undefined) return cached ?? undefined;
   cached = null;
-  try {
-    if (typeof WebAssembly === 'undefined' || (typeof process !== 'undefined' && process.env?.ROSETTA_NO_WASM)) return undefined;
-    const bytes = moduleBytes();
-    if (!WebAssembly.validate(bytes)) return undefined;
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
-    const e = inst.exports as unknown as { mem: WebAssembly.Memory; panels: WasmGemm['panels']; rowdots: WasmGemm['rowdots'] };
-    cached = { memory: e.mem, panels: e.panels, rowdots: e.rowdots };
-  } catch {
-    cached = null;
-  }
+  const e = instantiateKernels(moduleBytes()) as { mem: WebAssembly.Memory; panels: WasmGemm['panels']; rowdots: WasmGemm['rowdots'] } | undefined;
+  if (e) cached = { memory: e.mem, panels: e.panels, rowdots: e.rowdots };
   return cached ?? undefined;
 }

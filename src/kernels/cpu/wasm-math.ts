@@ -1,0 +1,566 @@
+/**
+ * WebAssembly SIMD (f32x4) kernels for the float32 transcendental ops and row reductions that
+ * dominate activation-heavy models: Exp, Log, Tanh, Sigmoid, Erf, Gelu (tanh form), Softmax and
+ * LogSoftmax rows, and sum/max over a contiguous trailing axis. The plain-JS loops in
+ * elementwise.ts, activations.ts and reduce.ts stay the reference and the fallback: every entry
+ * point here returns false when SIMD is unavailable (see `instantiateKernels` in wasm-emit.ts), and
+ * the caller then runs its own loop.
+ *
+ * Data moves in blocks: inputs are copied into the module's memory with `TypedArray.set` in chunks
+ * of `CHUNK` floats (64 KiB, stays in L2), transformed in place, and copied out — never one element
+ * per JS call.
+ *
+ * Approximations (the constants are the published Cephes single-precision ones, S. L. Moshier,
+ * "Methods and Programs for Mathematical Functions", 1989; erf's are fitted here). Measured worst
+ * case over a dense sweep against float64 Math.* rounded to float32 (test/ops/wasm-math.test.ts):
+ * exp, log, tanh 1 ulp; sigmoid 2 ulp; erf 2 ulp (float32 ulp ≈ 6e-8 relative):
+ *  - exp: x = n·ln2 + r (Cody–Waite split of ln2, |r| ≤ ln2/2), e^r by a degree-6 polynomial,
+ *    2^n applied as two exponent-field scalings so results underflow gradually into denormals
+ *    (one rounding) and overflow to +∞ exactly where float32 does.
+ *  - log: x = 2^e·m with m ∈ [√½, √2), log(m) = f − f²/2 + f³·P(f) (degree 8), e·ln2 added in
+ *    two parts; denormal inputs are rescaled by 2^23 first; 0 → −∞, x < 0 → NaN, +∞ → +∞.
+ *  - tanh: |x| < 0.625 odd degree-9 polynomial; otherwise 1 − 2/(e^{2|x|} + 1) with x's sign.
+ *  - sigmoid: e = e^{−|x|}, then 1/(1+e) or e/(1+e) by sign (no overflow, no cancellation).
+ *  - erf: x·P(x²) for |x| < 0.921875, else sign(x)·(1 − e^{L(|x|)}) with |x| clamped to 4
+ *    (erf(±4) rounds to ±1 in float32); P and L are fitted here (see `ERF_P`).
+ *  - Gelu (tanh form): 0.5·x·(1 + tanh(y)) = x·sigmoid(2y), which has no cancellation for x < 0.
+ * NaN propagates through every kernel (wasm's f32x4.min/max and arithmetic are NaN-propagating).
+ */
+import {
+  BLOCK,
+  END,
+  F32,
+  F64,
+  F64_ADD,
+  F64_PROMOTE_F32,
+  I32,
+  I32_ADD,
+  I32_EQZ,
+  I32_LT_U,
+  I32_SHL,
+  LOOP,
+  V128,
+  assembleModule,
+  brIf,
+  f32Load,
+  f32x4Const,
+  f64Store,
+  f32Store,
+  get,
+  i32c,
+  i32x4Const,
+  instantiateKernels,
+  set,
+  simd,
+  tee,
+  v128Load,
+  v128Store,
+  type WasmFunc,
+} from './wasm-emit.js';
+
+// ---- a small postfix DSL: each helper returns the code that leaves one v128 on the stack ---------
+
+type Code = number[];
+const op2 = (opcode: number) => (a: Code, b: Code): Code => [...a, ...b, ...simd(opcode)];
+const op1 = (opcode: number) => (a: Code): Code => [...a, ...simd(opcode)];
+const f4 = {
+  add: op2(0xe4),
+  sub: op2(0xe5),
+  mul: op2(0xe6),
+  div: op2(0xe7),
+  min: op2(0xe8),
+  max: op2(0xe9),
+  abs: op1(0xe0),
+  neg: op1(0xe1),
+  nearest: op1(0x6a),
+  lt: op2(0x43),
+  eq: op2(0x41),
+  ne: op2(0x42),
+  k: f32x4Const,
+};
+const i4 = {
+  add: op2(0xae),
+  sub: op2(0xb1),
+  shl: (a: Code, n: number): Code => [...a, ...i32c(n), ...simd(0xab)],
+  shrS: (a: Code, n: number): Code => [...a, ...i32c(n), ...simd(0xac)],
+  shrU: (a: Code, n: number): Code => [...a, ...i32c(n), ...simd(0xad)],
+  truncSat: op1(0xf8),
+  toF32: op1(0xfa),
+  k: i32x4Const,
+};
+const v = {
+  and: op2(0x4e),
+  or: op2(0x50),
+  /** Lanes of `a` where `mask` is set, else of `b`. */
+  select: (a: Code, b: Code, mask: Code): Code => [...a, ...b, ...mask, ...simd(0x52)],
+};
+const F64X2_ADD = simd(0xf0);
+const F64X2_PROMOTE_LOW = simd(0x5f);
+/** i8x16.shuffle(a, a) moving the high 8 bytes to the low half. */
+const HIGH_TO_LOW = (a: Code): Code => [...a, ...a, ...simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7)];
+/** Swap adjacent 32-bit lane pairs (lanes 1,0,3,2). */
+const SWAP_PAIRS = (a: Code): Code => [...a, ...a, ...simd(0x0d, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11)];
+const V128_LOAD64_ZERO = (offset: number): Code => simd(0x5d, 3, offset);
+const F32_DEMOTE_F64 = 0xb6;
+const f64c = (x: number): Code => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setFloat64(0, x, true);
+  return [0x44, ...b];
+};
+
+/** Local-variable allocator for one function (parameters come first). */
+class Fn {
+  private readonly types: number[] = [];
+  constructor(private readonly nParams: number) {}
+  local(t: number): number {
+    this.types.push(t);
+    return this.nParams + this.types.length - 1;
+  }
+  get locals(): Array<[number, number]> {
+    return this.types.map((t) => [1, t]);
+  }
+}
+
+/** Horner evaluation c[0]·x^(n−1) + … + c[n−1] with `x` a v128 local. */
+function horner(x: number, c: number[]): Code {
+  let code = f4.k(c[0]!);
+  for (let i = 1; i < c.length; i++) code = f4.add(f4.mul(code, get(x)), f4.k(c[i]!));
+  return code;
+}
+
+// ---- the approximations ------------------------------------------------------------------------
+
+const LOG2E = 1.44269504088896341;
+/** ln2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits so n·LN2_HI is exact for |n| ≤ 2^15. */
+const LN2_HI = 0.693359375;
+const LN2_LO = -2.12194440e-4;
+const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
+
+/** e^x of the v128 produced by `xin`. */
+function expV(fn: Fn, xin: Code): Code {
+  const x = fn.local(V128);
+  const n = fn.local(V128);
+  const r = fn.local(V128);
+  const ni = fn.local(V128);
+  const n1 = fn.local(V128);
+  // Clamp first: below −104 every result is 0 (< half the smallest denormal), above 89 it is +∞.
+  return [
+    ...f4.min(f4.max(xin, f4.k(-104)), f4.k(89)), ...set(x),
+    ...f4.nearest(f4.mul(get(x), f4.k(LOG2E))), ...set(n),
+    ...f4.sub(f4.sub(get(x), f4.mul(get(n), f4.k(LN2_HI))), f4.mul(get(n), f4.k(LN2_LO))), ...set(r),
+    ...i4.truncSat(get(n)), ...tee(ni),
+    ...i4.shrS([], 1), ...set(n1),
+    // (P(r)·r² + r + 1) · 2^n1 · 2^(n − n1); each factor's exponent is within range on its own.
+    ...f4.mul(
+      f4.mul(
+        f4.add(f4.add(f4.mul(horner(r, EXP_POLY), f4.mul(get(r), get(r))), get(r)), f4.k(1)),
+        i4.shl(i4.add(get(n1), i4.k(127)), 23),
+      ),
+      i4.shl(i4.add(i4.sub(get(ni), get(n1)), i4.k(127)), 23),
+    ),
+  ];
+}
+
+const SQRTHF = 0.707106781186547524;
+const LOG_POLY = [
+  7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
+  3.3333331174e-1,
+];
+const F32_MIN_NORMAL = 1.1754943508222875e-38;
+
+/** Natural log of the v128 produced by `xin`. */
+function logV(fn: Fn, xin: Code): Code {
+  const x0 = fn.local(V128);
+  const x = fn.local(V128);
+  const small = fn.local(V128);
+  const e = fn.local(V128);
+  const m = fn.local(V128);
+  const lt = fn.local(V128);
+  const f = fn.local(V128);
+  const z = fn.local(V128);
+  const ef = fn.local(V128);
+  const r = fn.local(V128);
+  return [
+    ...xin, ...set(x0),
+    // Denormals: scale by 2^23 so the exponent/mantissa split below sees a normal number.
+    ...f4.lt(get(x0), f4.k(F32_MIN_NORMAL)), ...set(small),
+    ...v.select(f4.mul(get(x0), f4.k(8388608)), get(x0), get(small)), ...set(x),
+    // e = biased exponent − 126 (− 23 for rescaled denormals); m ∈ [0.5, 1).
+    ...i4.add(i4.sub(i4.shrU(get(x), 23), i4.k(126)), v.and(get(small), i4.k(-23))), ...set(e),
+    ...v.or(v.and(get(x), i4.k(0x007fffff)), i4.k(0x3f000000)), ...set(m),
+    // m < √½: use 2m and e − 1 (the mask is −1 in those lanes), so f = m' − 1 ∈ [√½ − 1, √2 − 1).
+    ...f4.lt(get(m), f4.k(SQRTHF)), ...set(lt),
+    ...i4.add(get(e), get(lt)), ...set(e),
+    ...f4.add(f4.sub(get(m), f4.k(1)), v.and(get(m), get(lt))), ...set(f),
+    ...f4.mul(get(f), get(f)), ...set(z),
+    ...i4.toF32(get(e)), ...set(ef),
+    // log = f + (f³·P(f) + e·LN2_LO − z/2) + e·LN2_HI
+    ...f4.add(
+      f4.add(
+        get(f),
+        f4.sub(f4.add(f4.mul(f4.mul(horner(f, LOG_POLY), get(f)), get(z)), f4.mul(get(ef), f4.k(LN2_LO))), f4.mul(get(z), f4.k(0.5))),
+      ),
+      f4.mul(get(ef), f4.k(LN2_HI)),
+    ), ...set(r),
+    // Specials: NaN or x < 0 → NaN; ±0 → −∞; +∞ → +∞.
+    ...v.select(f4.k(NaN), get(r), v.or(f4.ne(get(x0), get(x0)), f4.lt(get(x0), f4.k(0)))), ...set(r),
+    ...v.select(f4.k(-Infinity), get(r), f4.eq(get(x0), f4.k(0))), ...set(r),
+    ...v.select(f4.k(Infinity), get(r), f4.eq(get(x0), f4.k(Infinity))),
+  ];
+}
+
+const TANH_POLY = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1];
+
+/** tanh of the v128 produced by `xin`. */
+function tanhV(fn: Fn, xin: Code): Code {
+  const x = fn.local(V128);
+  const ax = fn.local(V128);
+  const z = fn.local(V128);
+  const e = fn.local(V128);
+  return [
+    ...xin, ...set(x),
+    ...f4.abs(get(x)), ...set(ax),
+    ...f4.mul(get(x), get(x)), ...set(z),
+    ...expV(fn, f4.add(get(ax), get(ax))), ...set(e),
+    ...v.select(
+      // x + x·z·P(z) near 0 (keeps −0 and tiny x exact)
+      f4.add(f4.mul(f4.mul(horner(z, TANH_POLY), get(z)), get(x)), get(x)),
+      // sign(x)·(1 − 2/(e^{2|x|} + 1)); e = +∞ gives exactly 1
+      v.or(f4.sub(f4.k(1), f4.div(f4.k(2), f4.add(get(e), f4.k(1)))), v.and(get(x), i4.k(-0x80000000))),
+      f4.lt(get(ax), f4.k(0.625)),
+    ),
+  ];
+}
+
+/** Logistic sigmoid of the v128 produced by `xin`. */
+function sigmoidV(fn: Fn, xin: Code): Code {
+  const x = fn.local(V128);
+  const e = fn.local(V128);
+  return [
+    ...xin, ...set(x),
+    ...expV(fn, f4.neg(f4.abs(get(x)))), ...set(e),
+    ...f4.div(v.select(get(e), f4.k(1), f4.lt(get(x), f4.k(0))), f4.add(get(e), f4.k(1))),
+  ];
+}
+
+/**
+ * erf fits (float32 coefficients of a weighted least-squares fit at 4000 Chebyshev nodes, float64
+ * numpy against Python's math.erf/erfc, iterated towards minimax): erf(x)/x = P(x²) on
+ * [0, 0.921875] (fit error 4e-10) and log(erfc(x)) = L(x) on [0.921875, 4] (fit error 3e-9).
+ */
+const ERF_P = [8.398111822316423e-5, -8.149892673827708e-4, 5.201725289225578e-3, -2.68597062677145e-2, 1.1283701658248901e-1, -3.7612634897232056e-1, 1.128379225730896];
+const ERFC_L = [
+  -5.4730094234400894e-8, 1.306845433646231e-6, -1.209180845762603e-5, 3.741775071830489e-5, 2.717780298553407e-4, -3.913348540663719e-3, 2.4929668754339218e-2,
+  -1.0832320898771286e-1, -6.331501007080078e-1, -1.1296566724777222, 2.0976662926841527e-4,
+];
+
+/** erf of the v128 produced by `xin`: x·P(x²) near 0, sign(x)·(1 − e^{L(|x|)}) beyond 0.921875. */
+function erfV(fn: Fn, xin: Code): Code {
+  const x = fn.local(V128);
+  const z = fn.local(V128);
+  const ax = fn.local(V128);
+  return [
+    ...xin, ...set(x),
+    ...f4.mul(get(x), get(x)), ...set(z),
+    // |x| clamped to 4 (erf(4) rounds to 1 in float32); NaN stays NaN through min/max
+    ...f4.min(f4.abs(get(x)), f4.k(4)), ...set(ax),
+    ...v.select(
+      f4.mul(get(x), horner(z, ERF_P)),
+      v.or(f4.sub(f4.k(1), expV(fn, horner(ax, ERFC_L))), v.and(get(x), i4.k(-0x80000000))),
+      f4.lt(get(ax), f4.k(0.921875)),
+    ),
+  ];
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** Gelu, tanh form: x·sigmoid(2·√(2/π)·(x + 0.044715·x³)). */
+function geluTanhV(fn: Fn, xin: Code): Code {
+  const x = fn.local(V128);
+  return [
+    ...xin, ...set(x),
+    ...f4.mul(get(x), sigmoidV(fn, f4.mul(f4.k(2 * SQRT_2_OVER_PI), f4.add(get(x), f4.mul(f4.k(0.044715), f4.mul(get(x), f4.mul(get(x), get(x)))))))),
+  ];
+}
+
+// ---- functions of the module ------------------------------------------------------------------
+
+/** `(src, dst, n4)`: dst[i] = f(src[i]) for n4 vectors of 4 floats; src may equal dst. */
+function mapFunc(exportName: string, body: (fn: Fn, xin: Code) => Code): WasmFunc {
+  const [SRC, DST, N4] = [0, 1, 2];
+  const fn = new Fn(3);
+  const end = fn.local(I32);
+  const inner = body(fn, [...get(SRC), ...v128Load(0)]);
+  const code = [
+    ...BLOCK, ...get(N4), I32_EQZ, ...brIf(0),
+    ...get(SRC), ...get(N4), ...i32c(4), I32_SHL, I32_ADD, ...set(end),
+    ...LOOP,
+    ...get(DST), ...inner, ...v128Store(0),
+    ...get(SRC), ...i32c(16), I32_ADD, ...set(SRC),
+    ...get(DST), ...i32c(16), I32_ADD, ...set(DST),
+    ...get(SRC), ...get(end), I32_LT_U, ...brIf(0),
+    END, END,
+  ];
+  return { params: [I32, I32, I32], results: [], locals: fn.locals, code, exportName };
+}
+
+/** All four lanes ← the max of the lanes (NaN-propagating). */
+const hmax = (m: number): Code => [...f4.max(get(m), HIGH_TO_LOW(get(m))), ...set(m), ...f4.max(get(m), SWAP_PAIRS(get(m)))];
+
+/**
+ * `(src, dst, rows, len4)`: Softmax (or LogSoftmax when `log`) of `rows` rows of 4·len4 floats
+ * (callers pad rows with −∞, which adds e^−∞ = 0). Max-subtracted; the exp sum is in float64.
+ */
+function softmaxFunc(exportName: string, log: boolean): WasmFunc {
+  const [SRC, DST, ROWS, LEN4] = [0, 1, 2, 3];
+  const fn = new Fn(4);
+  const p = fn.local(I32);
+  const q = fn.local(I32);
+  const end = fn.local(I32);
+  const m = fn.local(V128);
+  const a0 = fn.local(V128);
+  const a1 = fn.local(V128);
+  const e = fn.local(V128);
+  const s = fn.local(F64);
+  const k = fn.local(V128);
+  const sumLanes = [...F64X2_ADD, ...tee(a0), ...simd(0x21, 0), ...get(a0), ...simd(0x21, 1), F64_ADD];
+  const scale = log
+    ? [
+        // k = log(Σ) as float32; out = (x − m) − k
+        ...logV(fn, [...get(s), F32_DEMOTE_F64, ...simd(0x13)]), ...set(k),
+        ...get(SRC), ...set(p), ...get(DST), ...set(q),
+        ...LOOP,
+        ...get(q), ...f4.sub(f4.sub([...get(p), ...v128Load(0)], get(m)), get(k)), ...v128Store(0),
+        ...get(p), ...i32c(16), I32_ADD, ...set(p),
+        ...get(q), ...i32c(16), I32_ADD, ...set(q),
+        ...get(p), ...get(end), I32_LT_U, ...brIf(0),
+        END,
+      ]
+    : [
+        // k = 1/Σ as float32; out = e · k
+        ...f64c(1), ...get(s), 0xa3, F32_DEMOTE_F64, ...simd(0x13), ...set(k),
+        ...get(DST), ...set(q),
+        ...get(DST), ...get(LEN4), ...i32c(4), I32_SHL, I32_ADD, ...set(p), // p = end of the dst row
+        ...LOOP,
+        ...get(q), ...f4.mul([...get(q), ...v128Load(0)], get(k)), ...v128Store(0),
+        ...get(q), ...i32c(16), I32_ADD, ...set(q),
+        ...get(q), ...get(p), I32_LT_U, ...brIf(0),
+        END,
+      ];
+  const code = [
+    ...BLOCK, ...get(ROWS), I32_EQZ, ...brIf(0), ...get(LEN4), I32_EQZ, ...brIf(0),
+    ...LOOP,
+    ...get(SRC), ...get(LEN4), ...i32c(4), I32_SHL, I32_ADD, ...set(end),
+    // m = row max
+    ...f4.k(-Infinity), ...set(m), ...get(SRC), ...set(p),
+    ...LOOP,
+    ...f4.max(get(m), [...get(p), ...v128Load(0)]), ...set(m),
+    ...get(p), ...i32c(16), I32_ADD, ...tee(p), ...get(end), I32_LT_U, ...brIf(0),
+    END,
+    ...hmax(m), ...set(m),
+    // Σ e^(x − m) in float64 (two f64x2 accumulators); softmax stores e^(x − m) to dst on the way
+    ...i32x4Const(0), ...set(a0), ...i32x4Const(0), ...set(a1),
+    ...get(SRC), ...set(p), ...get(DST), ...set(q),
+    ...LOOP,
+    ...expV(fn, f4.sub([...get(p), ...v128Load(0)], get(m))), ...set(e),
+    ...(log ? [] : [...get(q), ...get(e), ...v128Store(0)]),
+    ...get(a0), ...get(e), ...F64X2_PROMOTE_LOW, ...F64X2_ADD, ...set(a0),
+    ...get(a1), ...HIGH_TO_LOW(get(e)), ...F64X2_PROMOTE_LOW, ...F64X2_ADD, ...set(a1),
+    ...get(p), ...i32c(16), I32_ADD, ...set(p),
+    ...get(q), ...i32c(16), I32_ADD, ...set(q),
+    ...get(p), ...get(end), I32_LT_U, ...brIf(0),
+    END,
+    ...get(a0), ...get(a1), ...sumLanes, ...set(s),
+    ...scale,
+    ...get(end), ...set(SRC),
+    ...get(DST), ...get(LEN4), ...i32c(4), I32_SHL, I32_ADD, ...set(DST),
+    ...get(ROWS), ...i32c(-1), I32_ADD, ...tee(ROWS), ...brIf(0),
+    END, END,
+  ];
+  return { params: [I32, I32, I32, I32], results: [], locals: fn.locals, code, exportName };
+}
+
+/**
+ * `(src, out, rows, len)`: per row of `len` floats, out[row] = Σ as float64 (`max` false, 8-byte
+ * outputs) or the NaN-propagating max as float32 (`max` true, 4-byte outputs). No padding needed:
+ * the last len mod 4 elements are handled one at a time.
+ */
+function rowReduceFunc(exportName: string, max: boolean): WasmFunc {
+  const [SRC, OUT, ROWS, LEN] = [0, 1, 2, 3];
+  const fn = new Fn(4);
+  const p = fn.local(I32);
+  const vend = fn.local(I32);
+  const end = fn.local(I32);
+  const a0 = fn.local(V128);
+  const a1 = fn.local(V128);
+  const s = fn.local(max ? F32 : F64);
+  const vecStep = max
+    ? [...f4.max(get(a0), [...get(p), ...v128Load(0)]), ...set(a0)]
+    : [
+        ...get(a0), ...get(p), ...V128_LOAD64_ZERO(0), ...F64X2_PROMOTE_LOW, ...F64X2_ADD, ...set(a0),
+        ...get(a1), ...get(p), ...V128_LOAD64_ZERO(8), ...F64X2_PROMOTE_LOW, ...F64X2_ADD, ...set(a1),
+      ];
+  const horizontal = max
+    ? [...hmax(a0), ...simd(0x1f, 0), ...set(s)]
+    : [...get(a0), ...get(a1), ...F64X2_ADD, ...tee(a0), ...simd(0x21, 0), ...get(a0), ...simd(0x21, 1), F64_ADD, ...set(s)];
+  const scalarStep = max ? [...get(s), ...get(p), ...f32Load(0), 0x97, ...set(s)] : [...get(s), ...get(p), ...f32Load(0), F64_PROMOTE_F32, F64_ADD, ...set(s)];
+  const code = [
+    ...BLOCK, ...get(ROWS), I32_EQZ, ...brIf(0),
+    ...LOOP,
+    ...get(SRC), ...get(LEN), ...i32c(2), I32_SHL, I32_ADD, ...set(end),
+    ...get(SRC), ...get(LEN), ...i32c(-4), 0x71, ...i32c(2), I32_SHL, I32_ADD, ...set(vend), // i32.and
+    ...(max ? f4.k(-Infinity) : i32x4Const(0)), ...set(a0), ...i32x4Const(0), ...set(a1),
+    ...get(SRC), ...set(p),
+    ...BLOCK, ...get(p), ...get(vend), I32_LT_U, I32_EQZ, ...brIf(0),
+    ...LOOP, ...vecStep, ...get(p), ...i32c(16), I32_ADD, ...tee(p), ...get(vend), I32_LT_U, ...brIf(0), END,
+    END,
+    ...horizontal,
+    ...BLOCK, ...get(p), ...get(end), I32_LT_U, I32_EQZ, ...brIf(0),
+    ...LOOP, ...scalarStep, ...get(p), ...i32c(4), I32_ADD, ...tee(p), ...get(end), I32_LT_U, ...brIf(0), END,
+    END,
+    ...get(OUT), ...get(s), ...(max ? f32Store(0) : f64Store(0)),
+    ...get(OUT), ...i32c(max ? 4 : 8), I32_ADD, ...set(OUT),
+    ...get(end), ...set(SRC),
+    ...get(ROWS), ...i32c(-1), I32_ADD, ...tee(ROWS), ...brIf(0),
+    END, END,
+  ];
+  return { params: [I32, I32, I32, I32], results: [], locals: fn.locals, code, exportName };
+}
+
+/** Elementwise float32 functions with a SIMD kernel. */
+export type WasmUnaryOp = 'exp' | 'log' | 'tanh' | 'sigmoid' | 'erf' | 'geluTanh';
+const UNARY: Record<WasmUnaryOp, (fn: Fn, xin: Code) => Code> = { exp: expV, log: logV, tanh: tanhV, sigmoid: sigmoidV, erf: erfV, geluTanh: geluTanhV };
+
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const funcs = [
+    ...Object.entries(UNARY).map(([k, body]) => mapFunc(k, body)),
+    softmaxFunc('softmax', false),
+    softmaxFunc('logsoftmax', true),
+    rowReduceFunc('rowsum', false),
+    rowReduceFunc('rowmax', true),
+  ];
+  return assembleModule(funcs, 4);
+}
+
+type Kern4 = (a: number, b: number, c: number, d: number) => void;
+interface MathExports {
+  mem: WebAssembly.Memory;
+  softmax: Kern4;
+  logsoftmax: Kern4;
+  rowsum: Kern4;
+  rowmax: Kern4;
+  [op: string]: unknown;
+}
+
+/** Floats per block copied into the module's memory (64 KiB: stays in L2 between copy and kernel). */
+const CHUNK = 16384;
+
+let cached: MathExports | null | undefined;
+let f32view = new Float32Array(0);
+let f64view = new Float64Array(0);
+
+function kernels(): MathExports | undefined {
+  if (cached === undefined) cached = (instantiateKernels(moduleBytes()) as MathExports | undefined) ?? null;
+  return cached ?? undefined;
+}
+
+/** True when the SIMD math kernels are available (false: callers use their plain-JS loops). */
+export function hasWasmMath(): boolean {
+  return kernels() !== undefined;
+}
+
+/** Grow the module's memory to at least `bytes` and refresh the views (growth detaches them). */
+function memoryFor(k: MathExports, bytes: number): void {
+  const have = k.mem.buffer.byteLength;
+  if (have < bytes) k.mem.grow(Math.ceil((bytes - have) / 65536));
+  if (f32view.buffer !== k.mem.buffer) {
+    f32view = new Float32Array(k.mem.buffer);
+    f64view = new Float64Array(k.mem.buffer);
+  }
+}
+
+/** o[i] = op(x[i]) for float32 arrays of equal length (o may be x); false when SIMD is unavailable. */
+export function wasmUnary(op: WasmUnaryOp, x: Float32Array, o: Float32Array): boolean {
+  const k = kernels();
+  if (!k) return false;
+  memoryFor(k, CHUNK * 4);
+  const f = k[op] as (src: number, dst: number, n4: number) => void;
+  const n = x.length;
+  for (let i = 0; i < n; i += CHUNK) {
+    const c = Math.min(CHUNK, n - i);
+    f32view.set(x.subarray(i, i + c), 0);
+    f(0, 0, (c + 3) >> 2); // lanes past c compute on stale floats and are never copied out
+    o.set(f32view.subarray(0, c), i);
+  }
+  return true;
+}
+
+/**
+ * Softmax (or LogSoftmax when `log`) over contiguous rows of `len` floats: x and o hold rows·len
+ * floats. False when SIMD is unavailable.
+ */
+export function wasmSoftmaxRows(x: Float32Array, o: Float32Array, len: number, log: boolean): boolean {
+  const k = kernels();
+  if (!k || len === 0) return !!k;
+  const rows = x.length / len;
+  const len4 = (len + 3) >> 2;
+  const stride = len4 * 4;
+  const per = Math.max(1, Math.floor(CHUNK / stride));
+  memoryFor(k, Math.max(CHUNK, per * stride) * 4);
+  const f = log ? k.logsoftmax : k.softmax;
+  for (let r = 0; r < rows; r += per) {
+    const nr = Math.min(per, rows - r);
+    if (stride === len) f32view.set(x.subarray(r * len, (r + nr) * len), 0);
+    else {
+      for (let j = 0; j < nr; j++) {
+        f32view.set(x.subarray((r + j) * len, (r + j + 1) * len), j * stride);
+        f32view.fill(-Infinity, j * stride + len, (j + 1) * stride);
+      }
+    }
+    f(0, 0, nr, len4);
+    if (stride === len) o.set(f32view.subarray(0, nr * len), r * len);
+    else for (let j = 0; j < nr; j++) o.set(f32view.subarray(j * stride, j * stride + len), (r + j) * len);
+  }
+  return true;
+}
+
+/**
+ * Per contiguous row of `len` floats of x, acc[row] = the float64 sum (`kind` 'sum') or the
+ * NaN-propagating max ('max'). acc holds x.length / len entries. False when SIMD is unavailable.
+ */
+export function wasmRowReduce(kind: 'sum' | 'max', x: Float32Array, len: number, acc: Float64Array): boolean {
+  const k = kernels();
+  if (!k || len === 0) return !!k && len !== 0;
+  memoryFor(k, CHUNK * 4 + CHUNK * 8);
+  const f = kind === 'sum' ? k.rowsum : k.rowmax;
+  const rows = acc.length;
+  const outAt = CHUNK * 4;
+  if (len <= CHUNK) {
+    const per = Math.floor(CHUNK / len);
+    for (let r = 0; r < rows; r += per) {
+      const nr = Math.min(per, rows - r);
+      f32view.set(x.subarray(r * len, (r + nr) * len), 0);
+      f(0, outAt, nr, len);
+      if (kind === 'sum') acc.set(f64view.subarray(outAt / 8, outAt / 8 + nr), r);
+      else for (let j = 0; j < nr; j++) acc[r + j] = f32view[outAt / 4 + j]!;
+    }
+    return true;
+  }
+  // Rows longer than a block: reduce block by block and combine the partial results.
+  for (let r = 0; r < rows; r++) {
+    let a = kind === 'sum' ? 0 : -Infinity;
+    for (let i = 0; i < len; i += CHUNK) {
+      const c = Math.min(CHUNK, len - i);
+      f32view.set(x.subarray(r * len + i, r * len + i + c), 0);
+      f(0, outAt, 1, c);
+      if (kind === 'sum') a += f64view[outAt / 8]!;
+      else {
+        const m = f32view[outAt / 4]!;
+        if (m > a || m !== m) a = m;
+        if (a !== a) break;
+      }
+    }
+    acc[r] = a;
+  }
+  return true;
+}
