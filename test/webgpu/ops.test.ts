@@ -51,6 +51,7 @@ const BINARY: OpCase[] = [
 const MATMUL: OpCase[] = [
   { name: 'MatMul [5,7]x[7,3]', op: 'MatMul', inputs: [rand([5, 7], 40), rand([7, 3], 41)] },
   { name: 'MatMul [33,70]x[70,40] (several tiles)', op: 'MatMul', inputs: [rand([33, 70], 42), rand([70, 40], 43)] },
+  { name: 'MatMul [130,37]x[37,70] (partial 64×64 tiles, K not a multiple of 16)', op: 'MatMul', inputs: [rand([130, 37], 39), rand([37, 70], 38)] },
   { name: 'MatMul batched [2,3,17,19]x[19,18]', op: 'MatMul', inputs: [rand([2, 3, 17, 19], 44), rand([19, 18], 45)] },
   { name: 'MatMul batch broadcast [2,1,5,6]x[3,6,4]', op: 'MatMul', inputs: [rand([2, 1, 5, 6], 46), rand([3, 6, 4], 47)] },
   { name: 'MatMul 1-D x 2-D', op: 'MatMul', inputs: [rand([4], 48), rand([4, 5], 49)] },
