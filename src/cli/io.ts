@@ -7,6 +7,8 @@
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** stderr is a terminal, so progress bars may redraw in place (absent: plain lines). */
+  isTTY?: boolean;
 }
 
 /** Render rows as left-aligned columns (numbers right-aligned), with a header rule. */

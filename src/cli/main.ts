@@ -6,7 +6,7 @@
  * runs a command in-process with injected output, which is how the tests drive it; the module runs
  * itself only when it is the program's entry (`bin/rosetta.js` or `node dist/cli/main.js`).
  *
- * Subcommands are registered only once they work: `finetune` joins when training has an API.
+ * Subcommands are registered only once they work.
  */
 import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -17,6 +17,7 @@ import type { FormatName } from '../importers/types.js';
 import { benchCommand } from './bench.js';
 import { convertCommand, parityCommand } from './convert.js';
 import { demoCommand } from './demo.js';
+import { FINETUNE_LOSSES, FINETUNE_OPTIMIZERS, finetuneCommand, type FinetuneOptions } from './finetune.js';
 import { inspectCommand } from './inspect.js';
 import type { CliIo } from './io.js';
 import { runCommand } from './run.js';
@@ -119,6 +120,28 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .addOption(formatOption('--from <format>', 'force the model format'))
     .action(async (model: string, o: Parameters<typeof benchCommand>[1]) => exit(await benchCommand(model, o, io)));
 
+  p.command('finetune')
+    .description('train any importable model on the IR (PyTorch-style loop over the runtime\'s autograd) and write the tuned model or weights')
+    .argument('<model>', 'model file, or a weights file with --arch')
+    .option('--arch <file>', 'architecture (any full model file) for a weights-only MODEL')
+    .option('--map <regex=replacement>', 'rename weight keys before binding (repeatable)', collect)
+    .option('--partial', 'allow architecture parameters without weights')
+    .addOption(formatOption('--from <format>', 'force the model format'))
+    .addOption(formatOption('--to <format>', 'force the output format'))
+    .requiredOption('--data <train.npz>', "training data: 'y' plus 'x' or one array per model input")
+    .option('--val <val.npz>', 'validation data, evaluated after each epoch')
+    .requiredOption('--epochs <n>', 'epochs', integer('--epochs'))
+    .requiredOption('--batch-size <n>', 'batch size', integer('--batch-size'))
+    .requiredOption('--lr <x>', 'learning rate', number('--lr'))
+    .addOption(new Option('--optimizer <name>', 'optimizer (PyTorch defaults)').choices([...FINETUNE_OPTIMIZERS]).default('adam'))
+    .addOption(new Option('--loss <name>', 'loss').choices([...FINETUNE_LOSSES]).makeOptionMandatory())
+    .option('--no-shuffle', 'keep the sample order (default: seeded shuffle every epoch)')
+    .option('--seed <n>', 'shuffling seed', number('--seed'), 0)
+    .option('--freeze <regex>', 'freeze parameters whose name (or source key) matches')
+    .option('--log <file.csv>', 'write the loss of every step as CSV')
+    .requiredOption('--out <file>', 'output file; its extension (or --to) picks the format')
+    .action(async (model: string, o: FinetuneOptions) => exit(await finetuneCommand(model, o, io)));
+
   p.command('demo')
     .description('run the bundled MNIST CNN through import → run → export → re-import → run and print parity')
     .option('--out <dir>', 'keep the exported model in DIR')
@@ -127,7 +150,7 @@ function program(io: CliIo, exit: (code: number) => void): Command {
   return p;
 }
 
-const processIo: CliIo = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) };
+const processIo: CliIo = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), isTTY: process.stderr.isTTY === true };
 
 /**
  * Run the CLI with `argv` (arguments after the program name). Returns the exit code; never
