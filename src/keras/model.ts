@@ -49,19 +49,22 @@ export interface LayerSummary {
   inbound: string[];
 }
 
+/** The layer at `path` (nested models: outer name first). */
+function findLayer(norm: NormModel, path: readonly string[]): NormLayer | undefined {
+  let m: NormModel | undefined = norm;
+  let l: NormLayer | undefined;
+  for (const p of path) {
+    l = m?.layers.find((x) => x.name === p);
+    m = l?.inner;
+  }
+  return l;
+}
+
 /** Models being built get their Keras-layout initial weights from this source. */
 function initialWeights(norm: NormModel, seed: number): WeightSource {
   const rng = new RandomSource(seed);
   const byPath = new Map<string, KerasWeight[]>();
-  const find = (path: string[]): NormLayer | undefined => {
-    let m: NormModel | undefined = norm;
-    let l: NormLayer | undefined;
-    for (const p of path) {
-      l = m?.layers.find((x) => x.name === p);
-      m = l?.inner;
-    }
-    return l;
-  };
+  const find = (path: string[]): NormLayer | undefined => findLayer(norm, path);
   return (path, specs) => {
     const key = path.join('/');
     const hit = byPath.get(key);
@@ -203,14 +206,47 @@ export class Model {
   build(): { config: KerasModelJson; ir: IrModel } {
     if (this.built) return this.built;
     const config = this.makeConfig();
+    if (this.frozen) freezeConfig(config);
     const norm = normalizeModel(config, this.name);
-    const ir = lowerKerasModel(norm, { file: this.name, kerasVersion: API_KERAS_VERSION, backend: 'tensorflow', weights: initialWeights(norm, this.seed) });
+    // Nested models keep their current weights; everything else gets fresh initial weights.
+    const kept = new Map<string, KerasWeight[]>();
+    for (const inner of this.nestedModels()) {
+      for (const lw of inner.layerWeights()) kept.set([inner.name, ...lw.path].join('/'), lw.tensors.map((t, i) => ({ name: `${lw.path.join('/')}/${lw.specs[i]!.role}`, tensor: t })));
+    }
+    const fresh = initialWeights(norm, this.seed);
+    const weights: WeightSource = (path, specs) => kept.get(path.join('/')) ?? fresh(path, specs);
+    const ir = lowerKerasModel(norm, { file: this.name, kerasVersion: API_KERAS_VERSION, backend: 'tensorflow', weights });
     ir.metadata['keras.config'] = JSON.stringify(config);
     ir.metadata['keras.version'] = API_KERAS_VERSION;
     ir.metadata['keras.backend'] = 'tensorflow';
     ir.producerName = 'rosetta.keras';
     this.built = { config, ir };
     return this.built;
+  }
+
+  /** Models used as layers inside this one (Sequential nesting). */
+  protected nestedModels(): Model[] {
+    return [];
+  }
+
+  private frozen = false;
+
+  /**
+   * `model.trainable = flag` (Keras): every layer of the model (nested ones included) becomes
+   * (non-)trainable — frozen weights get no gradient, and a frozen BatchNormalization runs in
+   * inference mode during `fit`, as in Keras 2.x. Compile again afterwards, as Keras requires.
+   */
+  set trainable(flag: boolean) {
+    this.frozen = !flag;
+    if (!this.built) return;
+    const { config, ir } = this.built;
+    setTrainableConfig(config, flag);
+    ir.metadata['keras.config'] = JSON.stringify(config);
+    for (const info of ir.graph.params.values()) if (!/moving_(mean|variance)$/.test(info.role ?? '')) info.trainable = flag;
+  }
+
+  get trainable(): boolean {
+    return !this.frozen;
   }
 
   /** Functional config from the recorded layer calls. */
@@ -356,7 +392,7 @@ export class Model {
         lw.specs.forEach((s, k) => {
           const n = lw.tensors[k]!.size;
           params += n;
-          if (!/moving_(mean|variance)$/.test(s.role) && l.config.trainable !== false) trainable += n;
+          if (!/moving_(mean|variance)$/.test(s.role) && findLayer(norm, lw.path)?.config.trainable !== false) trainable += n;
         });
       }
       const inbound = l.calls.flatMap((c) => c.inputs.map((r) => `${r.layer}[${r.node}][${r.tensor}]`));
@@ -412,6 +448,26 @@ export class Model {
   }
 }
 
+/** Set `trainable` on every layer config of a model JSON, nested models and wrapped layers included. */
+function setTrainableConfig(json: { config?: unknown }, flag: boolean, depth = 0): void {
+  if (depth > 32) return;
+  const c = json.config as { layers?: { class_name?: string; config?: Record<string, unknown> }[] } | { class_name?: string; config?: Record<string, unknown> }[] | undefined;
+  const list = Array.isArray(c) ? c : (c?.layers ?? []);
+  for (const l of list) {
+    if (!l.config) continue;
+    if (l.class_name === 'Sequential' || l.class_name === 'Functional' || l.class_name === 'Model') setTrainableConfig(l, flag, depth + 1);
+    else {
+      l.config.trainable = flag;
+      const inner = l.config.layer as { config?: Record<string, unknown> } | undefined;
+      if (inner?.config) inner.config.trainable = flag;
+    }
+  }
+}
+
+function freezeConfig(json: KerasModelJson): void {
+  setTrainableConfig(json, false);
+}
+
 function modelName(config: KerasModelJson): string | undefined {
   const c = config.config as { name?: string } | unknown[];
   return !Array.isArray(c) && typeof c?.name === 'string' ? c.name : undefined;
@@ -419,19 +475,23 @@ function modelName(config: KerasModelJson): string | undefined {
 
 /** keras.Sequential. */
 export class Sequential extends Model {
-  private readonly stack: Layer[] = [];
+  private readonly stack: (Layer | Model)[] = [];
   private inputLayer?: Layer;
 
-  constructor(layers: (Layer | SymbolicTensor)[] = [], opts: { name?: string; seed?: number } = {}) {
+  constructor(layers: (Layer | Model | SymbolicTensor)[] = [], opts: { name?: string; seed?: number } = {}) {
     super(undefined);
     if (opts.name) this.name = opts.name;
     if (opts.seed !== undefined) (this as { seed: number }).seed = opts.seed;
     for (const l of layers) this.add(l);
   }
 
-  /** Append a layer (or a leading `Input()`). */
-  add(layer: Layer | SymbolicTensor): void {
+  /** Append a layer, a whole model (nested, with its current weights), or a leading `Input()`. */
+  add(layer: Layer | Model | SymbolicTensor): void {
     if (this.built) throw new RosettaError('E_USAGE', 'layers cannot be added after the model was built');
+    if (layer instanceof Model) {
+      this.stack.push(layer);
+      return;
+    }
     const l = layer instanceof SymbolicTensor ? layer.layer : layer;
     if (l.className === 'InputLayer') {
       if (this.stack.length || this.inputLayer) throw new RosettaError('E_USAGE', 'an Input can only be the first entry of a Sequential model');
@@ -441,21 +501,31 @@ export class Sequential extends Model {
     this.stack.push(l);
   }
 
-  /** Layers in order (without the input). */
-  get layers(): Layer[] {
+  /** Layers in order (without the input); nested models appear as themselves. */
+  get layers(): (Layer | Model)[] {
     return this.stack.slice();
+  }
+
+  protected override nestedModels(): Model[] {
+    return this.stack.filter((l): l is Model => l instanceof Model);
   }
 
   protected override makeConfig(): KerasModelJson {
     if (this.stack.length === 0) throw new RosettaError('E_USAGE', 'the Sequential model has no layers');
-    const list: KerasLayerJson[] = this.stack.map((l) => l.toJSON());
+    const list: KerasLayerJson[] = this.stack.map((l) => {
+      if (l instanceof Layer) return l.toJSON();
+      const json = l.toJSON();
+      return { class_name: json.class_name, config: structuredClone(json.config) as KerasLayerJson['config'] };
+    });
     // The input shape goes on the first layer (Keras 2 style), which tfjs-layers also reads.
     const first = list[0]!.config;
-    if (this.inputLayer) {
-      first.batch_input_shape = this.inputLayer.config.batch_input_shape as (number | null)[];
-      first.dtype = this.inputLayer.config.dtype as string;
+    if (this.stack[0] instanceof Layer) {
+      if (this.inputLayer) {
+        first.batch_input_shape = this.inputLayer.config.batch_input_shape as (number | null)[];
+        first.dtype = this.inputLayer.config.dtype as string;
+      }
+      if (!first.batch_input_shape) throw new RosettaError('E_USAGE', `the first layer (${String(first.name)}) has no input shape`, { hint: "pass inputShape (e.g. layers.Dense(1, { inputShape: [1] })) or start with Input({ shape })" });
     }
-    if (!first.batch_input_shape) throw new RosettaError('E_USAGE', `the first layer (${String(first.name)}) has no input shape`, { hint: "pass inputShape (e.g. layers.Dense(1, { inputShape: [1] })) or start with Input({ shape })" });
     return { class_name: 'Sequential', config: { name: this.name, layers: list }, keras_version: API_KERAS_VERSION, backend: 'tensorflow' };
   }
 }

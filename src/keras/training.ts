@@ -196,6 +196,9 @@ export function compileModel(model: Model, args: CompileArgs): void {
   const ir = model.irModel;
   const { graph: trainGraph, movingStats } = trainingGraph(ir.graph);
   const module = new GraphModule(trainGraph);
+  // Training-mode BatchNormalization is decided per node here (a frozen layer keeps inference
+  // mode, as in Keras), so GraphModule must not switch the remaining ones on by itself.
+  module.batchNorm = 'frozen';
   module.assignPaths();
   const shared = new Map([...module.namedParameters(), ...module.namedBuffers()]);
   // The model's graph (and so predict and the exporters) reads the very tensors training updates.
@@ -228,6 +231,8 @@ function trainingGraph(g: Graph): { graph: Graph; movingStats: { mean: string; v
   const extra: string[] = [];
   const nodes = g.nodes.map((n) => {
     if (n.opType !== 'BatchNormalization' || n.domain !== '' || !g.params.has(n.inputs[3] ?? '')) return n;
+    // A frozen BatchNormalization (trainable = false) runs in inference mode, as in Keras 2.x.
+    if (g.params.get(n.inputs[1] ?? '')?.trainable === false) return n;
     const outs = [n.outputs[0]!, `${n.name}::moving_mean_out`, `${n.name}::moving_variance_out`];
     movingStats.push({ mean: n.inputs[3]!, variance: n.inputs[4]! });
     extra.push(outs[1]!, outs[2]!);
