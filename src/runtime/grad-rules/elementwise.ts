@@ -85,7 +85,8 @@ export const elementwiseRules: Record<string, GradRule> = {
   Sin: unary((b, x) => b.op('Cos', [x])),
   Cos: unary((b, x) => b.neg(b.op('Sin', [x]))),
   Erf: unary((b, x) => b.mul(b.scalar(SQRT_2_OVER_PI_TIMES_2), b.op('Exp', [b.neg(b.mul(x, x))]))),
-  Relu: unary((b, x) => b.mask(b.op('Greater', [x, b.scalar(0)]))),
+  // One Where instead of mask-and-multiply: Relu sits after every layer, so its rule is hot.
+  Relu: (b, n, [g]) => [g ? b.op('Where', [b.op('Greater', [n.outputs[0]!, b.scalar(0)]), g, b.scalar(0)]) : undefined],
   LeakyRelu: unary((b, x, _y, a) => {
     const alpha = a.float('alpha', 0.01);
     return b.op('Where', [b.op('Greater', [x, b.scalar(0)]), b.scalar(1), b.scalar(alpha)]);

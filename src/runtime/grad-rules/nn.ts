@@ -146,8 +146,12 @@ function weightGrad(b: IrBuilder, inp: string, inShape: readonly number[], gy: s
   return parts.length === 1 ? parts[0]! : b.op('Concat', parts, { axis: int(0) });
 }
 
-function biasGrad(b: IrBuilder, g: string, rank: number): string {
-  return b.reduceSum(g, [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)], false);
+/** Σ over batch and positions: as [N, C, P] summed over P then N (two contiguous reductions are
+ * several times faster than one over the scattered axes [0, 2, …]). */
+function biasGrad(b: IrBuilder, g: string, shape: readonly number[]): string {
+  if (shape.length === 2) return b.reduceSum(g, [0], false);
+  const flat = b.reshape(g, [shape[0]!, shape[1]!, -1]);
+  return b.reduceSum(b.reduceSum(flat, [2], false), [0], false);
 }
 
 const convRule: GradRule = (b, n, [g], a) => {
@@ -168,7 +172,7 @@ const convRule: GradRule = (b, n, [g], a) => {
     output_padding: ints(outPad),
   });
   const gw = weightGrad(b, x, xs, g, ys, group, rank, geo);
-  const gb = n.inputs[2] ? biasGrad(b, g, rank) : undefined;
+  const gb = n.inputs[2] ? biasGrad(b, g, ys) : undefined;
   return [gx, gw, gb];
 };
 
@@ -201,7 +205,7 @@ const convTransposeRule: GradRule = (b, n, [g], a) => {
   // Conv may produce a slightly longer output when output_padding was used; crop to x.
   const gxc = b.slice(gx, xs.slice(2).map(() => 0), xs.slice(2), xs.slice(2).map((_, i) => i + 2));
   const gw = weightGrad(b, g, ys, x, xs, group, rank, geo);
-  const gb = n.inputs[2] ? biasGrad(b, g, rank) : undefined;
+  const gb = n.inputs[2] ? biasGrad(b, g, ys) : undefined;
   return [gxc, gw, gb];
 };
 
