@@ -26,7 +26,9 @@ UNARY.push(
   { name: 'Neg int32', op: 'Neg', inputs: [rand([50], 6, -100, 100, 'int32')] },
   { name: 'Abs int32', op: 'Abs', inputs: [rand([7, 3], 7, -100, 100, 'int32')] },
   { name: 'Relu rank 0', op: 'Relu', inputs: [scalar(-2)] },
-  { name: 'Relu 70000 elements (two dispatch rows would be needed past 4.2M; one here)', op: 'Relu', inputs: [rand([70000], 8)] },
+  { name: 'Relu 70000 elements', op: 'Relu', inputs: [rand([70000], 8)] },
+  { name: 'Relu 4.3M elements (past 65535 workgroups: a 2-D dispatch grid)', op: 'Relu', inputs: [rand([4300000], 13)] },
+  { name: 'Relu empty [0,3]', op: 'Relu', inputs: [rand([0, 3], 14)] },
   { name: 'Clip min/max', op: 'Clip', inputs: [rand([4, 9], 9, -3, 3), scalar(-0.5), scalar(1.25)], consts: [1, 2] },
   { name: 'Clip max only', op: 'Clip', inputs: [rand([4, 9], 10, -3, 3), undefined, scalar(0.3)], consts: [2] },
   { name: 'Clip no bounds', op: 'Clip', inputs: [rand([5], 11, -3, 3)] },
@@ -45,6 +47,7 @@ const BINARY: OpCase[] = [
   { name: 'Pow zero base', op: 'Pow', inputs: [Tensor.from('float32', [3], [0, 0, 0]), Tensor.from('float32', [3], [2, 0, 0.5])] },
   { name: 'Add int32 broadcast', op: 'Add', inputs: [rand([3, 4], 33, -1000, 1000, 'int32'), rand([4], 34, -1000, 1000, 'int32')] },
   { name: 'Mul int32', op: 'Mul', inputs: [rand([10], 35, -300, 300, 'int32'), rand([10], 36, -300, 300, 'int32')] },
+  { name: 'Add empty broadcast [0,4] + [4]', op: 'Add', inputs: [rand([0, 4], 39), rand([4], 40)] },
   { name: 'Sub rank-5 broadcast', op: 'Sub', inputs: [rand([2, 1, 3, 1, 2], 37), rand([4, 1, 5, 1], 38)] },
 ];
 

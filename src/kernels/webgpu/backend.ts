@@ -29,7 +29,8 @@ function release(s: GpuStorage): void {
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /** Compiled pipelines by program key, with the uniform size they were written for. */
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; words: number }>();
   /** Host tensors (initializers) uploaded once, kept while the host tensor lives. */
   private readonly uploads = new WeakMap<Tensor, GpuTensor>();
   private readonly collected = new FinalizationRegistry<GpuStorage>(release);
@@ -175,7 +176,11 @@ export class WebGpuBackend implements Backend {
   }
 
   private pipeline(p: Program): GPUComputePipeline {
+    const words = p.params.packed().length;
     let pl = this.pipelines.get(p.key);
+    // A key that misses a code-changing fact would silently reuse the wrong shader; the uniform
+    // size is one such fact that can be checked cheaply.
+    if (pl && pl.words !== words) throw new RosettaError('E_INTERNAL', `WebGPU program key '${p.key}' was reused for a different parameter layout (${pl.words} vs ${words} words)`, { hint: 'this is a bug in Rosetta\'s WebGPU kernels; use --backend cpu meanwhile and report it' });
     if (!pl) {
       const bindings = [
         ...p.inputs.map((t, i) => ({ name: `in${i}`, type: wgslType(t.dtype), access: 'read' as const })),
@@ -187,10 +192,10 @@ export class WebGpuBackend implements Backend {
       // with nothing keeping Node alive. Compile errors arrive as 'uncapturederror' events and
       // are thrown at the next download (see docs/decisions.md).
       const module = this.device.createShaderModule({ code, label: p.key });
-      pl = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: p.key });
+      pl = { pipeline: this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: p.key }), words };
       this.pipelines.set(p.key, pl);
     }
-    return pl;
+    return pl.pipeline;
   }
 
   private async submit(programs: readonly Program[]): Promise<void> {
