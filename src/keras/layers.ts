@@ -163,11 +163,18 @@ function makeConfig(className: string, args: LayerArgs, defaults: Record<string,
   return cfg;
 }
 
-type Positional = unknown;
+/** An int or a tuple (kernel sizes, strides, pool sizes). */
+export type Size = number | number[];
+
+/**
+ * Call forms of a factory with Keras positional arguments `P`: any prefix of them, optionally
+ * followed by the options object (`Conv2D(32, 3, { padding: 'same' })`, `Conv2D({ filters: 32, kernelSize: 3 })`).
+ */
+export type LayerCall<P extends unknown[]> = P extends [infer H, ...infer R] ? [] | [LayerArgs] | [H, ...LayerCall<R>] : [] | [LayerArgs];
 
 /** Define a layer factory: `positional` names Keras' leading positional arguments. */
-function define(className: string, positional: readonly string[], defaults: Record<string, unknown> = {}): (...args: Positional[]) => Layer {
-  return (...args: Positional[]): Layer => {
+function define<P extends unknown[] = []>(className: string, positional: readonly string[], defaults: Record<string, unknown> = {}): (...args: LayerCall<P>) => Layer {
+  return (...args: LayerCall<P>): Layer => {
     const opts: LayerArgs = {};
     let i = 0;
     for (; i < args.length && i < positional.length; i++) {
@@ -214,23 +221,23 @@ function noKernel(rank: number, extra: Record<string, unknown>): Record<string, 
 /** Layer factories, named like Keras' classes. */
 export const layers = {
   InputLayer: define('InputLayer', [], { sparse: false, ragged: false }),
-  Dense: define('Dense', ['units'], dense),
-  Conv1D: define('Conv1D', ['filters', 'kernelSize'], tupleDefaults(1)),
-  Conv2D: define('Conv2D', ['filters', 'kernelSize'], tupleDefaults(2)),
-  Conv3D: define('Conv3D', ['filters', 'kernelSize'], tupleDefaults(3)),
-  Conv1DTranspose: define('Conv1DTranspose', ['filters', 'kernelSize'], { ...tupleDefaults(1), output_padding: null }),
-  Conv2DTranspose: define('Conv2DTranspose', ['filters', 'kernelSize'], { ...tupleDefaults(2), output_padding: null }),
-  Conv3DTranspose: define('Conv3DTranspose', ['filters', 'kernelSize'], { ...tupleDefaults(3), output_padding: null }),
-  DepthwiseConv1D: define('DepthwiseConv1D', ['kernelSize'], noKernel(1, { depth_multiplier: 1, depthwise_initializer: GLOROT })),
-  DepthwiseConv2D: define('DepthwiseConv2D', ['kernelSize'], noKernel(2, { depth_multiplier: 1, depthwise_initializer: GLOROT })),
-  SeparableConv1D: define('SeparableConv1D', ['filters', 'kernelSize'], noKernel(1, { depth_multiplier: 1, depthwise_initializer: GLOROT, pointwise_initializer: GLOROT })),
-  SeparableConv2D: define('SeparableConv2D', ['filters', 'kernelSize'], noKernel(2, { depth_multiplier: 1, depthwise_initializer: GLOROT, pointwise_initializer: GLOROT })),
-  MaxPooling1D: define('MaxPooling1D', ['poolSize', 'strides', 'padding'], pool(1)),
-  MaxPooling2D: define('MaxPooling2D', ['poolSize', 'strides', 'padding'], pool(2)),
-  MaxPooling3D: define('MaxPooling3D', ['poolSize', 'strides', 'padding'], pool(3)),
-  AveragePooling1D: define('AveragePooling1D', ['poolSize', 'strides', 'padding'], pool(1)),
-  AveragePooling2D: define('AveragePooling2D', ['poolSize', 'strides', 'padding'], pool(2)),
-  AveragePooling3D: define('AveragePooling3D', ['poolSize', 'strides', 'padding'], pool(3)),
+  Dense: define<[number]>('Dense', ['units'], dense),
+  Conv1D: define<[number, Size]>('Conv1D', ['filters', 'kernelSize'], tupleDefaults(1)),
+  Conv2D: define<[number, Size]>('Conv2D', ['filters', 'kernelSize'], tupleDefaults(2)),
+  Conv3D: define<[number, Size]>('Conv3D', ['filters', 'kernelSize'], tupleDefaults(3)),
+  Conv1DTranspose: define<[number, Size]>('Conv1DTranspose', ['filters', 'kernelSize'], { ...tupleDefaults(1), output_padding: null }),
+  Conv2DTranspose: define<[number, Size]>('Conv2DTranspose', ['filters', 'kernelSize'], { ...tupleDefaults(2), output_padding: null }),
+  Conv3DTranspose: define<[number, Size]>('Conv3DTranspose', ['filters', 'kernelSize'], { ...tupleDefaults(3), output_padding: null }),
+  DepthwiseConv1D: define<[Size]>('DepthwiseConv1D', ['kernelSize'], noKernel(1, { depth_multiplier: 1, depthwise_initializer: GLOROT })),
+  DepthwiseConv2D: define<[Size]>('DepthwiseConv2D', ['kernelSize'], noKernel(2, { depth_multiplier: 1, depthwise_initializer: GLOROT })),
+  SeparableConv1D: define<[number, Size]>('SeparableConv1D', ['filters', 'kernelSize'], noKernel(1, { depth_multiplier: 1, depthwise_initializer: GLOROT, pointwise_initializer: GLOROT })),
+  SeparableConv2D: define<[number, Size]>('SeparableConv2D', ['filters', 'kernelSize'], noKernel(2, { depth_multiplier: 1, depthwise_initializer: GLOROT, pointwise_initializer: GLOROT })),
+  MaxPooling1D: define<[Size, Size | null, string]>('MaxPooling1D', ['poolSize', 'strides', 'padding'], pool(1)),
+  MaxPooling2D: define<[Size, Size | null, string]>('MaxPooling2D', ['poolSize', 'strides', 'padding'], pool(2)),
+  MaxPooling3D: define<[Size, Size | null, string]>('MaxPooling3D', ['poolSize', 'strides', 'padding'], pool(3)),
+  AveragePooling1D: define<[Size, Size | null, string]>('AveragePooling1D', ['poolSize', 'strides', 'padding'], pool(1)),
+  AveragePooling2D: define<[Size, Size | null, string]>('AveragePooling2D', ['poolSize', 'strides', 'padding'], pool(2)),
+  AveragePooling3D: define<[Size, Size | null, string]>('AveragePooling3D', ['poolSize', 'strides', 'padding'], pool(3)),
   GlobalMaxPooling1D: define('GlobalMaxPooling1D', [], { data_format: 'channels_last', keepdims: false }),
   GlobalMaxPooling2D: define('GlobalMaxPooling2D', [], { data_format: 'channels_last', keepdims: false }),
   GlobalMaxPooling3D: define('GlobalMaxPooling3D', [], { data_format: 'channels_last', keepdims: false }),
@@ -239,24 +246,24 @@ export const layers = {
   GlobalAveragePooling3D: define('GlobalAveragePooling3D', [], { data_format: 'channels_last', keepdims: false }),
   BatchNormalization: define('BatchNormalization', [], { axis: -1, momentum: 0.99, epsilon: 0.001, center: true, scale: true, beta_initializer: 'zeros', gamma_initializer: 'ones', moving_mean_initializer: 'zeros', moving_variance_initializer: 'ones' }),
   LayerNormalization: define('LayerNormalization', [], { axis: -1, epsilon: 0.001, center: true, scale: true, beta_initializer: 'zeros', gamma_initializer: 'ones' }),
-  Dropout: define('Dropout', ['rate'], { noise_shape: null, seed: null }),
-  SpatialDropout1D: define('SpatialDropout1D', ['rate']),
-  SpatialDropout2D: define('SpatialDropout2D', ['rate']),
-  SpatialDropout3D: define('SpatialDropout3D', ['rate']),
-  GaussianNoise: define('GaussianNoise', ['stddev']),
-  GaussianDropout: define('GaussianDropout', ['rate']),
-  AlphaDropout: define('AlphaDropout', ['rate']),
+  Dropout: define<[number]>('Dropout', ['rate'], { noise_shape: null, seed: null }),
+  SpatialDropout1D: define<[number]>('SpatialDropout1D', ['rate']),
+  SpatialDropout2D: define<[number]>('SpatialDropout2D', ['rate']),
+  SpatialDropout3D: define<[number]>('SpatialDropout3D', ['rate']),
+  GaussianNoise: define<[number]>('GaussianNoise', ['stddev']),
+  GaussianDropout: define<[number]>('GaussianDropout', ['rate']),
+  AlphaDropout: define<[number]>('AlphaDropout', ['rate']),
   Flatten: define('Flatten', [], { data_format: 'channels_last' }),
-  Reshape: define('Reshape', ['targetShape']),
-  Permute: define('Permute', ['dims']),
-  RepeatVector: define('RepeatVector', ['n']),
-  Embedding: define('Embedding', ['inputDim', 'outputDim'], { embeddings_initializer: { class_name: 'RandomUniform', config: { minval: -0.05, maxval: 0.05, seed: null } }, mask_zero: false, input_length: null }),
-  SimpleRNN: define('SimpleRNN', ['units'], rnn),
-  LSTM: define('LSTM', ['units'], { ...gated, unit_forget_bias: true, implementation: 2 }),
-  GRU: define('GRU', ['units'], { ...gated, implementation: 2, reset_after: true }),
-  Bidirectional: define('Bidirectional', ['layer'], { merge_mode: 'concat' }),
-  TimeDistributed: define('TimeDistributed', ['layer']),
-  Activation: define('Activation', ['activation']),
+  Reshape: define<[number[]]>('Reshape', ['targetShape']),
+  Permute: define<[number[]]>('Permute', ['dims']),
+  RepeatVector: define<[number]>('RepeatVector', ['n']),
+  Embedding: define<[number, number]>('Embedding', ['inputDim', 'outputDim'], { embeddings_initializer: { class_name: 'RandomUniform', config: { minval: -0.05, maxval: 0.05, seed: null } }, mask_zero: false, input_length: null }),
+  SimpleRNN: define<[number]>('SimpleRNN', ['units'], rnn),
+  LSTM: define<[number]>('LSTM', ['units'], { ...gated, unit_forget_bias: true, implementation: 2 }),
+  GRU: define<[number]>('GRU', ['units'], { ...gated, implementation: 2, reset_after: true }),
+  Bidirectional: define<[Layer]>('Bidirectional', ['layer'], { merge_mode: 'concat' }),
+  TimeDistributed: define<[Layer]>('TimeDistributed', ['layer']),
+  Activation: define<[string]>('Activation', ['activation']),
   ReLU: define('ReLU', [], { max_value: null, negative_slope: 0, threshold: 0 }),
   LeakyReLU: define('LeakyReLU', [], { alpha: 0.3 }),
   PReLU: define('PReLU', [], { alpha_initializer: 'zeros', alpha_regularizer: null, alpha_constraint: null, shared_axes: null }),
@@ -269,20 +276,20 @@ export const layers = {
   Average: define('Average', []),
   Maximum: define('Maximum', []),
   Minimum: define('Minimum', []),
-  Concatenate: define('Concatenate', ['axis'], { axis: -1 }),
-  Dot: define('Dot', ['axes'], { normalize: false }),
-  ZeroPadding1D: define('ZeroPadding1D', ['padding'], { padding: [1, 1] }),
-  ZeroPadding2D: define('ZeroPadding2D', ['padding'], { padding: [[1, 1], [1, 1]], data_format: 'channels_last' }),
-  ZeroPadding3D: define('ZeroPadding3D', ['padding'], { padding: [[1, 1], [1, 1], [1, 1]], data_format: 'channels_last' }),
-  Cropping1D: define('Cropping1D', ['cropping'], { cropping: [1, 1] }),
-  Cropping2D: define('Cropping2D', ['cropping'], { cropping: [[0, 0], [0, 0]], data_format: 'channels_last' }),
-  Cropping3D: define('Cropping3D', ['cropping'], { cropping: [[1, 1], [1, 1], [1, 1]], data_format: 'channels_last' }),
-  UpSampling1D: define('UpSampling1D', ['size'], { size: 2 }),
-  UpSampling2D: define('UpSampling2D', ['size'], { size: [2, 2], data_format: 'channels_last', interpolation: 'nearest' }),
-  UpSampling3D: define('UpSampling3D', ['size'], { size: [2, 2, 2], data_format: 'channels_last' }),
+  Concatenate: define<[number]>('Concatenate', ['axis'], { axis: -1 }),
+  Dot: define<[Size]>('Dot', ['axes'], { normalize: false }),
+  ZeroPadding1D: define<[Size]>('ZeroPadding1D', ['padding'], { padding: [1, 1] }),
+  ZeroPadding2D: define<[Size | number[][]]>('ZeroPadding2D', ['padding'], { padding: [[1, 1], [1, 1]], data_format: 'channels_last' }),
+  ZeroPadding3D: define<[Size | number[][]]>('ZeroPadding3D', ['padding'], { padding: [[1, 1], [1, 1], [1, 1]], data_format: 'channels_last' }),
+  Cropping1D: define<[Size]>('Cropping1D', ['cropping'], { cropping: [1, 1] }),
+  Cropping2D: define<[Size | number[][]]>('Cropping2D', ['cropping'], { cropping: [[0, 0], [0, 0]], data_format: 'channels_last' }),
+  Cropping3D: define<[Size | number[][]]>('Cropping3D', ['cropping'], { cropping: [[1, 1], [1, 1], [1, 1]], data_format: 'channels_last' }),
+  UpSampling1D: define<[number]>('UpSampling1D', ['size'], { size: 2 }),
+  UpSampling2D: define<[Size]>('UpSampling2D', ['size'], { size: [2, 2], data_format: 'channels_last', interpolation: 'nearest' }),
+  UpSampling3D: define<[Size]>('UpSampling3D', ['size'], { size: [2, 2, 2], data_format: 'channels_last' }),
   Attention: define('Attention', [], { use_scale: false, score_mode: 'dot', dropout: 0 }),
-  MultiHeadAttention: define('MultiHeadAttention', ['numHeads', 'keyDim'], { value_dim: null, dropout: 0, use_bias: true, output_shape: null, attention_axes: null, kernel_initializer: GLOROT, bias_initializer: 'zeros' }),
-  Masking: define('Masking', ['maskValue'], { mask_value: 0 }),
+  MultiHeadAttention: define<[number, number]>('MultiHeadAttention', ['numHeads', 'keyDim'], { value_dim: null, dropout: 0, use_bias: true, output_shape: null, attention_axes: null, kernel_initializer: GLOROT, bias_initializer: 'zeros' }),
+  Masking: define<[number]>('Masking', ['maskValue'], { mask_value: 0 }),
 };
 
 /** Names of every layer class the API can build (= the importer's lowerings). */
