@@ -150,6 +150,7 @@ function inferNode(n: Node, t: (i: number) => TT | undefined, c: (i: number) => 
   if (!xs) {
     // Without the first input's shape only the dtype can be told for most ops.
     if (op === 'ArgMax' || op === 'ArgMin' || op === 'NonZero') return [{ dtype: 'int64' }];
+    if (op === 'Flatten') return [{ dtype: x?.dtype, shape: [null, null] }];
     return x?.dtype ? [{ dtype: x.dtype }] : [];
   }
   const r = xs.length;

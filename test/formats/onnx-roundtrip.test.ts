@@ -1,7 +1,7 @@
 /**
  * ONNX → IR → ONNX round trip over every model of the ONNX backend-test suites: onnxruntime-node
  * must give bit-identical outputs for the original and the re-exported model on the suite's
- * inputs. Cases onnxruntime-node cannot run in their original form (old opsets it dropped, types
+ * inputs, and the model is written back at the opset it came with. Cases onnxruntime-node cannot run in their original form (old opsets it dropped, types
  * its JS API lacks, locale-dependent ops) are skipped and counted in the log.
  * Skipped, visibly, when libonnx-testdata is not installed.
  */
@@ -12,6 +12,7 @@ import { HAS_TESTDATA, TESTDATA_DIR, listCases, loadCase } from '../../scripts/c
 import { fromOrtTensor, loadOrt, toOrtTensor } from '../../scripts/conformance.js';
 import { exportOnnx } from '../../src/exporters/onnx/index.js';
 import { importOnnx } from '../../src/importers/onnx/index.js';
+import { decodeOnnxMessage, longToNumber, type ModelPb } from '../../src/formats/onnx-proto.js';
 import { tensorsBitEqual, type Tensor } from '../../src/ir/tensor.js';
 import { isTensor } from '../../src/runtime/value.js';
 
@@ -38,6 +39,7 @@ describe.skipIf(!HAS_TESTDATA)('ONNX round trip (onnxruntime-node bit-identical)
       const failures: string[] = [];
       let checked = 0;
       let skipped = 0;
+      const opsetChanged: string[] = [];
       for (const name of listCases(suite)) {
         const dir = join(TESTDATA_DIR, suite, name);
         const original = new Uint8Array(readFileSync(join(dir, 'model.onnx')));
@@ -64,6 +66,8 @@ describe.skipIf(!HAS_TESTDATA)('ONNX round trip (onnxruntime-node bit-identical)
         try {
           const model = await importOnnx(original, { name: dir });
           const bytes = exportOnnx(model).files.get('model.onnx')!;
+          const wrote = longToNumber(decodeOnnxMessage<ModelPb>('ModelProto', bytes).opset_import!.find((o) => !o.domain)!.version);
+          if (wrote !== model.sourceOpsets['']) opsetChanged.push(`${name}: ${model.sourceOpsets['']} → ${wrote}`);
           const actual = await runOrt(bytes, feeds);
           const bad = expected.findIndex((e, i) => !actual[i] || !tensorsBitEqual(actual[i]!, e));
           if (actual.length !== expected.length || bad >= 0) failures.push(`${name}: output ${bad} differs`);
@@ -75,6 +79,8 @@ describe.skipIf(!HAS_TESTDATA)('ONNX round trip (onnxruntime-node bit-identical)
       console.log(`${suite}: ${checked} models round-tripped, ${skipped} skipped (onnxruntime-node cannot run the original or its inputs), ${failures.length} failures`);
       expect(checked).toBeGreaterThan(0);
       expect(failures, failures.join('\n')).toEqual([]);
+      // Written back at the source opset; the one exception keeps Resize-11's optional-input form.
+      expect(opsetChanged.length, opsetChanged.join('\n')).toBeLessThanOrEqual(1);
     });
   }
 });

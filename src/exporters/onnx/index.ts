@@ -11,7 +11,7 @@
  */
 import { dtypeToOnnx, type DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
-import type { Attr, Graph, Model, ValueInfo, ValueType } from '../../ir/graph.js';
+import type { Attr, Dim, Graph, Model, ValueInfo, ValueType } from '../../ir/graph.js';
 import { inferTypes } from '../../ir/infer.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { encodeOnnxMessage, stringToBytes } from '../../formats/onnx-proto.js';
@@ -73,9 +73,18 @@ export function chooseOpset(model: Model): number {
   let cap = Infinity;
   let capNode = '';
   walkGraphs(model.graph, (g) => {
+    const types = inferTypes(g);
+    const dtypeOf = (name: string): DType | undefined => {
+      const t = types.get(name);
+      return t?.kind === 'tensor' ? t.dtype : undefined;
+    };
+    const shapeOf = (name: string): readonly Dim[] | undefined => {
+      const t = types.get(name);
+      return t?.kind === 'tensor' ? t.shape : undefined;
+    };
     for (const n of g.nodes) {
       if (n.domain !== '') continue;
-      need = Math.max(need, formSince(n));
+      need = Math.max(need, formSince(n, dtypeOf, shapeOf));
       if (formUntil(n) < cap) {
         cap = formUntil(n);
         capNode = n.name;
@@ -193,6 +202,22 @@ function graphProto(g: Graph, w: Writer): Record<string, unknown> {
 }
 
 /**
+ * A model imported from ONNX is written back at its own opset when its upgraded forms lower back
+ * (e.g. ReduceMean-13's axes attribute, which the IR holds as the opset-18 input): the round trip
+ * then keeps the operator versions the model was made with.
+ */
+function sourceOpsetIfLowerable(model: Model, natural: number, file: string): number | undefined {
+  const source = model.sourceFormat === 'onnx' ? model.sourceOpsets[''] : undefined;
+  if (source === undefined || source >= natural) return undefined;
+  try {
+    lowerGraph(model.graph, source, undefined, file);
+    return source;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Before IR 4 every initializer also had to be a graph input, and runtimes treat those as
  * constants; from IR 4 an initializer listed as an input is an overridable default. We write IR
  * ≥ 4, so such inputs of an IR < 4 model are dropped to keep their constant meaning.
@@ -225,7 +250,7 @@ function totalInitializerBytes(g: Graph): number {
 export function exportOnnx(model: Model, opts: OnnxExportOptions = {}): ExportResult {
   const mainName = opts.mainName ?? 'model.onnx';
   const natural = chooseOpset(model);
-  const opset = opts.opset ?? natural;
+  const opset = opts.opset ?? sourceOpsetIfLowerable(model, natural, mainName) ?? natural;
   walkGraphs(model.graph, (g) => {
     for (const n of g.nodes) {
       if (n.domain === '' && formUntil(n) < opset) {

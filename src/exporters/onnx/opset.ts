@@ -10,7 +10,9 @@
  * Versions from the operator changelogs: https://onnx.ai/onnx/operators/
  */
 import { RosettaError } from '../../ir/errors.js';
-import { nodeDependencies, type Attr, type AttrMap, type Graph, type Node } from '../../ir/graph.js';
+import { dtypeFromOnnx, type DType } from '../../ir/dtype.js';
+import { nodeDependencies, type Attr, type AttrMap, type Dim, type Graph, type Node } from '../../ir/graph.js';
+import { inferTypes } from '../../ir/infer.js';
 import type { Tensor } from '../../ir/tensor.js';
 
 /** Since-version of each op's latest form (default-domain ops; unknown ops count as 1). */
@@ -24,7 +26,7 @@ export const FORM_SINCE: Readonly<Record<string, number>> = {
   Gemm: 7, GlobalAveragePool: 1, GlobalLpPool: 2, GlobalMaxPool: 1, Greater: 7, GreaterOrEqual: 12, GridSample: 16,
   GroupNormalization: 18, HammingWindow: 17, HannWindow: 17, HardSigmoid: 6, HardSwish: 14, Hardmax: 13, Identity: 1, If: 1,
   InstanceNormalization: 6, IsInf: 10, IsNaN: 9, LRN: 1, LSTM: 7, LayerNormalization: 17, LeakyRelu: 6, Less: 7, LessOrEqual: 12,
-  Log: 6, LogSoftmax: 13, Loop: 1, LpNormalization: 1, LpPool: 2, MatMul: 1, MatMulInteger: 10, Max: 8, MaxPool: 8, MaxRoiPool: 1,
+  Log: 6, LogSoftmax: 13, Loop: 1, LpNormalization: 1, LpPool: 2, MatMul: 1, MatMulInteger: 10, Max: 8, MaxPool: 1, MaxRoiPool: 1,
   MaxUnpool: 9, Mean: 8, MeanVarianceNormalization: 9, MelWeightMatrix: 17, Min: 8, Mish: 18, Mod: 10, Mul: 7, Multinomial: 7,
   Neg: 6, NegativeLogLikelihoodLoss: 12, NonMaxSuppression: 10, NonZero: 9, Not: 1, OneHot: 9, Optional: 15, OptionalGetElement: 15,
   OptionalHasElement: 15, Or: 7, PRelu: 7, Pad: 11, Pow: 7, QLinearConv: 10, QLinearMatMul: 10, QuantizeLinear: 10, RNN: 7,
@@ -32,10 +34,10 @@ export const FORM_SINCE: Readonly<Record<string, number>> = {
   ReduceLogSum: 1, ReduceLogSumExp: 1, ReduceMax: 1, ReduceMean: 1, ReduceMin: 1, ReduceProd: 1, ReduceSum: 1, ReduceSumSquare: 1,
   Relu: 6, Reshape: 5, Resize: 13, ReverseSequence: 10, RoiAlign: 10, Round: 11, STFT: 17, Scan: 9, ScatterElements: 11, ScatterND: 11,
   Selu: 6, SequenceAt: 11, SequenceConstruct: 11, SequenceEmpty: 11, SequenceErase: 11, SequenceInsert: 11, SequenceLength: 11,
-  SequenceMap: 17, Shape: 1, Shrink: 9, Sigmoid: 6, Sign: 9, Sin: 7, Sinh: 9, Size: 1, Slice: 10, Softmax: 13,
-  SoftmaxCrossEntropyLoss: 12, Softplus: 1, Softsign: 1, SpaceToDepth: 1, Split: 13, SplitToSequence: 11, Sqrt: 6, Squeeze: 1,
-  StringNormalizer: 10, Sub: 7, Sum: 8, Tan: 7, Tanh: 6, TfIdfVectorizer: 9, ThresholdedRelu: 10, Tile: 6, TopK: 11, Transpose: 1,
-  Trilu: 14, Unique: 11, Unsqueeze: 13, Where: 9, Xor: 7,
+  SequenceMap: 17, Shape: 1, Shrink: 9, Sigmoid: 6, Sign: 9, Sin: 7, Sinh: 9, Size: 1, Scatter: 9, Slice: 10, Softmax: 13,
+  SoftmaxCrossEntropyLoss: 12, Softplus: 1, Softsign: 1, SpaceToDepth: 1, Split: 2, SplitToSequence: 11, Sqrt: 6, Squeeze: 1,
+  StringNormalizer: 10, Sub: 7, Sum: 8, Tan: 7, Tanh: 6, TfIdfVectorizer: 9, ThresholdedRelu: 10, Tile: 6, TopK: 10, Transpose: 1,
+  Trilu: 14, Unique: 11, Unsqueeze: 1, Upsample: 9, Where: 9, Xor: 7,
 };
 
 const REDUCE18 = new Set(['ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp', 'ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceProd', 'ReduceSumSquare']);
@@ -44,21 +46,52 @@ const has = (n: Node, a: string): boolean => Object.prototype.hasOwnProperty.cal
 const input = (n: Node, i: number): boolean => !!n.inputs[i];
 
 /** The lowest default-domain opset in which `node`, exactly as it is, is valid. */
-export function formSince(n: Node): number {
+export function formSince(n: Node, dtypeOf?: (name: string) => DType | undefined, shapeOf?: (name: string) => readonly Dim[] | undefined): number {
+  const rankOf = shapeOf && ((name: string): number | undefined => shapeOf(name)?.length);
   let v = FORM_SINCE[n.opType] ?? 1;
   const bump = (cond: boolean, to: number): void => {
     if (cond && to > v) v = to;
   };
+  // Lowered forms (attributes instead of inputs) are the ops' first versions.
+  if ((n.opType === 'Pad' || n.opType === 'Slice' || n.opType === 'TopK') && n.inputs.filter(Boolean).length === 1) v = n.opType === 'Pad' ? 2 : 1;
+  // Negative axes are accepted from opset 11 on (for the ops that have them before then).
+  const axis = n.attrs['axis'];
+  const axes = n.attrs['axes'];
+  bump((axis?.type === 'int' && axis.value < 0) || (axes?.type === 'ints' && axes.value.some((a) => a < 0)), 11);
+  // Dropout's mask output was float until 10 and changed meaning twice: only 12 is safe.
+  if (n.opType === 'Dropout') bump(has(n, 'seed') || n.outputs.filter(Boolean).length > 1, 12);
+  // Softmax-family before 13 coerced the input to 2D at `axis`: over the last axis the old and
+  // new meanings agree.
+  const rank = rankOf?.(n.inputs[0] ?? '');
+  if ((n.opType === 'Softmax' || n.opType === 'LogSoftmax' || n.opType === 'Hardmax') && rank !== undefined) {
+    // (an absent axis means -1 from 13 but 1 before: only an explicit one can be written lower)
+    const ax = n.attrs['axis'];
+    if (ax?.type === 'int' && (ax.value === -1 || ax.value === rank - 1)) v = ax.value < 0 ? 11 : 1;
+  }
+  // Max/Min/Sum/Mean broadcast from 8; with inputs of one known shape the 6 form is the same.
+  if (['Max', 'Min', 'Sum', 'Mean'].includes(n.opType) && shapeOf) {
+    const shapes = n.inputs.map((x) => shapeOf(x));
+    const first = shapes[0];
+    if (first && first.every((d) => typeof d === 'number') && shapes.every((sh) => sh && sh.length === first.length && sh.every((d, k) => d === first[k]))) v = 6;
+  }
+  if (dtypeOf) {
+    const dt = (i: number): DType | undefined => (n.inputs[i] ? dtypeOf(n.inputs[i]!) : undefined);
+    v = Math.max(v, dtypeSince(n, dt(0), n.opType === 'Cast' ? castTarget(n) : undefined));
+    const d1 = dt(1);
+    if (n.opType === 'Pow' && d1 && INTS.has(d1)) v = Math.max(v, 12); // integer exponent (T1)
+  }
   if (REDUCE18.has(n.opType)) bump(input(n, 1) || has(n, 'noop_with_empty_axes'), 18);
   if (n.opType === 'ReduceSum') bump(input(n, 1) || has(n, 'noop_with_empty_axes'), 13);
-  if (n.opType === 'Squeeze') bump(input(n, 1), 13);
+  if (n.opType === 'Squeeze' || n.opType === 'Unsqueeze' || n.opType === 'Split') bump(input(n, 1), 13);
+  // Resize-10 is (X, scales); the IR's form (X, roi, scales, sizes) needs 11, optional roi 13.
+  if (n.opType === 'Resize') v = n.inputs.length === 2 ? 10 : Math.max(v, 13);
   if (n.opType === 'Split') bump(has(n, 'num_outputs'), 18);
   if (n.opType === 'Pad') bump(input(n, 3), 18);
   if (n.opType === 'Clip') bump(input(n, 1) || input(n, 2), 11);
   if (n.opType === 'Dropout') bump(input(n, 1) || input(n, 2), 12);
   if (n.opType === 'Shape') bump(has(n, 'start') || has(n, 'end'), 15);
   if (n.opType === 'Reshape') bump(has(n, 'allowzero'), 14);
-  if (n.opType === 'Resize') bump(has(n, 'antialias') || has(n, 'axes') || has(n, 'keep_aspect_ratio_policy'), 18);
+  if (n.opType === 'Resize' && n.inputs.length > 2) bump(has(n, 'antialias') || has(n, 'axes') || has(n, 'keep_aspect_ratio_policy'), 18);
   if (n.opType === 'BatchNormalization') bump(has(n, 'training_mode'), 14);
   if (n.opType === 'Cast' || n.opType === 'CastLike') bump(has(n, 'saturate'), 19);
   if (n.opType === 'ArgMax' || n.opType === 'ArgMin') bump(has(n, 'select_last_index'), 12);
@@ -69,7 +102,8 @@ export function formSince(n: Node): number {
     bump(r?.type === 'string' && (r.value === 'min' || r.value === 'max'), 18);
   }
   if (n.opType === 'LSTM' || n.opType === 'GRU' || n.opType === 'RNN') bump(has(n, 'layout'), 14);
-  if (n.opType === 'MaxPool') bump(has(n, 'dilations') || has(n, 'storage_order'), 10);
+  if (n.opType === 'MaxPool') bump(n.outputs.filter(Boolean).length > 1, 8);
+  if (n.opType === 'MaxPool') bump(has(n, 'dilations') || has(n, 'storage_order') || has(n, 'ceil_mode'), 10);
   if (n.opType === 'AveragePool') {
     bump(has(n, 'ceil_mode'), 10);
     bump(has(n, 'dilations'), 19);
@@ -82,6 +116,55 @@ export function formSince(n: Node): number {
   if (formUntil(n) === 8) v = 8;
   if (n.opType === 'RoiAlign') bump(has(n, 'coordinate_transformation_mode'), 16);
   return v;
+}
+
+const SMALL_INTS = new Set<DType>(['int8', 'int16', 'uint8', 'uint16']);
+const INTS = new Set<DType>(['int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64']);
+const IEEE = new Set<DType>(['float16', 'float32', 'float64']);
+
+function castTarget(n: Node): DType | undefined {
+  const to = n.attrs['to'];
+  return to?.type === 'int' ? dtypeFromOnnx(to.value) : undefined;
+}
+
+/**
+ * The opset from which an op accepts its element type (type constraints widen over versions;
+ * from the operator changelogs). Only the common cases: unknown combinations give 0 (no bump).
+ */
+function dtypeSince(n: Node, dt: DType | undefined, castTo?: DType): number {
+  if (!dt) return 0;
+  const bf16 = dt === 'bfloat16' || castTo === 'bfloat16' ? 13 : 0;
+  switch (n.opType) {
+    case 'Add':
+    case 'Sub':
+    case 'Mul':
+    case 'Div':
+      return Math.max(bf16, SMALL_INTS.has(dt) ? 14 : 0);
+    case 'Pow':
+    case 'Clip':
+    case 'Max':
+    case 'Min':
+      return Math.max(bf16, INTS.has(dt) ? 12 : 0);
+    case 'Relu':
+      return Math.max(bf16, INTS.has(dt) ? 14 : 0);
+    case 'Equal':
+      return dt === 'string' ? 19 : dt === 'bool' || dt === 'int32' || dt === 'int64' ? 0 : 11;
+    case 'Greater':
+    case 'Less':
+      return IEEE.has(dt) ? 0 : 9;
+    case 'Cast':
+      return Math.max(bf16, dt === 'string' || castTo === 'string' ? 9 : 0);
+    case 'MatMul':
+      return Math.max(bf16, INTS.has(dt) ? 9 : 0);
+    case 'Gemm':
+      return Math.max(bf16, INTS.has(dt) ? 11 : 0);
+    case 'MaxPool':
+    case 'ReduceMax':
+    case 'ReduceMin':
+      return Math.max(bf16, dt === 'int8' || dt === 'uint8' ? 12 : 0);
+    default:
+      return bf16;
+  }
 }
 
 /**
@@ -171,12 +254,31 @@ export const DOWNGRADES: Record<string, { before: number; lower: Lower }[]> = {
       },
     },
   ],
+  ScatterElements: [{ before: 11, lower: (n) => (has(n, 'reduction') ? undefined : { ...n, opType: 'Scatter' }) }],
+  // Resize → Resize-10 → Upsample-9, when the semantics are the asymmetric ones those had.
+  Resize: [
+    {
+      before: 11,
+      lower: (n) => {
+        const attr = (k: string): unknown => (n.attrs[k] as { value?: unknown } | undefined)?.value;
+        const mode = (attr('mode') as string | undefined) ?? 'nearest';
+        const known = new Set(['mode', 'coordinate_transformation_mode', 'nearest_mode']);
+        const asym = attr('coordinate_transformation_mode') === 'asymmetric';
+        const floorOk = mode !== 'nearest' || attr('nearest_mode') === 'floor';
+        if (!asym || !floorOk || mode === 'cubic' || input(n, 1) || !input(n, 2) || input(n, 3) || Object.keys(n.attrs).some((k) => !known.has(k))) return undefined;
+        return { ...n, inputs: [n.inputs[0]!, n.inputs[2]!], attrs: { mode: { type: 'string', value: mode } } };
+      },
+    },
+    { before: 10, lower: (n) => (n.inputs.length === 2 ? { ...n, opType: 'Upsample' } : undefined) },
+  ],
   TopK: [{ before: 10, lower: (n, ctx) => (has(n, 'largest') || has(n, 'sorted') ? undefined : inputToAttr(1, 'k', true)(n, ctx)) }],
   Dropout: [
     {
       before: 12,
-      lower: (n, ctx) => {
-        if (input(n, 2)) return undefined;
+      lower: (n0, ctx) => {
+        if (input(n0, 2)) return undefined;
+        // `seed` (12) only matters in training mode, which older Dropouts do not have.
+        const n: Node = { ...n0, attrs: Object.fromEntries(Object.entries(n0.attrs).filter(([k]) => k !== 'seed')) };
         if (!input(n, 1)) return n;
         const r = ctx.constant(n.inputs[1]!)?.toNumbers()[0];
         return r === undefined ? undefined : { ...n, inputs: [n.inputs[0]!], attrs: { ...n.attrs, ratio: { type: 'float', value: r } } };
@@ -185,10 +287,46 @@ export const DOWNGRADES: Record<string, { before: number; lower: Lower }[]> = {
   ],
 };
 
+/** Negative `axis`/`axes` made non-negative where the rank they refer to is known. */
+function positiveAxes(n: Node, rankOf: (name: string) => number | undefined): Node {
+  const axis = n.attrs['axis'];
+  const axes = n.attrs['axes'];
+  const neg = (axis?.type === 'int' && axis.value < 0) || (axes?.type === 'ints' && axes.value.some((a) => a < 0));
+  if (!neg) return n;
+  const inRank = n.inputs[0] ? rankOf(n.inputs[0]) : undefined;
+  if (inRank === undefined) return n;
+  // Unsqueeze's axes and OneHot's axis index the output; Flatten's axis may equal the rank.
+  const rank = n.opType === 'Unsqueeze' && axes?.type === 'ints' ? inRank + axes.value.length : n.opType === 'OneHot' ? inRank + 1 : inRank;
+  const attrs = { ...n.attrs };
+  if (axis?.type === 'int' && axis.value < 0) attrs['axis'] = { type: 'int', value: axis.value + rank };
+  if (axes?.type === 'ints') attrs['axes'] = { type: 'ints', value: axes.value.map((a) => (a < 0 ? a + rank : a)) };
+  return { ...n, attrs };
+}
+
 /** Lower every node of `g` (recursively) to `opset`, or throw naming the first node that cannot be. */
 export function lowerGraph(g: Graph, opset: number, outer: LowerContext | undefined, file: string): Graph {
-  const ctx: LowerContext = { constant: (name) => g.initializers.get(name) ?? outer?.constant(name) };
-  const nodes = g.nodes.map((n0) => {
+  const producers = new Map<string, Node>();
+  for (const n of g.nodes) for (const o of n.outputs) if (o) producers.set(o, n);
+  const ctx: LowerContext = {
+    constant: (name) => {
+      const t = g.initializers.get(name) ?? outer?.constant(name);
+      if (t) return t;
+      // The importer's `CastLike(constant, x)` for scalars of x's type (Pad value, Clip bounds).
+      const p = producers.get(name);
+      return p && p.opType === 'CastLike' && p.domain === '' ? ctx.constant(p.inputs[0] ?? '') : undefined;
+    },
+  };
+  const types = inferTypes(g);
+  const dtypeOf = (name: string): DType | undefined => {
+    const t = types.get(name);
+    return t?.kind === 'tensor' ? t.dtype : undefined;
+  };
+  const shapeOf = (name: string): readonly Dim[] | undefined => {
+    const t = types.get(name);
+    return t?.kind === 'tensor' ? t.shape : undefined;
+  };
+  const rankOf = (name: string): number | undefined => shapeOf(name)?.length;
+  let nodes = g.nodes.map((n0) => {
     let n: Node = n0;
     const attrs = Object.entries(n.attrs).map(([k, a]) => {
       if (a.type === 'graph') return [k, { type: 'graph', value: lowerGraph(a.value, opset, ctx, file) }] as const;
@@ -197,23 +335,39 @@ export function lowerGraph(g: Graph, opset: number, outer: LowerContext | undefi
     });
     n = { ...n, attrs: Object.fromEntries(attrs) as Node['attrs'] };
     if (n.domain !== '') return n;
+    if (opset < 13 && (n.opType === 'Softmax' || n.opType === 'LogSoftmax' || n.opType === 'Hardmax') && !has(n, 'axis')) n = { ...n, attrs: { ...n.attrs, axis: { type: 'int', value: -1 } } };
+    if (opset < 11) n = positiveAxes(n, rankOf);
     for (const d of DOWNGRADES[n.opType] ?? []) {
       if (opset >= d.before) continue;
       const lowered = d.lower(n, ctx);
       if (!lowered) break;
       n = lowered;
     }
-    const need = formSince(n);
+    return n;
+  });
+  // Helper CastLike nodes whose only consumers were lowered into attributes are dropped, and so
+  // are constants that only fed lowered inputs.
+  const used = new Set<string>(g.outputs.map((o) => o.name));
+  const countUses = (): void => {
+    used.clear();
+    for (const o of g.outputs) used.add(o.name);
+    for (const n of nodes) for (const d of nodeDependencies(n)) used.add(d);
+  };
+  countUses();
+  const before = new Set<string>();
+  for (const n of g.nodes) for (const d of n.inputs) before.add(d);
+  const dead = (n: Node): boolean => n.opType === 'CastLike' && n.domain === '' && n.outputs.every((o) => !o || (!used.has(o) && before.has(o)));
+  if (nodes.some(dead)) {
+    nodes = nodes.filter((n) => !dead(n));
+    countUses();
+  }
+  for (const n of nodes) {
+    if (n.domain !== '') continue;
+    const need = formSince(n, dtypeOf, shapeOf);
     if (need > opset) {
       throw new RosettaError('E_UNSUPPORTED', `${n.opType} as used here needs opset ${need}, but opset ${opset} was requested`, { where: { file, node: n.name }, hint: `export with --opset ${need} or higher (values that older opsets take as attributes must be constants to be lowered)` });
     }
-    return n;
-  });
-  // Constants that only fed lowered inputs are now unused: do not write them.
-  const used = new Set<string>(g.outputs.map((o) => o.name));
-  for (const n of nodes) for (const d of nodeDependencies(n)) used.add(d);
-  const before = new Set<string>();
-  for (const n of g.nodes) for (const d of n.inputs) before.add(d);
+  }
   const initializers = new Map([...g.initializers].filter(([k]) => used.has(k) || !before.has(k)));
   return { ...g, nodes, initializers };
 }
