@@ -69,6 +69,7 @@ const CONV: OpCase[] = [
   { name: 'Conv 3x3 pad 1 + bias', op: 'Conv', inputs: [rand([2, 3, 9, 8], 70), rand([4, 3, 3, 3], 71), rand([4], 72)], consts: [1, 2], attrs: { pads: ints([1, 1, 1, 1]) } },
   { name: 'Conv stride 2, dilation 2, asymmetric pads', op: 'Conv', inputs: [rand([1, 2, 11, 10], 73), rand([3, 2, 3, 2], 74)], attrs: { strides: ints([2, 2]), dilations: ints([2, 2]), pads: ints([1, 0, 2, 1]) } },
   { name: 'Conv groups 2', op: 'Conv', inputs: [rand([2, 4, 7, 7], 75), rand([6, 2, 3, 3], 76), rand([6], 77)], attrs: { group: int(2) } },
+  { name: 'Conv groups 2 × 4 output channels (vec4 path), batch 2, stride 2, pads', op: 'Conv', inputs: [rand([2, 4, 9, 7], 94), rand([8, 2, 3, 3], 95), rand([8], 96)], attrs: { group: int(2), strides: ints([2, 2]), pads: ints([1, 2, 0, 1]) } },
   { name: 'Conv depthwise', op: 'Conv', inputs: [rand([1, 5, 6, 6], 78), rand([5, 1, 3, 3], 79)], attrs: { group: int(5), pads: ints([1, 1, 1, 1]) } },
   { name: 'Conv auto_pad SAME_UPPER stride 2', op: 'Conv', inputs: [rand([1, 2, 7, 8], 80), rand([2, 2, 4, 3], 81)], attrs: { auto_pad: str('SAME_UPPER'), strides: ints([2, 2]) } },
   { name: 'Conv 1x1', op: 'Conv', inputs: [rand([3, 8, 5, 5], 82), rand([16, 8, 1, 1], 83)] },

@@ -19,6 +19,25 @@ function is2d(node: Node): boolean {
   return ks === undefined || (ks.type === 'ints' && ks.value.length === 2);
 }
 
+/**
+ * Kernel taps k in [0, k) whose position start + k·d falls in [0, n), as a range computed
+ * arithmetically (like the CPU's tapRanges): a hostile kernel_shape or padding must not become a
+ * long loop, and in-range taps need no per-tap test.
+ */
+const TAPS = `fn tap_lo(start: i32, d: u32, k: u32) -> u32 {
+  if (start >= 0) { return 0u; }
+  return min(k, (u32(-start) + d - 1u) / d);
+}
+fn tap_hi(start: i32, d: u32, k: u32, n: u32) -> u32 {
+  if (start >= i32(n)) { return 0u; }
+  if (start < 0) { return min(k, (n - 1u + u32(-start)) / d + 1u); }
+  return min(k, (n - 1u - u32(start)) / d + 1u);
+}
+`;
+
+/** Geometry too large for exact u32/i32 index arithmetic goes to the CPU, which handles any size. */
+const GEOMETRY_LIMIT = 1 << 24;
+
 const Conv: WebGpuKernel = {
   name: 'Conv',
   supports: (node, dtypes) => isF32(dtypes[0]) && isF32(dtypes[1]) && (dtypes[2] === undefined || isF32(dtypes[2])) && is2d(node),
@@ -42,41 +61,54 @@ const Conv: WebGpuKernel = {
     const [OH, OW] = g.outSpatial as [number, number];
     if ([...g.strides, ...g.dilations, ...g.padBegin, ...g.padEnd].some((v) => v > GEOMETRY_LIMIT) || kernel.some((k, i) => k * g.dilations[i]! > GEOMETRY_LIMIT)) return null;
     const y = ctx.alloc('float32', [N, M, OH, OW]);
+    // Four output channels per thread when a group's channels split evenly: each input tap is
+    // read once for four weights (vec4 accumulator), and there are 4× fewer threads.
+    const V = (M / group) % 4 === 0 ? 4 : 1;
     const p = new Params();
-    const n = p.u32(y.size);
-    const [pC, pH, pW, pM, pOH, pOW, pKH, pKW, pCg, pMg] = [C, H, W, M, OH, OW, KH, KW, Cg, M / group].map((v) => p.u32(v));
+    const n = p.u32(y.size / V);
+    const [pC, pH, pW, pMv, pOH, pOW, pKH, pKW, pCg, pMg] = [C, H, W, M / V, OH, OW, KH, KW, Cg, M / group].map((v) => p.u32(v));
     const [sh, sw, dh, dw] = [...g.strides, ...g.dilations].map((v) => p.u32(v));
     const [pt, pl] = g.padBegin.map((v) => p.i32(v));
+    const wt = V === 4 ? (at: string) => `vec4<f32>(in1[${at}], in1[${at} + wStep], in1[${at} + 2u * wStep], in1[${at} + 3u * wStep])` : (at: string) => `in1[${at}]`;
     ctx.run({
-      key: `Conv:${b ? 'bias' : ''}`,
-      shader: () => `${mainHeader(n)}  let ow = gi % ${pOW};
+      key: `Conv:${V}:${b ? 'bias' : ''}`,
+      shader: () => `${TAPS}${mainHeader(n)}  let ow = gi % ${pOW};
   let oh = (gi / ${pOW}) % ${pOH};
-  let m = (gi / (${pOW} * ${pOH})) % ${pM};
-  let nb = gi / (${pOW} * ${pOH} * ${pM});
+  let m = ((gi / (${pOW} * ${pOH})) % ${pMv}) * ${V}u;
+  let nb = gi / (${pOW} * ${pOH} * ${pMv});
   let c0 = (m / ${pMg}) * ${pCg};
   let ih0 = i32(oh * ${sh}) - ${pt};
   let iw0 = i32(ow * ${sw}) - ${pl};
-  var acc = ${b ? 'in2[m]' : '0.0'};
+  let h0 = tap_lo(ih0, ${dh}, ${pKH});
+  let h1 = max(h0, tap_hi(ih0, ${dh}, ${pKH}, ${pH}));
+  let w0 = tap_lo(iw0, ${dw}, ${pKW});
+  let w1 = max(w0, tap_hi(iw0, ${dw}, ${pKW}, ${pW}));
+  let wStep = ${pCg} * ${pKH} * ${pKW};
+  _ = wStep;
+  var acc = ${V === 4 ? (b ? 'vec4<f32>(in2[m], in2[m + 1u], in2[m + 2u], in2[m + 3u])' : 'vec4<f32>(0.0)') : b ? 'in2[m]' : '0.0'};
   for (var c = 0u; c < ${pCg}; c++) {
     let xBase = (nb * ${pC} + c0 + c) * ${pH} * ${pW};
     let wBase = (m * ${pCg} + c) * ${pKH} * ${pKW};
-    for (var kh = 0u; kh < ${pKH}; kh++) {
-      let ih = ih0 + i32(kh * ${dh});
-      if (ih < 0 || ih >= i32(${pH})) { continue; }
-      for (var kw = 0u; kw < ${pKW}; kw++) {
-        let iw = iw0 + i32(kw * ${dw});
-        if (iw < 0 || iw >= i32(${pW})) { continue; }
-        acc += in0[xBase + u32(ih) * ${pW} + u32(iw)] * in1[wBase + kh * ${pKW} + kw];
+    for (var kh = h0; kh < h1; kh++) {
+      let xRow = xBase + u32(ih0 + i32(kh * ${dh})) * ${pW};
+      let wRow = wBase + kh * ${pKW};
+      for (var kw = w0; kw < w1; kw++) {
+        acc += in0[xRow + u32(iw0 + i32(kw * ${dw}))] * ${wt('wRow + kw')};
       }
     }
   }
-  out0[gi] = acc;
-}
+  let o = ((nb * ${pMv} * ${V}u + m) * ${pOH} + oh) * ${pOW} + ow;
+${V === 4 ? `  let plane = ${pOH} * ${pOW};
+  out0[o] = acc.x;
+  out0[o + plane] = acc.y;
+  out0[o + 2u * plane] = acc.z;
+  out0[o + 3u * plane] = acc.w;
+` : '  out0[o] = acc;\n'}}
 `,
       inputs: b ? [x, w, b] : [x, w],
       outputs: [y],
       params: p,
-      dispatch: dispatch1d(y.size),
+      dispatch: dispatch1d(y.size / V),
     });
     return [y];
   },
@@ -84,24 +116,6 @@ const Conv: WebGpuKernel = {
 
 type PoolMode = 'max' | 'avg' | 'avg_pad';
 
-/**
- * Kernel taps k in [0, k) whose position start + k·d falls in [0, n), as a range computed
- * arithmetically (like the CPU's tapRanges): a hostile kernel_shape or padding must not become a
- * long loop, and in-range taps need no per-tap test.
- */
-const POOL_TAPS = `fn tap_lo(start: i32, d: u32, k: u32) -> u32 {
-  if (start >= 0) { return 0u; }
-  return min(k, (u32(-start) + d - 1u) / d);
-}
-fn tap_hi(start: i32, d: u32, k: u32, n: u32) -> u32 {
-  if (start >= i32(n)) { return 0u; }
-  if (start < 0) { return min(k, (n - 1u + u32(-start)) / d + 1u); }
-  return min(k, (n - 1u - u32(start)) / d + 1u);
-}
-`;
-
-/** Geometry too large for exact u32/i32 index arithmetic goes to the CPU, which handles any size. */
-const GEOMETRY_LIMIT = 1 << 24;
 
 function poolKernel(name: 'MaxPool' | 'AveragePool'): WebGpuKernel {
   return {
@@ -132,7 +146,7 @@ function poolKernel(name: 'MaxPool' | 'AveragePool'): WebGpuKernel {
       const result = mode === 'max' ? 'acc' : mode === 'avg' ? 'select(0.0, acc / f32((h1 - h0) * (w1 - w0)), h1 > h0 && w1 > w0)' : 'select(0.0, acc / f32(hp * wp), hp * wp > 0u)';
       ctx.run({
         key: `${name}:${mode}`,
-        shader: () => `${WGSL_SPECIALS}${POOL_TAPS}${mainHeader(n)}  let ow = gi % ${pOW};
+        shader: () => `${WGSL_SPECIALS}${TAPS}${mainHeader(n)}  let ow = gi % ${pOW};
   let oh = (gi / ${pOW}) % ${pOH};
   let base = (gi / (${pOW} * ${pOH})) * ${pH} * ${pW};
   let ih0 = i32(oh * ${sh}) - ${pt};
