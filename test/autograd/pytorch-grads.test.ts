@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Module } from '../../src/nn/index.js';
 import { expectClose, expectParamClose, loadFixture, withPrefix } from '../nn/helpers.js';
 import { fixtureLoss, setFixtureMode } from '../nn/losses.js';
-import { ActZoo, AttnModel, ConvBN, ConvZoo, ImageClassifier, RnnModel, SeqZoo, MaskedAttn } from '../nn/models.js';
+import { ActZoo, AttnModel, ConvBN, ConvZoo, ImageClassifier, RnnModel, SeqZoo, MaskedAttn, PoolZoo } from '../nn/models.js';
 
 const CASES: [string, () => Module, boolean][] = [
   ['image_classifier', () => new ImageClassifier(), true],
@@ -19,6 +19,7 @@ const CASES: [string, () => Module, boolean][] = [
   ['attn_model', () => new AttnModel(), false],
   ['seq_zoo', () => new SeqZoo(), true],
   ['masked_attn', () => new MaskedAttn(), false],
+  ['pool_zoo', () => new PoolZoo(), false],
 ];
 
 describe('autograd gradients match PyTorch 1.13', () => {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Module } from '../../src/nn/index.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { expectClose, loadFixture, withPrefix } from './helpers.js';
-import { ActZoo, AttnModel, ConvBN, ConvZoo, ImageClassifier, RnnModel, SeqZoo, MaskedAttn, SimpleLinearModel } from './models.js';
+import { ActZoo, AttnModel, ConvBN, ConvZoo, ImageClassifier, RnnModel, SeqZoo, MaskedAttn, PoolZoo, SimpleLinearModel } from './models.js';
 
 const CASES: [string, () => Module, number][] = [
   ['image_classifier', () => new ImageClassifier(), 1],
@@ -18,6 +18,7 @@ const CASES: [string, () => Module, number][] = [
   ['attn_model', () => new AttnModel(), 1],
   ['seq_zoo', () => new SeqZoo(), 3],
   ['masked_attn', () => new MaskedAttn(), 3],
+  ['pool_zoo', () => new PoolZoo(), 1],
   ['house_price', () => new SimpleLinearModel(), 1],
 ];
 

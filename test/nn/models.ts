@@ -126,3 +126,17 @@ export class MaskedAttn extends nn.Module {
     return this.attn.call(q, kv, kv, pad, mask) as Var[];
   }
 }
+
+export class PoolZoo extends nn.Module {
+  conv = new nn.Conv2d(3, 4, 1);
+  mp = new nn.MaxPool2d(3, { stride: 2, padding: 1, ceilMode: true });
+  ap1 = new nn.AvgPool2d(3, { stride: 2, padding: 1, ceilMode: true, countIncludePad: false });
+  ap2 = new nn.AvgPool2d(3, { stride: 2, padding: 1, countIncludePad: true });
+  ap3 = new nn.AvgPool2d(2, { ceilMode: true });
+  gap = new nn.AdaptiveAvgPool2d(1);
+
+  forward(x: Var): Var[] {
+    const h = this.conv.callVar(x);
+    return [this.mp, this.ap1, this.ap2, this.ap3, this.gap].map((m) => m.callVar(h));
+  }
+}
