@@ -173,7 +173,7 @@ export async function runOrtCase(dir: string): Promise<CaseResult> {
   if (!ort) return { status: 'error', reason: 'onnxruntime-node is not installed', ms: 0 };
   try {
     const c = await loadCase(dir);
-    const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { logSeverityLevel: 3 });
+    const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { logSeverityLevel: 4 });
     try {
       for (const ds of c.dataSets) {
         const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
