@@ -185,7 +185,13 @@ export class Model {
   static fromIr(ir: IrModel): Model {
     const text = ir.metadata['keras.config'];
     if (!text) throw new RosettaError('E_USAGE', 'this model has no Keras config (it did not come from a Keras file)', { hint: 'load a .keras, .h5 or tfjs model.json' });
-    const config = JSON.parse(text) as KerasModelJson;
+    let config: KerasModelJson;
+    try {
+      config = JSON.parse(text) as KerasModelJson;
+    } catch {
+      throw new RosettaError('E_BAD_FORMAT', "the model's Keras config (metadata['keras.config']) is not valid JSON");
+    }
+    if (typeof config !== 'object' || config === null || typeof config.class_name !== 'string') throw new RosettaError('E_BAD_FORMAT', "the model's Keras config is not a {class_name, config} object");
     const m = config.class_name === 'Sequential' ? new Sequential([], { name: modelName(config) }) : new Model(undefined);
     m.name = modelName(config) ?? m.name;
     m.built = { config, ir };
@@ -255,7 +261,7 @@ export class Model {
     const order: Layer[] = [];
     const used = new Map<Layer, Set<number>>();
     const visit = (t: SymbolicTensor, depth: number): void => {
-      if (depth > 10_000) throw new RosettaError('E_LIMIT', 'functional graph too deep');
+      if (depth > 2_000) throw new RosettaError('E_LIMIT', 'functional graph too deep');
       const nodes = used.get(t.layer) ?? new Set<number>();
       if (!used.has(t.layer)) used.set(t.layer, nodes);
       if (nodes.has(t.node)) return;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor } from '../../src/ir/tensor.js';
 import { EarlyStopping, ModelCheckpoint, Sequential, layers, optimizers, type Model } from '../../src/keras/index.js';
+import { Adam, type Trainable } from '../../src/runtime/optim.js';
 import { seededRandom } from '../../src/runtime/session.js';
 import { expectClose, seededTensor, tf, tfjsModel } from '../helpers/keras-oracle.js';
 import { FIXTURES } from '../nn/helpers.js';
@@ -37,9 +38,9 @@ function classifier(seed = 3): Sequential {
 const quiet = { printFn: () => {} };
 
 /** Train the same config + weights one epoch in tfjs with plain SGD; return Keras-order weights. */
-async function tfjsOneEpoch(m: Model, x: Tensor, y: Tensor, loss: string, batchSize: number, lr: number): Promise<Tensor[]> {
+async function tfjsOneEpoch(m: Model, x: Tensor, y: Tensor, loss: string, batchSize: number, lr: number, optimizer: 'sgd' | 'adam' = 'sgd'): Promise<Tensor[]> {
   const tm = await tfjsModel(m.toJSON(), m.getLayerWeights());
-  tm.compile({ optimizer: tf.train.sgd(lr), loss });
+  tm.compile({ optimizer: optimizer === 'sgd' ? tf.train.sgd(lr) : tf.train.adam(lr, 0.9, 0.999, 1e-7), loss });
   const tx = tf.tensor(Array.from(x.toNumbers()), x.shape.slice());
   const ty = tf.tensor(Array.from(y.toNumbers()), y.shape.slice());
   await tm.fit(tx, ty, { epochs: 1, batchSize, shuffle: false, verbose: 0 });
@@ -134,6 +135,25 @@ describe('Keras-style fit', () => {
     m.compile({ optimizer: optimizers.SGD({ learningRate: 0.05 }), loss: 'categorical_crossentropy' });
     await m.fit(x, y, { epochs: 1, batchSize: 4, shuffle: false, verbose: 0 });
     m.getWeights().forEach((g, i) => expectClose(g, want[i]!, 1e-4, 1e-6, `weight ${i}`));
+  });
+
+  it("one epoch of Adam matches tfjs-layers (rtol 1e-4) when given tfjs' ε placement", async () => {
+    // tfjs adds ε to √v̂ after the bias correction (as PyTorch); Keras/TF adds it to √v before
+    // ("epsilon hat"), which changes steps of near-zero gradients by up to lr. So this oracle run
+    // uses the runtime Adam without epsilonHat; Keras' placement is the default of optimizers.Adam.
+    const { x, y } = blobs(40, 8);
+    const m = classifier(21);
+    const before = m.getWeights();
+    const want = await tfjsOneEpoch(m, x, y, 'sparseCategoricalCrossentropy', 8, 0.01, 'adam');
+    const tfjsAdam = { name: 'Adam', create: (p: Trainable[]) => new Adam(p, { lr: 0.01, betas: [0.9, 0.999], eps: 1e-7, epsilonHat: false }) };
+    m.compile({ optimizer: tfjsAdam, loss: 'sparse_categorical_crossentropy' });
+    await m.fit(x, y, { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 });
+    const got = m.getWeights();
+    got.forEach((g, i) => expectClose(g, want[i]!, 1e-4, 1e-6, `weight ${i}`));
+    expect(Math.abs(got[0]!.get(0) - before[0]!.get(0))).toBeGreaterThan(1e-3);
+    // The Keras default (epsilon hat) is what optimizers.Adam() builds.
+    expect((optimizers.Adam().create([]) as Adam).epsilonHat).toBe(true);
+    expect((optimizers.Adam().create([]) as Adam).eps).toBe(1e-7);
   });
 
   it('BatchNormalization trains in training mode (batch statistics, moving averages) like tfjs-layers', async () => {
