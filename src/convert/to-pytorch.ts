@@ -257,6 +257,16 @@ export function planPyTorch(model: Model, opts: ToPyTorchOptions = {}): TorchPla
       case 'GRU':
         planRnn(n, g, plan, producer, rnnGroups, param, pathFor, usedParams);
         break;
+      default: {
+        // Parameter-free layers that had a module of their own (`features.1` = nn.ReLU in a
+        // Sequential) get one again, so the module tree mirrors PyTorch's; others stay ops.
+        const path = sanitizePath(n.scope);
+        const m = path && !paths.has(path) ? parameterFreeModule(n, rankOf(i[0] ?? '')) : undefined;
+        if (m) {
+          paths.add(path);
+          addLayer({ path, className: m.className, args: m.args, nodes: [n], input: i[0]! }, [], []);
+        }
+      }
     }
   }
   // Parameters of nodes that are not layers: a PRelu slope, a learned scale…
@@ -293,6 +303,36 @@ export function shortestFloat32(x: number): number {
     if (Math.fround(y) === f) return y;
   }
   return f;
+}
+
+/**
+ * The torch.nn module that records exactly this parameter-free node, if there is one:
+ * ReLU/Sigmoid/Tanh, Flatten(axis 1), and 2-D MaxPool/AveragePool with symmetric pads.
+ */
+function parameterFreeModule(n: Node, rank: number | undefined): { className: string; args: unknown[] } | undefined {
+  if (n.outputs.filter(Boolean).length !== 1 || n.inputs.length !== 1) return undefined;
+  switch (n.opType) {
+    case 'Relu':
+      return { className: 'ReLU', args: [] };
+    case 'Sigmoid':
+      return { className: 'Sigmoid', args: [] };
+    case 'Tanh':
+      return { className: 'Tanh', args: [] };
+    case 'Flatten':
+      return ATTR_INT(n, 'axis', 1) === 1 && rank !== undefined && rank >= 2 ? { className: 'Flatten', args: [] } : undefined;
+    case 'MaxPool':
+    case 'AveragePool': {
+      const k = ATTR_INTS(n, 'kernel_shape');
+      const pads = ATTR_INTS(n, 'pads') ?? [0, 0, 0, 0];
+      if (!k || k.length !== 2 || rank !== 4 || pads.length !== 4 || pads[0] !== pads[2] || pads[1] !== pads[3] || ATTR_STRING(n, 'auto_pad', 'NOTSET') !== 'NOTSET' || ATTR_INT(n, 'storage_order', 0) !== 0) return undefined;
+      const common = { stride: ATTR_INTS(n, 'strides') ?? [1, 1], padding: pads.slice(0, 2), ceilMode: ATTR_INT(n, 'ceil_mode', 0) === 1 };
+      if (n.opType === 'MaxPool') return { className: 'MaxPool2d', args: [k, { ...common, dilation: ATTR_INTS(n, 'dilations') ?? [1, 1] }] };
+      if (n.attrs.dilations) return undefined;
+      return { className: 'AvgPool2d', args: [k, { ...common, countIncludePad: ATTR_INT(n, 'count_include_pad', 0) === 1 }] };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Constants up to this many elements are written into the generated source. */

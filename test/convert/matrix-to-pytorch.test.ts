@@ -76,6 +76,22 @@ describe('IR → PyTorch', () => {
     expect((err as Error).message).toMatch(/GRU node 'my_gru' uses linear_before_reset = 0.*node my_gru.*custom GRU cell/s);
   });
 
+  it('generated modules type-check under strict TypeScript (RNN destructuring, constants, containers)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rosetta-tsc-'));
+    const files: string[] = [];
+    for (const name of ['rnn_model', 'image_classifier', 'attn_model']) {
+      const p = join(FIX, `${name}.onnx`);
+      const r = await importFile({ name: p, bytes: new Uint8Array(readFileSync(p)) });
+      if (r.kind !== 'model') throw new Error('model expected');
+      const file = join(dir, `${name}.ts`);
+      writeFileSync(file, toPyTorch(r.model, { imports: { nn: join(PROJECT_ROOT, 'src/nn/index.js'), tensor: join(PROJECT_ROOT, 'src/ir/tensor.js') } }).source);
+      files.push(file);
+    }
+    const program = ts.createProgram(files, { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, skipLibCheck: true, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'] });
+    const problems = files.flatMap((f) => ts.getPreEmitDiagnostics(program, program.getSourceFile(f)).map((d) => `${f}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`));
+    expect(problems).toEqual([]);
+  }, 60_000);
+
   it('inconsistent RNN weights from an untrusted file are E_INVALID_GRAPH, not a crash', () => {
     const g = emptyGraph();
     g.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float32', shape: [2, 3, 4] } });

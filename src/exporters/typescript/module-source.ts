@@ -25,6 +25,9 @@ export interface ModuleSourceOptions {
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
+/** Ops `Var` has a PyTorch-style method for (`x.relu()` for F.relu), recording the same node. */
+const VAR_METHODS: Record<string, string> = { Relu: 'relu', Sigmoid: 'sigmoid', Tanh: 'tanh', Exp: 'exp', Log: 'log', Abs: 'abs', Neg: 'neg' };
+
 function pascal(path: string): string {
   return path
     .split(/[._]/)
@@ -234,6 +237,11 @@ export function moduleSource(plan: TorchPlan, opts: ModuleSourceOptions = {}): s
     }
     const ins = `[${n.inputs.map(ref).join(', ')}]`;
     const attrs = Object.entries(n.attrs);
+    const method = Object.hasOwn(VAR_METHODS, n.opType) ? VAR_METHODS[n.opType] : undefined;
+    if (method && n.inputs.length === 1 && n.outputs.length === 1 && Object.keys(n.attrs).length === 0) {
+      body.push(`    const ${fresh(n.outputs[0]!)} = ${ref(n.inputs[0]!)}.${method}();${comment}`);
+      continue;
+    }
     // Op types and attribute names come from the file: printed only as string literals.
     const a = attrs.length ? `, { ${attrs.map(([k, v]) => `${IDENT.test(k) ? k : JSON.stringify(k)}: ${attr(v)}`).join(', ')} }` : '';
     const op = JSON.stringify(n.opType);
@@ -242,6 +250,8 @@ export function moduleSource(plan: TorchPlan, opts: ModuleSourceOptions = {}): s
   }
   const outs = g.outputs.map((o) => ref(o.name));
   body.push(`    return ${outs.length === 1 ? outs[0] : `[${outs.join(', ')}]`};`, '  }');
+  // `t` (the trace) is only declared when some line records an op through it
+  if (!body.slice(2).some((l) => /\bt\.(op|opN|constant|ints|param)\(/.test(l.replace(/\/\/.*$/, '')))) body.splice(1, 1);
   printContainer(tree, root, body);
   if (customKeys.length) {
     const shapes = customKeys.map((k) => `  ${k} = new nn.Buffer(new Tensor('${plan.stateDict.get(`custom.${k}`)!.dtype}', [${plan.stateDict.get(`custom.${k}`)!.shape.join(', ')}]));`);
