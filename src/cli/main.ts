@@ -143,8 +143,8 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .action(async (model: string, o: FinetuneOptions) => exit(await finetuneCommand(model, o, io)));
 
   p.command('demo')
-    .description('run the bundled MNIST CNN through import → run → export → re-import → run and print parity')
-    .option('--out <dir>', 'keep the exported model in DIR')
+    .description('the seed programs end to end: house prices fitted Keras-style → .pt → trained PyTorch-style; the seed CNN trained → .keras/.onnx/.safetensors → reloaded with parity')
+    .option('--out <dir>', 'keep the exported files in DIR')
     .action(async (o: { out?: string }) => exit(await demoCommand(o, io)));
 
   return p;

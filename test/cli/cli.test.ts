@@ -235,18 +235,7 @@ describe('rosetta bench', () => {
   });
 });
 
-describe('rosetta demo', () => {
-  it('runs import → run → export → re-import → run and reports parity', async () => {
-    const dir = tmp();
-    const r = await cli('demo', '--out', dir);
-    expect(r.err).toBe('');
-    expect(r.code).toBe(0);
-    expect(r.out).toMatch(/compared with PyTorch's outputs:[\s\S]*logits\s+float32\s+\[2,10\].*yes/);
-    expect(r.out).toMatch(/bit-identical:[\s\S]*logits\s+float32\s+\[2,10\]\s+0\s+0\s+yes/);
-    expect(r.out).toMatch(/parity: OK\n$/);
-    expect(existsSync(join(dir, 'mnist-cnn.roundtrip.onnx'))).toBe(true);
-  });
-});
+// `rosetta demo` (both seed programs, parity per format) is tested in test/cli/demo.test.ts.
 
 describe.skipIf(!HAS_CORPUS)('CLI on third-party files (corpus)', () => {
   it('inspects a weights-only file as a tensor table', async () => {
