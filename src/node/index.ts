@@ -18,3 +18,5 @@ export {
   type SaveOptions,
   type SaveResult,
 } from './model-io.js';
+// Keras-style API on disk: importing rosetta/node also registers the file system behind model.save(path).
+export { loadKerasModel, saveKerasModel, modelCheckpoint } from './keras.js';
