@@ -198,7 +198,10 @@ function convertAttributes(attrs: AttributePb[], ctx: ModelImportContext, depth:
   const out: AttrMap = Object.create(null) as AttrMap;
   for (const a of attrs) {
     if (!a.name) throw new RosettaError('E_BAD_FORMAT', 'attribute without a name', { where: { file: ctx.file, node: nodeName } });
-    if (a.ref_attr_name) continue; // unresolved function attribute reference: left to defaults
+    if (a.ref_attr_name) {
+      // References are resolved while inlining a function; anywhere else they name nothing.
+      throw new RosettaError('E_BAD_FORMAT', `attribute '${a.name}' refers to '${a.ref_attr_name}' of an enclosing function, but the node is not inside one`, { where: { file: ctx.file, node: nodeName }, hint: 'the model is malformed' });
+    }
     const v = convertAttribute(a, ctx, depth, types, nodeName);
     if (v) out[a.name] = v;
   }
