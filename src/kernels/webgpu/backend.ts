@@ -65,6 +65,16 @@ export class WebGpuBackend implements Backend {
   /** Work done so far: compute dispatches, and nodes a kernel handed back to the CPU at run time. */
   readonly counters = { dispatches: 0, cpuFallbacks: 0 };
 
+  /**
+   * Release the device (and with it every buffer). The backend is unusable afterwards; in Node this
+   * also lets the process exit without waiting for Dawn.
+   */
+  destroy(): void {
+    this.pipelines.clear();
+    this.device.destroy();
+    this.gpu = undefined;
+  }
+
   /** How many distinct pipelines have been compiled (one per program key). */
   get pipelineCount(): number {
     return this.pipelines.size;
