@@ -68,6 +68,8 @@ const CASES: Case[] = [
   { name: 'ScaledTanh (experimental) → Mul/Tanh/Mul', opset: 9, node: { op_type: 'ScaledTanh', input: ['x'], output: ['y'], attribute: [f('alpha', 1.5), f('beta', 0.7)] }, inputs: { x: rand([2, 3]) }, check: (m) => expect(m.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Tanh', 'Mul']) },
   { name: 'Affine (experimental) → Mul/Add', opset: 9, node: { op_type: 'Affine', input: ['x'], output: ['y'], attribute: [f('alpha', 2), f('beta', -1)] }, inputs: { x: rand([2, 3]) }, check: (m) => expect(m.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Add']) },
   { name: 'ParametricSoftplus (experimental) → Mul/Softplus/Mul', opset: 9, node: { op_type: 'ParametricSoftplus', input: ['x'], output: ['y'], attribute: [f('alpha', 0.5), f('beta', 2)] }, inputs: { x: rand([2, 3]) }, check: (m) => expect(m.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Softplus', 'Mul']) },
+  { name: 'Crop (experimental) border → Slice', opset: 9, node: { op_type: 'Crop', input: ['x'], output: ['y'], attribute: [ints('border', [1, 2, 0, 1])] }, inputs: { x: rand([1, 2, 5, 4]) }, check: (m) => expect(op(m).opType).toBe('Slice') },
+  { name: 'Crop (experimental) border + scale → Slice', opset: 9, node: { op_type: 'Crop', input: ['x'], output: ['y'], attribute: [ints('border', [1, 1, 0, 0]), ints('scale', [2, 2])] }, inputs: { x: rand([1, 2, 5, 4]) }, check: (m) => expect(constInput(m, 2)).toEqual([3, 3]) },
 ];
 
 function buildModel(c: Case): Uint8Array {
@@ -91,7 +93,7 @@ function buildModel(c: Case): Uint8Array {
 
 describe.skipIf(!ort)('old opset forms compute what onnxruntime-node computes', () => {
   for (const c of CASES) {
-    const rewrittenTo: Record<string, string> = { Upsample: 'Resize', ImageScaler: 'Mul', ScaledTanh: 'Tanh', Affine: 'Add', ParametricSoftplus: 'Softplus' };
+    const rewrittenTo: Record<string, string> = { Crop: 'Slice', Upsample: 'Resize', ImageScaler: 'Mul', ScaledTanh: 'Tanh', Affine: 'Add', ParametricSoftplus: 'Softplus' };
     const kernel = rewrittenTo[c.node.op_type] ?? c.node.op_type;
     const missing = !(kernel in CPU_KERNELS);
     it.skipIf(missing)(`${c.name}${missing ? ` (skipped: no CPU kernel for ${kernel} yet)` : ''}`, async () => {

@@ -330,6 +330,22 @@ export const UPGRADES: Record<string, Upgrade[]> = {
       },
     },
   ],
+  // Crop (experimental): border = [left, top, right, bottom] on NCHW, or a [height, width] window
+  // at (top, left) when `scale` is given. A Slice over axes 2 and 3.
+  Crop: [
+    {
+      before: Infinity,
+      rewrite: (n, ctx) => {
+        const [left = 0, top = 0, right = 0, bottom = 0] = numList(n.attrs['border']) ?? [];
+        const scale = numList(n.attrs['scale']);
+        const MAX = 9.3e18; // clamped to INT64_MAX by toI64
+        const ends = scale && scale.length === 2 ? [top + scale[0]!, left + scale[1]!] : [bottom ? -bottom : MAX, right ? -right : MAX];
+        ctx.note(n, 'experimental Crop rewritten as Slice');
+        const inputs = [n.inputs[0]!, i64Const(ctx, `${n.name}_starts`, [top, left]), i64Const(ctx, `${n.name}_ends`, ends), i64Const(ctx, `${n.name}_axes`, [2, 3])];
+        return [{ ...n, opType: 'Slice', inputs, attrs: {} }];
+      },
+    },
+  ],
   // LpPool-1/GlobalLpPool-1 had a float `p`; 2+ an int.
   LpPool: [{ before: 2, rewrite: (n) => (n.attrs['p']?.type === 'float' && (n.attrs['p'] = { type: 'int', value: Math.round(n.attrs['p'].value) }), [n]) }],
   GlobalLpPool: [{ before: 2, rewrite: (n) => (n.attrs['p']?.type === 'float' && (n.attrs['p'] = { type: 'int', value: Math.round(n.attrs['p'].value) }), [n]) }],
