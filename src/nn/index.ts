@@ -4,7 +4,7 @@
  */
 export { Module, Sequential, ModuleList, type LoadReport, type StateDict } from './module.js';
 export { Parameter, Buffer, initSeed } from './parameter.js';
-export { Trace, Var, cat, manualSeed } from './trace.js';
+export { Trace, Var, cat, manualSeed, noGrad, type TraceOptions } from './trace.js';
 export { Linear, Embedding, Identity, Flatten, Dropout, ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax } from './layers.js';
 export { ConvNd, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, type ConvOptions } from './conv.js';
 export { BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm, type BatchNormOptions } from './norm.js';

@@ -216,7 +216,10 @@ export abstract class Module {
       const { outputs } = await hit.session.run(feeds);
       return rebuild(hit.outputShape, (name) => outputs[name] as Tensor);
     }
-    const out = this.call(...inputs);
+    // Inference: no decomposition for autograd, so high-level ops run as single kernels.
+    this.assignPaths();
+    const fresh = new Trace({ training: this.training, grad: false });
+    const out = fresh.withScope(this._path, () => this.forward(...inputs.map((x) => fresh.input(x))));
     const trace = firstVar(out).trace;
     if (!this.training) {
       const graph = this.finishGraph(trace, out);

@@ -16,6 +16,21 @@ import { TapeRecorder, buildBackward, runBackward } from '../runtime/autograd.js
 import type { Parameter } from './parameter.js';
 
 let traceSeed = 0x5eed;
+let gradEnabled = true;
+
+/**
+ * Run `f` without gradient recording (torch.no_grad): traces created inside keep high-level ops
+ * whole (no decomposition for autograd, so LSTMs run as one kernel) and refuse `backward()`.
+ */
+export async function noGrad<T>(f: () => T | Promise<T>): Promise<T> {
+  const was = gradEnabled;
+  gradEnabled = false;
+  try {
+    return await f();
+  } finally {
+    gradEnabled = was;
+  }
+}
 
 /** Seed for Dropout masks of traces created from now on (like `torch.manual_seed` for dropout). */
 export function manualSeed(seed: number): void {
@@ -25,12 +40,16 @@ export function manualSeed(seed: number): void {
 export interface TraceOptions {
   training?: boolean;
   seed?: number;
+  /** Record for autograd (default: true unless inside `noGrad`). */
+  grad?: boolean;
 }
 
 export class Trace {
   readonly graph: Graph = emptyGraph('forward');
   readonly tape: TapeRecorder;
   readonly training: boolean;
+  /** Whether `backward()` is possible (high-level ops decomposed on the tape). */
+  readonly grad: boolean;
   /** Parameters bound into this trace, by value name (= state-dict key). */
   readonly params = new Map<string, Parameter>();
   private readonly scopes: string[] = [];
@@ -38,7 +57,8 @@ export class Trace {
 
   constructor(opts: TraceOptions = {}) {
     this.training = opts.training ?? false;
-    this.tape = new TapeRecorder({ training: this.training, seed: opts.seed ?? traceSeed++ });
+    this.grad = opts.grad ?? gradEnabled;
+    this.tape = new TapeRecorder({ training: this.training, seed: opts.seed ?? traceSeed++, decompose: this.grad });
   }
 
   get scope(): string {
@@ -153,6 +173,7 @@ export class Var {
    * parameter of the trace with `requiresGrad`, accumulating into `param.grad` like PyTorch.
    */
   async backward(): Promise<void> {
+    if (!this.trace.grad) throw new RosettaError('E_USAGE', 'backward() on a value computed under noGrad (or a trace created with grad: false)', { hint: 'compute the loss outside noGrad' });
     const wrt = [...this.trace.params].filter(([, p]) => p.requiresGrad).map(([k]) => k);
     if (wrt.length === 0) return;
     const plan = buildBackward(this.trace.tape, this.name, wrt);

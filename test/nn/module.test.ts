@@ -116,6 +116,25 @@ describe('Module', () => {
   });
 });
 
+describe('noGrad', () => {
+  it('keeps high-level ops whole on the tape and refuses backward (E_USAGE)', async () => {
+    const lstm = new nn.LSTM(3, 4);
+    const x = Tensor.from('float32', [5, 2, 3], Array.from({ length: 30 }, (_, i) => Math.cos(i)));
+    const [withGrad] = lstm.call(x) as [nn.Var, unknown];
+    const [y] = (await nn.noGrad(() => lstm.call(x))) as [nn.Var, unknown];
+    expect(y.trace.tape.nodes.some((n) => n.opType === 'LSTM')).toBe(true);
+    expect(withGrad.trace.tape.nodes.some((n) => n.opType === 'LSTM')).toBe(false);
+    expectClose(y.value, withGrad.value, { rtol: 1e-5, atol: 1e-6 });
+    let err: unknown;
+    try {
+      await y.sum().backward();
+    } catch (e) {
+      err = e;
+    }
+    expect(isRosettaError(err) && err.code).toBe('E_USAGE');
+  });
+});
+
 describe('LSTM inter-layer dropout', () => {
   it('drops between layers in training only, and back-propagates through the mask', async () => {
     nn.initSeed(3);
