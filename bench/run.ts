@@ -12,6 +12,8 @@
  *   --warmup N       untimed runs first (default 3)
  *   --only NAME      run only cases whose name contains NAME
  *   --threads N      intra-op threads for ort-node (default 1, like ort-web and Rosetta)
+ * After the forward table: one training step of the seed CNN beside PyTorch (bench/train.ts),
+ * skipped when --only is given and 'train' is not part of it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,6 +26,7 @@ import { loadModel } from '../src/node/model-io.js';
 import { seededRandom } from '../src/runtime/session.js';
 import { table } from '../src/cli/io.js';
 import { WebGpuBackend } from '../src/kernels/webgpu/index.js';
+import { benchTrain, trainTable } from './train.js';
 
 const MODELS = fileURLToPath(new URL('../fixtures/models/', import.meta.url));
 
@@ -125,6 +128,10 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`forward pass, median of ${iterations} runs after ${warmup} warm-up (ms); ort-node intra-op threads ${threads}, ort-web wasm 1 thread\n`);
   process.stdout.write(table(['case', 'rosetta', 'ort-node', 'ort-web', 'rosetta/ort-node', 'rosetta/ort-web', 'max |diff| vs ort-node', 'rosetta-webgpu', 'webgpu max |diff|'], rows));
+  if (!only || 'train'.includes(only) || only.includes('train')) {
+    const o = { iterations: Math.min(iterations, 10), warmup: Math.min(warmup, 2), batch: 32 };
+    process.stdout.write(`\n${trainTable(o, await benchTrain(o))}`);
+  }
 }
 
 await main();
