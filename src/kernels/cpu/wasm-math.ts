@@ -23,7 +23,9 @@
  *  - sigmoid: e = e^{−|x|}, then 1/(1+e) or e/(1+e) by sign (no overflow, no cancellation).
  *  - erf: x·P(x²) for |x| < 0.921875, else sign(x)·(1 − e^{L(|x|)}) with |x| clamped to 4
  *    (erf(±4) rounds to ±1 in float32); P and L are fitted here (see `ERF_P`).
- *  - Gelu (tanh form): 0.5·x·(1 + tanh(y)) = x·sigmoid(2y), which has no cancellation for x < 0.
+ *  - Gelu (tanh form): 0.5·x·(1 + tanh(y)) = x·sigmoid(2y), which has no cancellation for x < 0;
+ *    error ≤ (3 + 8|y|) ulp, y = √(2/π)(x + 0.044715x³): the float32 roundings of y are amplified by
+ *    e^{2y} in the negative tail (where the float64 0.5·x·(1 + tanh y) is itself 0 or garbage).
  * NaN propagates through every kernel (wasm's f32x4.min/max and arithmetic are NaN-propagating).
  */
 import {
@@ -70,6 +72,10 @@ const f4 = {
   div: op2(0xe7),
   min: op2(0xe8),
   max: op2(0xe9),
+  /** b < a ? b : a — a NaN in `a` passes through (unlike the NaN-propagating min, ~3× cheaper in V8). */
+  pmin: op2(0xea),
+  /** a < b ? b : a — a NaN in `a` passes through. */
+  pmax: op2(0xeb),
   abs: op1(0xe0),
   neg: op1(0xe1),
   nearest: op1(0x6a),
@@ -119,12 +125,34 @@ class Fn {
   get locals(): Array<[number, number]> {
     return this.types.map((t) => [1, t]);
   }
+  private readonly consts = new Map<string, number>();
+  /** Code that initialises the hoisted constants; put it before the function's loops. */
+  readonly prologue: Code = [];
+  /** A v128 constant held in a local set once in the prologue (re-materialising `v128.const` in
+   * the loop body measured ~2× slower for exp in V8). */
+  private konst(key: string, init: Code): Code {
+    let l = this.consts.get(key);
+    if (l === undefined) {
+      l = this.local(V128);
+      this.consts.set(key, l);
+      this.prologue.push(...init, ...set(l));
+    }
+    return get(l);
+  }
+  /** Four float32 copies of `x`. */
+  kf(x: number): Code {
+    return this.konst(`f${Object.is(x, -0) ? '-0' : x}`, f32x4Const(x));
+  }
+  /** Four int32 copies of `x`. */
+  ki(x: number): Code {
+    return this.konst(`i${x}`, i32x4Const(x));
+  }
 }
 
 /** Horner evaluation c[0]·x^(n−1) + … + c[n−1] with `x` a v128 local. */
-function horner(x: number, c: number[]): Code {
-  let code = f4.k(c[0]!);
-  for (let i = 1; i < c.length; i++) code = f4.add(f4.mul(code, get(x)), f4.k(c[i]!));
+function horner(fn: Fn, x: number, c: number[]): Code {
+  let code = fn.kf(c[0]!);
+  for (let i = 1; i < c.length; i++) code = f4.add(f4.mul(code, get(x)), fn.kf(c[i]!));
   return code;
 }
 
@@ -134,29 +162,43 @@ const LOG2E = 1.44269504088896341;
 /** ln2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits so n·LN2_HI is exact for |n| ≤ 2^15. */
 const LN2_HI = 0.693359375;
 const LN2_LO = -2.12194440e-4;
+/** 1.5·2^23 and its bit pattern: float32 sums with it round to an integer kept in the low bits. */
+const ROUND_MAGIC = 12582912;
+const ROUND_MAGIC_BITS = 0x4b400000;
 const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1];
 
-/** e^x of the v128 produced by `xin`. */
-function expV(fn: Fn, xin: Code): Code {
+/**
+ * e^(x + lo) of the v128 `x` produced by `xin`; `lo` (optional, |lo| ≤ ulp(x)/2) is the low part of
+ * an exactly split argument (see `twoDiff`), added after range reduction where it is not lost.
+ */
+function expV(fn: Fn, xin: Code, lo?: Code): Code {
   const x = fn.local(V128);
   const n = fn.local(V128);
   const r = fn.local(V128);
+  const t = fn.local(V128);
   const ni = fn.local(V128);
   const n1 = fn.local(V128);
   // Clamp first: below −104 every result is 0 (< half the smallest denormal), above 89 it is +∞.
+  // n = round(x·log2 e) by the 1.5·2^23 trick: adding it leaves n in the low mantissa bits, so n is
+  // both t − 1.5·2^23 (as a float) and bits(t) − bits(1.5·2^23) (as an int) — cheaper in V8 than
+  // f32x4.nearest plus i32x4.trunc_sat_f32x4_s.
   return [
-    ...f4.min(f4.max(xin, f4.k(-104)), f4.k(89)), ...set(x),
-    ...f4.nearest(f4.mul(get(x), f4.k(LOG2E))), ...set(n),
-    ...f4.sub(f4.sub(get(x), f4.mul(get(n), f4.k(LN2_HI))), f4.mul(get(n), f4.k(LN2_LO))), ...set(r),
-    ...i4.truncSat(get(n)), ...tee(ni),
+    ...f4.pmin(f4.pmax(xin, fn.kf(-104)), fn.kf(89)), ...set(x),
+    ...f4.add(f4.mul(get(x), fn.kf(LOG2E)), fn.kf(ROUND_MAGIC)), ...set(t),
+    ...f4.sub(get(t), fn.kf(ROUND_MAGIC)), ...set(n),
+    ...f4.sub(f4.sub(get(x), f4.mul(get(n), fn.kf(LN2_HI))), f4.mul(get(n), fn.kf(LN2_LO))),
+    // lo clamped to ±2^−16 (≥ ulp(x)/2 wherever e^x is neither 0 nor ∞) so a huge split of an
+    // out-of-range x cannot disturb the polynomial
+    ...(lo ? [...f4.pmin(f4.pmax(lo, fn.kf(-(2 ** -16))), fn.kf(2 ** -16)), ...simd(0xe4)] : []), ...set(r),
+    ...i4.sub(get(t), fn.ki(ROUND_MAGIC_BITS)), ...tee(ni),
     ...i4.shrS([], 1), ...set(n1),
     // (P(r)·r² + r + 1) · 2^n1 · 2^(n − n1); each factor's exponent is within range on its own.
     ...f4.mul(
       f4.mul(
-        f4.add(f4.add(f4.mul(horner(r, EXP_POLY), f4.mul(get(r), get(r))), get(r)), f4.k(1)),
-        i4.shl(i4.add(get(n1), i4.k(127)), 23),
+        f4.add(f4.add(f4.mul(horner(fn, r, EXP_POLY), f4.mul(get(r), get(r))), get(r)), fn.kf(1)),
+        i4.shl(i4.add(get(n1), fn.ki(127)), 23),
       ),
-      i4.shl(i4.add(i4.sub(get(ni), get(n1)), i4.k(127)), 23),
+      i4.shl(i4.add(i4.sub(get(ni), get(n1)), fn.ki(127)), 23),
     ),
   ];
 }
@@ -183,29 +225,29 @@ function logV(fn: Fn, xin: Code): Code {
   return [
     ...xin, ...set(x0),
     // Denormals: scale by 2^23 so the exponent/mantissa split below sees a normal number.
-    ...f4.lt(get(x0), f4.k(F32_MIN_NORMAL)), ...set(small),
-    ...v.select(f4.mul(get(x0), f4.k(8388608)), get(x0), get(small)), ...set(x),
+    ...f4.lt(get(x0), fn.kf(F32_MIN_NORMAL)), ...set(small),
+    ...v.select(f4.mul(get(x0), fn.kf(8388608)), get(x0), get(small)), ...set(x),
     // e = biased exponent − 126 (− 23 for rescaled denormals); m ∈ [0.5, 1).
-    ...i4.add(i4.sub(i4.shrU(get(x), 23), i4.k(126)), v.and(get(small), i4.k(-23))), ...set(e),
-    ...v.or(v.and(get(x), i4.k(0x007fffff)), i4.k(0x3f000000)), ...set(m),
+    ...i4.add(i4.sub(i4.shrU(get(x), 23), fn.ki(126)), v.and(get(small), fn.ki(-23))), ...set(e),
+    ...v.or(v.and(get(x), fn.ki(0x007fffff)), fn.ki(0x3f000000)), ...set(m),
     // m < √½: use 2m and e − 1 (the mask is −1 in those lanes), so f = m' − 1 ∈ [√½ − 1, √2 − 1).
-    ...f4.lt(get(m), f4.k(SQRTHF)), ...set(lt),
+    ...f4.lt(get(m), fn.kf(SQRTHF)), ...set(lt),
     ...i4.add(get(e), get(lt)), ...set(e),
-    ...f4.add(f4.sub(get(m), f4.k(1)), v.and(get(m), get(lt))), ...set(f),
+    ...f4.add(f4.sub(get(m), fn.kf(1)), v.and(get(m), get(lt))), ...set(f),
     ...f4.mul(get(f), get(f)), ...set(z),
     ...i4.toF32(get(e)), ...set(ef),
     // log = f + (f³·P(f) + e·LN2_LO − z/2) + e·LN2_HI
     ...f4.add(
       f4.add(
         get(f),
-        f4.sub(f4.add(f4.mul(f4.mul(horner(f, LOG_POLY), get(f)), get(z)), f4.mul(get(ef), f4.k(LN2_LO))), f4.mul(get(z), f4.k(0.5))),
+        f4.sub(f4.add(f4.mul(f4.mul(horner(fn, f, LOG_POLY), get(f)), get(z)), f4.mul(get(ef), fn.kf(LN2_LO))), f4.mul(get(z), fn.kf(0.5))),
       ),
-      f4.mul(get(ef), f4.k(LN2_HI)),
+      f4.mul(get(ef), fn.kf(LN2_HI)),
     ), ...set(r),
     // Specials: NaN or x < 0 → NaN; ±0 → −∞; +∞ → +∞.
-    ...v.select(f4.k(NaN), get(r), v.or(f4.ne(get(x0), get(x0)), f4.lt(get(x0), f4.k(0)))), ...set(r),
-    ...v.select(f4.k(-Infinity), get(r), f4.eq(get(x0), f4.k(0))), ...set(r),
-    ...v.select(f4.k(Infinity), get(r), f4.eq(get(x0), f4.k(Infinity))),
+    ...v.select(fn.kf(NaN), get(r), v.or(f4.ne(get(x0), get(x0)), f4.lt(get(x0), fn.kf(0)))), ...set(r),
+    ...v.select(fn.kf(-Infinity), get(r), f4.eq(get(x0), fn.kf(0))), ...set(r),
+    ...v.select(fn.kf(Infinity), get(r), f4.eq(get(x0), fn.kf(Infinity))),
   ];
 }
 
@@ -222,12 +264,15 @@ function tanhV(fn: Fn, xin: Code): Code {
     ...f4.abs(get(x)), ...set(ax),
     ...f4.mul(get(x), get(x)), ...set(z),
     ...expV(fn, f4.add(get(ax), get(ax))), ...set(e),
-    ...v.select(
-      // x + x·z·P(z) near 0 (keeps −0 and tiny x exact)
-      f4.add(f4.mul(f4.mul(horner(z, TANH_POLY), get(z)), get(x)), get(x)),
-      // sign(x)·(1 − 2/(e^{2|x|} + 1)); e = +∞ gives exactly 1
-      v.or(f4.sub(f4.k(1), f4.div(f4.k(2), f4.add(get(e), f4.k(1)))), v.and(get(x), i4.k(-0x80000000))),
-      f4.lt(get(ax), f4.k(0.625)),
+    // sign(x) | (|x| < 0.625 ? x + x·z·P(z) : 1 − 2/(e^{2|x|} + 1)); e = +∞ gives exactly 1, and
+    // OR-ing the sign keeps tanh(−0) = −0 (the polynomial branch yields +0 there)
+    ...v.or(
+      v.select(
+        f4.add(f4.mul(f4.mul(horner(fn, z, TANH_POLY), get(z)), get(x)), get(x)),
+        f4.sub(fn.kf(1), f4.div(fn.kf(2), f4.add(get(e), fn.kf(1)))),
+        f4.lt(get(ax), fn.kf(0.625)),
+      ),
+      v.and(get(x), fn.ki(-0x80000000)),
     ),
   ];
 }
@@ -239,7 +284,7 @@ function sigmoidV(fn: Fn, xin: Code): Code {
   return [
     ...xin, ...set(x),
     ...expV(fn, f4.neg(f4.abs(get(x)))), ...set(e),
-    ...f4.div(v.select(get(e), f4.k(1), f4.lt(get(x), f4.k(0))), f4.add(get(e), f4.k(1))),
+    ...f4.div(v.select(get(e), fn.kf(1), f4.lt(get(x), fn.kf(0))), f4.add(get(e), fn.kf(1))),
   ];
 }
 
@@ -259,16 +304,20 @@ function erfV(fn: Fn, xin: Code): Code {
   const x = fn.local(V128);
   const z = fn.local(V128);
   const ax = fn.local(V128);
+  const small = fn.local(V128);
+  const r = fn.local(V128);
   return [
     ...xin, ...set(x),
     ...f4.mul(get(x), get(x)), ...set(z),
-    // |x| clamped to 4 (erf(4) rounds to 1 in float32); NaN stays NaN through min/max
-    ...f4.min(f4.abs(get(x)), f4.k(4)), ...set(ax),
-    ...v.select(
-      f4.mul(get(x), horner(z, ERF_P)),
-      v.or(f4.sub(f4.k(1), expV(fn, horner(ax, ERFC_L))), v.and(get(x), i4.k(-0x80000000))),
-      f4.lt(get(ax), f4.k(0.921875)),
-    ),
+    // |x| clamped to 4 (erf(4) rounds to 1 in float32); NaN stays NaN through pmin
+    ...f4.pmin(f4.abs(get(x)), fn.kf(4)), ...set(ax),
+    ...f4.mul(get(x), horner(fn, z, ERF_P)), ...set(r),
+    ...f4.lt(get(ax), fn.kf(0.921875)), ...tee(small),
+    // The tail (and its exp) only when some lane needs it: typical activations are mostly small.
+    ...simd(0xa3), I32_EQZ, 0x04, 0x40, // i32x4.all_true; if
+    ...v.select(get(r), v.or(f4.sub(fn.kf(1), expV(fn, horner(fn, ax, ERFC_L))), v.and(get(x), fn.ki(-0x80000000))), get(small)), ...set(r),
+    END,
+    ...get(r),
   ];
 }
 
@@ -279,7 +328,7 @@ function geluTanhV(fn: Fn, xin: Code): Code {
   const x = fn.local(V128);
   return [
     ...xin, ...set(x),
-    ...f4.mul(get(x), sigmoidV(fn, f4.mul(f4.k(2 * SQRT_2_OVER_PI), f4.add(get(x), f4.mul(f4.k(0.044715), f4.mul(get(x), f4.mul(get(x), get(x)))))))),
+    ...f4.mul(get(x), sigmoidV(fn, f4.mul(fn.kf(2 * SQRT_2_OVER_PI), f4.add(get(x), f4.mul(fn.kf(0.044715), f4.mul(get(x), f4.mul(get(x), get(x)))))))),
   ];
 }
 
@@ -292,6 +341,7 @@ function mapFunc(exportName: string, body: (fn: Fn, xin: Code) => Code): WasmFun
   const end = fn.local(I32);
   const inner = body(fn, [...get(SRC), ...v128Load(0)]);
   const code = [
+    ...fn.prologue,
     ...BLOCK, ...get(N4), I32_EQZ, ...brIf(0),
     ...get(SRC), ...get(N4), ...i32c(4), I32_SHL, I32_ADD, ...set(end),
     ...LOOP,
@@ -306,6 +356,24 @@ function mapFunc(exportName: string, body: (fn: Fn, xin: Code) => Code): WasmFun
 
 /** All four lanes ← the max of the lanes (NaN-propagating). */
 const hmax = (m: number): Code => [...f4.max(get(m), HIGH_TO_LOW(get(m))), ...set(m), ...f4.max(get(m), SWAP_PAIRS(get(m)))];
+
+/**
+ * hi = a − b rounded and lo = the exact rounding error (Knuth's TwoSum), so x − max keeps its full
+ * value: rounding it alone would cost up to |x − max|·2^−24 relative error in e^(x − max).
+ * lo is 0 where the difference is infinite or NaN (there hi already carries the answer).
+ */
+function twoDiff(fn: Fn, a: Code, b: Code, hi: number, lo: number): Code {
+  const A = fn.local(V128);
+  const B = fn.local(V128);
+  const bp = fn.local(V128);
+  return [
+    ...a, ...set(A), ...b, ...set(B),
+    ...f4.sub(get(A), get(B)), ...set(hi),
+    ...f4.sub(get(hi), get(A)), ...set(bp),
+    ...f4.sub(f4.sub(get(A), f4.sub(get(hi), get(bp))), f4.add(get(B), get(bp))), ...set(lo),
+    ...v.and(get(lo), f4.eq(get(lo), get(lo))), ...set(lo),
+  ];
+}
 
 /**
  * `(src, dst, rows, len4)`: Softmax (or LogSoftmax when `log`) of `rows` rows of 4·len4 floats
@@ -323,14 +391,20 @@ function softmaxFunc(exportName: string, log: boolean): WasmFunc {
   const e = fn.local(V128);
   const s = fn.local(F64);
   const k = fn.local(V128);
+  const dh = fn.local(V128);
+  const dl = fn.local(V128);
   const sumLanes = [...F64X2_ADD, ...tee(a0), ...simd(0x21, 0), ...get(a0), ...simd(0x21, 1), F64_ADD];
   const scale = log
     ? [
-        // k = log(Σ) as float32; out = (x − m) − k
-        ...logV(fn, [...get(s), F32_DEMOTE_F64, ...simd(0x13)]), ...set(k),
+        // k = log(Σ) = log(float32(Σ)) + (Σ − float32(Σ))/Σ: rounding Σ ≈ 1 alone would cost
+        // 2^−24 absolute, many ulps of a small log. out = ((x − m)hi − k) + (x − m)lo
+        ...logV(fn, [...get(s), F32_DEMOTE_F64, ...simd(0x13)]),
+        ...get(s), ...get(s), F32_DEMOTE_F64, F64_PROMOTE_F32, 0xa1, ...get(s), 0xa3, F32_DEMOTE_F64, ...simd(0x13),
+        ...simd(0xe4), ...set(k),
         ...get(SRC), ...set(p), ...get(DST), ...set(q),
         ...LOOP,
-        ...get(q), ...f4.sub(f4.sub([...get(p), ...v128Load(0)], get(m)), get(k)), ...v128Store(0),
+        ...twoDiff(fn, [...get(p), ...v128Load(0)], get(m), dh, dl),
+        ...get(q), ...f4.add(f4.sub(get(dh), get(k)), get(dl)), ...v128Store(0),
         ...get(p), ...i32c(16), I32_ADD, ...set(p),
         ...get(q), ...i32c(16), I32_ADD, ...set(q),
         ...get(p), ...get(end), I32_LT_U, ...brIf(0),
@@ -354,7 +428,8 @@ function softmaxFunc(exportName: string, log: boolean): WasmFunc {
     // m = row max
     ...f4.k(-Infinity), ...set(m), ...get(SRC), ...set(p),
     ...LOOP,
-    ...f4.max(get(m), [...get(p), ...v128Load(0)]), ...set(m),
+    // pmax(m, x) skips NaN x like the reference's `v > m`; the row still ends up all NaN via e^(NaN − m)
+    ...f4.pmax(get(m), [...get(p), ...v128Load(0)]), ...set(m),
     ...get(p), ...i32c(16), I32_ADD, ...tee(p), ...get(end), I32_LT_U, ...brIf(0),
     END,
     ...hmax(m), ...set(m),
@@ -362,7 +437,8 @@ function softmaxFunc(exportName: string, log: boolean): WasmFunc {
     ...i32x4Const(0), ...set(a0), ...i32x4Const(0), ...set(a1),
     ...get(SRC), ...set(p), ...get(DST), ...set(q),
     ...LOOP,
-    ...expV(fn, f4.sub([...get(p), ...v128Load(0)], get(m))), ...set(e),
+    ...twoDiff(fn, [...get(p), ...v128Load(0)], get(m), dh, dl),
+    ...expV(fn, get(dh), get(dl)), ...set(e),
     ...(log ? [] : [...get(q), ...get(e), ...v128Store(0)]),
     ...get(a0), ...get(e), ...F64X2_PROMOTE_LOW, ...F64X2_ADD, ...set(a0),
     ...get(a1), ...HIGH_TO_LOW(get(e)), ...F64X2_PROMOTE_LOW, ...F64X2_ADD, ...set(a1),
@@ -377,7 +453,7 @@ function softmaxFunc(exportName: string, log: boolean): WasmFunc {
     ...get(ROWS), ...i32c(-1), I32_ADD, ...tee(ROWS), ...brIf(0),
     END, END,
   ];
-  return { params: [I32, I32, I32, I32], results: [], locals: fn.locals, code, exportName };
+  return { params: [I32, I32, I32, I32], results: [], locals: fn.locals, code: [...fn.prologue, ...code], exportName };
 }
 
 /**
