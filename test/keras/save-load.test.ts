@@ -8,8 +8,8 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
-import { Model, Sequential, layers } from '../../src/keras/index.js';
-import { loadKerasModel, saveKerasModel } from '../../src/node/keras.js';
+import { Callback, Model, Sequential, layers } from '../../src/keras/index.js';
+import { loadKerasModel, modelCheckpoint, saveKerasModel } from '../../src/node/keras.js';
 import { withTempDir } from '../../src/node/files.js';
 import { seededTensor } from '../helpers/keras-oracle.js';
 
@@ -83,6 +83,21 @@ describe('Keras-style save / load', () => {
     await withTempDir('keras-api', async (dir) => {
       await saveKerasModel(m, join(dir, 'sub', 'b.keras'));
       expectSameWeights(m, await loadKerasModel(join(dir, 'sub', 'b.keras')));
+    });
+  }, 60_000);
+
+  it('modelCheckpoint writes one file per epoch to disk, loadable with the weights of that epoch', async () => {
+    const m = await trainedModel();
+    const x = seededTensor([8, 6, 6, 2], 5);
+    const y = Tensor.from('float32', [8], [2, 1, 0, 2, 1, 0, 2, 1]);
+    await withTempDir('keras-api', async (dir) => {
+      const snaps: Tensor[][] = [];
+      const ck = modelCheckpoint({ filepath: join(dir, 'ck', 'e{epoch:02d}.h5') });
+      const spy = Object.assign(new Callback(), { onEpochEnd: () => void snaps.push(m.getWeights()) });
+      await m.fit(x, y, { epochs: 2, batchSize: 4, verbose: 0, callbacks: [ck, spy] });
+      expect((await readdir(join(dir, 'ck'))).sort()).toEqual(['e01.h5', 'e02.h5']);
+      const first = await loadKerasModel(join(dir, 'ck', 'e01.h5'));
+      first.getWeights().forEach((w, i) => expect(tensorsBitEqual(w, snaps[0]![i]!), `epoch 1 weight ${i}`).toBe(true));
     });
   }, 60_000);
 });
