@@ -33,7 +33,20 @@ export function rawView(data: TensorData, dtype: DType): RawView {
 /** A zero-filled output tensor of `dtype` and `shape`, with the size checked before allocating. */
 export function newTensor(dtype: DType, shape: readonly number[], what = 'output'): Tensor {
   checkedSize(shape, what);
-  return new Tensor(dtype, shape);
+  return guardAlloc(() => new Tensor(dtype, shape), `${what} ${dtype}[${shape.join(', ')}]`);
+}
+
+/**
+ * Run an allocation, turning the engine's RangeError (a size within MAX_ELEMENTS can still exceed
+ * the memory the process may take) into E_TOO_LARGE.
+ */
+export function guardAlloc<T>(alloc: () => T, what: string): T {
+  try {
+    return alloc();
+  } catch (e) {
+    if (e instanceof RangeError) throw new RosettaError('E_TOO_LARGE', `cannot allocate ${what}: ${e.message}`, { hint: 'the model asks for more memory than is available', cause: e });
+    throw e;
+  }
 }
 
 /** Copy `n` elements from src[srcOff…] to dst[dstOff…] (element offsets, raw views of equal width). */

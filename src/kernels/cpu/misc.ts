@@ -69,7 +69,8 @@ function TfIdfVectorizer(inputs: readonly (Value | undefined)[], ctx: KernelCont
   for (let r = 0; r < rows; r++) {
     counts.fill(0);
     const row = tokens.slice(r * cols, (r + 1) * cols);
-    for (let skip = 0; skip <= maxSkip; skip++) {
+    // A skip of cols or more cannot place a second token, so larger counts add nothing.
+    for (let skip = 0; skip <= Math.min(maxSkip, cols); skip++) {
       const step = skip + 1;
       const first = skip === 0 ? Math.max(1, minN) : Math.max(2, minN);
       for (let i = 0; i < cols; i++) {

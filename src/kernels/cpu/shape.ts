@@ -13,7 +13,7 @@ import { checkedSize, setElement, stridesOf, Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
 import { cloneTensor, copyStrided, fillWith, gatherBlocks, int64Tensor, intValues, newTensor, rawView, separableOffsets, stridedCopy } from './copy.js';
 import type { KernelContext, KernelTable } from './kernel.js';
-import { broadcastShapes, normAxis, optTensorIn, tensorIn } from './util.js';
+import { broadcastShapes, dtypeError, normAxis, optTensorIn, tensorIn } from './util.js';
 
 function shapeErr(ctx: KernelContext, msg: string): RosettaError {
   return new RosettaError('E_SHAPE_MISMATCH', msg, { where: { node: ctx.node.name } });
@@ -197,7 +197,7 @@ function Split(inputs: readonly (Value | undefined)[], ctx: KernelContext): Valu
     if (parts.some((p) => p < 0) || parts.reduce((a, b) => a + b, 0) !== dim) throw shapeErr(ctx, `Split sizes [${parts.join(', ')}] do not sum to dim ${dim}`);
   } else {
     const n = ctx.attrs.int('num_outputs', ctx.node.outputs.length);
-    if (n <= 0) throw attrErr(ctx, `Split into ${n} outputs`);
+    if (n <= 0 || n !== ctx.node.outputs.length) throw attrErr(ctx, `Split num_outputs ${n} must be positive and equal the node's ${ctx.node.outputs.length} outputs`);
     parts = evenSplit(dim, n);
   }
   return splitTensor(x, axis, parts);
@@ -468,6 +468,9 @@ function EyeLike(inputs: readonly (Value | undefined)[], ctx: KernelContext): Va
 function Range(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
   const [s, l, d] = [0, 1, 2].map((i) => tensorIn(inputs, i, ctx)) as [Tensor, Tensor, Tensor];
   const dtype = s.dtype;
+  if (l.dtype !== dtype || d.dtype !== dtype) throw new RosettaError('E_DTYPE_MISMATCH', `Range start, limit and delta must share a dtype, got ${dtype}, ${l.dtype}, ${d.dtype}`, { where: { node: ctx.node.name } });
+  if (s.size !== 1 || l.size !== 1 || d.size !== 1) throw shapeErr(ctx, 'Range start, limit and delta must be scalars');
+  if (dtype === 'string' || dtype === 'bool') throw dtypeError(ctx, dtype);
   if (isBigIntDType(dtype)) {
     const a = (s.data as BigInt64Array)[0]!;
     const b = (l.data as BigInt64Array)[0]!;

@@ -11,7 +11,7 @@ import { isFloatDType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import { checkedSize, elementToNumber, MAX_ELEMENTS, setElement } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
-import { intValues, newTensor } from './copy.js';
+import { guardAlloc, intValues, newTensor } from './copy.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { dtypeAttr } from './shape.js';
 import { dtypeError, normAxis, optTensorIn, tensorIn } from './util.js';
@@ -108,9 +108,8 @@ function DFT(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[
   const out = newTensor(x.dtype, outShape);
   const outer = x.shape.slice(0, axis).reduce((a, b) => a * b, 1);
   const inner = x.shape.slice(axis + 1, r - 1).reduce((a, b) => a * b, 1);
-  const re = new Float64Array(len);
-  const im = new Float64Array(len);
-  const scratch = new Float64Array(2 * len);
+  if (out.size === 0) return [out];
+  const [re, im, scratch] = guardAlloc(() => [new Float64Array(len), new Float64Array(len), new Float64Array(2 * len)], `DFT buffers of ${len}`);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < inner; j++) {
       re.fill(0);
@@ -215,9 +214,10 @@ function MelWeightMatrix(inputs: readonly (Value | undefined)[], ctx: KernelCont
   };
   for (let i = 0; i < mels; i++) {
     const [l, c, h] = [bins[i]!, bins[i + 1]!, bins[i + 2]!];
+    // Loops stay inside the matrix: corners far outside it (absurd edges) must not cost time.
     if (c === l) put(c, i, 1);
-    else for (let j = l; j <= c; j++) put(j, i, (j - l) / (c - l));
-    if (h > c) for (let j = c; j < h; j++) put(j, i, (h - j) / (h - c));
+    else for (let j = Math.max(l, 0); j <= Math.min(c, specBins - 1); j++) put(j, i, (j - l) / (c - l));
+    if (h > c) for (let j = Math.max(c, 0); j < Math.min(h, specBins); j++) put(j, i, (h - j) / (h - c));
   }
   return [out];
 }
