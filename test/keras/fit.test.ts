@@ -168,6 +168,33 @@ describe('Keras-style fit', () => {
     got.forEach((g, i) => expectClose(g, want[i]!, 1e-4, 1e-6, `weight ${i}`));
   });
 
+  it('evaluate: each named loss and metric equals tfjs-layers model.evaluate on the same model and data', async () => {
+    const { x, y } = blobs(30, 12);
+    const oneHot = Tensor.from('float32', [30, 3], Array.from(y.toNumbers()).flatMap((c) => [0, 1, 2].map((k) => (k === c ? 1 : 0))));
+    const cases: [string, string, Tensor, Sequential][] = [
+      ['sparse_categorical_crossentropy', 'sparseCategoricalCrossentropy', y, classifier(41)],
+      ['categorical_crossentropy', 'categoricalCrossentropy', oneHot, classifier(42)],
+      ['binary_crossentropy', 'binaryCrossentropy', oneHot, classifier(43)],
+      ['mse', 'meanSquaredError', oneHot, classifier(44)],
+      ['mae', 'meanAbsoluteError', oneHot, classifier(45)],
+    ];
+    for (const [ours, theirs, target, m] of cases) {
+      const tm = await tfjsModel(m.toJSON(), m.getLayerWeights());
+      tm.compile({ optimizer: 'sgd', loss: theirs, metrics: ['accuracy'] });
+      const tx = tf.tensor(Array.from(x.toNumbers()), x.shape.slice());
+      const ty = tf.tensor(Array.from(target.toNumbers()), target.shape.slice());
+      const r = tm.evaluate(tx, ty, { batchSize: 7 }) as ReturnType<typeof tf.scalar>[];
+      const [wantLoss, wantAcc] = r.map((t) => t.dataSync()[0]!);
+      tm.dispose();
+      tx.dispose();
+      ty.dispose();
+      m.compile({ optimizer: 'sgd', loss: ours, metrics: ['accuracy'] });
+      const [loss, acc] = (await m.evaluate(x, target, { batchSize: 7 })) as number[];
+      expect(Math.abs(loss! - wantLoss!), `${ours} loss ${loss} vs ${wantLoss}`).toBeLessThan(1e-5 + 1e-5 * Math.abs(wantLoss!));
+      expect(acc, `${ours} accuracy`).toBeCloseTo(wantAcc!, 6);
+    }
+  });
+
   it('EarlyStopping stops when val_loss stops improving and restores the best weights', async () => {
     const { x, y } = blobs(60, 2);
     const model = classifier(11);
