@@ -22,7 +22,7 @@
 import { isFloatDType } from '../ir/dtype.js';
 import { RosettaError } from '../ir/errors.js';
 import { topoSort, type Graph, type Model, type Node, type RewriteRecord } from '../ir/graph.js';
-import { Tensor, toFloat32Array } from '../ir/tensor.js';
+import { Tensor, sizeOf, toFloat32Array } from '../ir/tensor.js';
 import type { WeightSet } from '../importers/types.js';
 import { inferTypes } from '../ir/infer.js';
 import { convPerm, convTransposePerm, depthwiseToIR, flattenRowOrder, LSTM_ORDER, permute, permuteColumns, reorderGates } from '../importers/keras/weight-layout.js';
@@ -266,6 +266,8 @@ interface Bound {
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 function concat0(parts: Tensor[], shape: number[]): Tensor {
+  const total = parts.reduce((a, p) => a + p.size, 0);
+  if (total !== sizeOf(shape)) throw new RosettaError('E_SHAPE_MISMATCH', `cannot join tensors of ${total} elements into [${shape.join(', ')}]`);
   const out = new Tensor('float32', shape);
   const d = out.data as Float32Array;
   let off = 0;
@@ -497,7 +499,7 @@ function mergeQkv(layers: SourceLayer[], li: number, src: Map<string, Tensor>): 
   const layer: SourceLayer = { name: `${prefix}/qkv`, world: 'keras', keys: new Map([['kernel', `${prefix}/qkv/kernel`]]) };
   src.set(`${prefix}/qkv/kernel`, kernel);
   const biases = parts.map((p) => src.get(p.keys.get('bias') ?? ''));
-  const hasBias = biases.every((b) => b);
+  const hasBias = biases.every((b, j) => b && b.size === cols[j]);
   if (hasBias) {
     src.set(`${prefix}/qkv/bias`, concat0(biases as Tensor[], [total]));
     layer.keys.set('bias', `${prefix}/qkv/bias`);

@@ -357,7 +357,13 @@ describe('binding report and rules', () => {
   });
 
   it('hostile weight sets (wrong ranks, empty and odd-dtype tensors, renamed keys) give a report or a RosettaError, never a crash', async () => {
-    for (const name of ['conv_bn_dw', 'rnn_model']) {
+    /** Keras MultiHeadAttention-named tensors with random (mostly wrong) shapes. */
+    const kerasMhaLike = (rnd: () => number): [string, Tensor][] =>
+      ['query', 'key', 'value'].flatMap((p) => [
+        [`mha/${p}/kernel:0`, new Tensor('float32', [8, 1 + Math.floor(rnd() * 3), 4])] as [string, Tensor],
+        [`mha/${p}/bias:0`, new Tensor('float32', [1 + Math.floor(rnd() * 3), 4])] as [string, Tensor],
+      ]);
+    for (const name of ['conv_bn_dw', 'rnn_model', 'attn_model']) {
       const { arch, weights } = await fixture(name);
       const rnd = seededRandom(42);
       const entries = [...weights.tensors];
@@ -373,6 +379,7 @@ describe('binding report and rules', () => {
           if (r < 0.5) return [`${k}_${trial}`, t];
           return [k, t];
         });
+        if (name === 'attn_model') mutated.push(...kerasMhaLike(rnd));
         try {
           bindWeights(arch, ws(mutated), { partial: rnd() < 0.5 });
         } catch (e) {
