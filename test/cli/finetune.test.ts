@@ -12,12 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { bindWeights } from '../../src/convert/binding.js';
 import { Progress } from '../../src/cli/progress.js';
 import { importFile } from '../../src/importers/index.js';
 import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
 import { writeNpzFile } from '../../src/node/model-io.js';
 import { seededRandom } from '../../src/runtime/session.js';
 import { HAS_CORPUS, PROJECT_ROOT, corpusPath } from '../helpers/corpus.js';
+import { seedCnn } from '../keras/models.js';
+import '../../src/node/keras.js'; // Node file system for Model.saveWeights(path)
 
 const fx = (...p: string[]): string => join(PROJECT_ROOT, 'fixtures', ...p);
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'rosetta-finetune-'));
@@ -131,6 +134,35 @@ describe('rosetta finetune', () => {
       expect([...got.keys()].sort()).toEqual([...src.keys()].sort());
       for (const [k, a] of src) if (!k.includes('running_')) expect(tensorsBitEqual(a, got.get(k)!), k).toBe(true);
     }
+  }, 120_000);
+
+  it('Keras weights bound to a PyTorch-exported ONNX architecture (HWIO, Dense and Flatten transforms): tuned weights go back to the Keras names and layouts exactly', async () => {
+    const dir = tmp();
+    const src = join(dir, 'cnn.weights.h5');
+    await seedCnn(1).saveWeights(src);
+    const data = join(dir, 'd.npz');
+    const rand = seededRandom(9);
+    await writeNpzFile(data, new Map([['x', new Tensor('float32', [8, 1, 28, 28], Float32Array.from({ length: 8 * 784 }, () => rand()))], ['y', Tensor.from('float32', [8], [0, 1, 2, 3, 4, 5, 6, 7])]]));
+    const arch = fx('convert', 'image_classifier.onnx');
+    const args = ['--arch', arch, '--data', data, '--epochs', '2', '--batch-size', '4', '--lr', '0.01', '--optimizer', 'adam', '--loss', 'cross_entropy', '--seed', '1'];
+    const asModel = await cli('finetune', src, ...args, '--out', join(dir, 'tuned.onnx'));
+    expect(asModel.code, asModel.err).toBe(0);
+    expect(asModel.out).toMatch(/binding: \d+ applied, [1-9]\d* transformed/);
+    const asWeights = await cli('finetune', src, ...args, '--out', join(dir, 'tuned.weights.h5'));
+    expect(asWeights.code, asWeights.err).toBe(0);
+    const before = await weights(src);
+    const back = await weights(join(dir, 'tuned.weights.h5'));
+    expect([...back.keys()]).toEqual([...before.keys()]);
+    for (const [k, t] of before) {
+      expect(back.get(k)!.shape, k).toEqual(t.shape);
+      expect(tensorsBitEqual(back.get(k)!, t), `${k} tuned`).toBe(false);
+    }
+    // Binding the written Keras weights again gives exactly the tuned ONNX model's tensors.
+    const archModel = await open(arch);
+    const tuned = await open(join(dir, 'tuned.onnx'));
+    if (archModel.kind !== 'model' || tuned.kind !== 'model') throw new Error('expected models');
+    const rebound = bindWeights(archModel.model, { format: 'keras-h5', tensors: back, metadata: {}, notes: [] }).model;
+    for (const [k, t] of tuned.model.graph.initializers) if (t.dtype === 'float32') expect(tensorsBitEqual(rebound.graph.initializers.get(k)!, t), k).toBe(true);
   }, 120_000);
 
   it('bad invocations: missing y, bad regex, a regex matching nothing, a weights file without --arch', async () => {
