@@ -70,6 +70,9 @@ const CASES: Case[] = [
   { name: 'ParametricSoftplus (experimental) → Mul/Softplus/Mul', opset: 9, node: { op_type: 'ParametricSoftplus', input: ['x'], output: ['y'], attribute: [f('alpha', 0.5), f('beta', 2)] }, inputs: { x: rand([2, 3]) }, check: (m) => expect(m.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Softplus', 'Mul']) },
   { name: 'Crop (experimental) border → Slice', opset: 9, node: { op_type: 'Crop', input: ['x'], output: ['y'], attribute: [ints('border', [1, 2, 0, 1])] }, inputs: { x: rand([1, 2, 5, 4]) }, check: (m) => expect(op(m).opType).toBe('Slice') },
   { name: 'Crop (experimental) border + scale → Slice', opset: 9, node: { op_type: 'Crop', input: ['x'], output: ['y'], attribute: [ints('border', [1, 1, 0, 0]), ints('scale', [2, 2])] }, inputs: { x: rand([1, 2, 5, 4]) }, check: (m) => expect(constInput(m, 2)).toEqual([3, 3]) },
+  { name: 'MeanVarianceNormalization-1 per channel → axes [0, 2, 3]', opset: 8, node: { op_type: 'MeanVarianceNormalization', input: ['x'], output: ['y'] }, inputs: { x: rand([2, 3, 2, 3]) }, check: (m) => expect(op(m).attrs['axes']).toEqual({ type: 'ints', value: [0, 2, 3] }) },
+  { name: 'MeanVarianceNormalization-1 across channels → axes [0, 1, 2, 3]', opset: 8, node: { op_type: 'MeanVarianceNormalization', input: ['x'], output: ['y'], attribute: [i('across_channels', 1)] }, inputs: { x: rand([2, 3, 2, 3]) }, check: (m) => expect(op(m).attrs['axes']).toEqual({ type: 'ints', value: [0, 1, 2, 3] }) },
+  { name: 'MeanVarianceNormalization-1 mean only → ReduceMean/Sub', opset: 8, node: { op_type: 'MeanVarianceNormalization', input: ['x'], output: ['y'], attribute: [i('normalize_variance', 0)] }, inputs: { x: rand([2, 3, 2, 3]) }, check: (m) => expect(m.graph.nodes.map((n) => n.opType)).toEqual(['ReduceMean', 'Sub']) },
 ];
 
 function buildModel(c: Case): Uint8Array {

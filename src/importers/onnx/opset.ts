@@ -346,6 +346,29 @@ export const UPGRADES: Record<string, Upgrade[]> = {
       },
     },
   ],
+  // MeanVarianceNormalization-1 (experimental, spec silent on the axes): statistics per channel
+  // over N, H, W, or over everything with across_channels, as onnxruntime computes it;
+  // normalize_variance = 0 only subtracts the mean.
+  MeanVarianceNormalization: [
+    {
+      before: 9,
+      rewrite: (n, ctx) => {
+        const across = numList(takeAttr(n, 'across_channels'))?.[0] ?? 0;
+        const normVar = numList(takeAttr(n, 'normalize_variance'))?.[0] ?? 1;
+        const axes = across ? [0, 1, 2, 3] : [0, 2, 3];
+        if (normVar) {
+          n.attrs['axes'] = { type: 'ints', value: axes };
+          return [n];
+        }
+        const mean = ctx.fresh(`${n.name}_mean`);
+        ctx.note(n, 'MeanVarianceNormalization-1 without variance normalisation: ReduceMean and Sub');
+        return [
+          makeNode('ReduceMean', [n.inputs[0]!, i64Const(ctx, `${n.name}_axes`, axes)], [mean], { keepdims: { type: 'int', value: 1 } }, { name: `${n.name}/mean`, scope: n.scope }),
+          makeNode('Sub', [n.inputs[0]!, mean], [n.outputs[0]!], {}, { name: `${n.name}/sub`, scope: n.scope }),
+        ];
+      },
+    },
+  ],
   // LpPool-1/GlobalLpPool-1 had a float `p`; 2+ an int.
   LpPool: [{ before: 2, rewrite: (n) => (n.attrs['p']?.type === 'float' && (n.attrs['p'] = { type: 'int', value: Math.round(n.attrs['p'].value) }), [n]) }],
   GlobalLpPool: [{ before: 2, rewrite: (n) => (n.attrs['p']?.type === 'float' && (n.attrs['p'] = { type: 'int', value: Math.round(n.attrs['p'].value) }), [n]) }],
