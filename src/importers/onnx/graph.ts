@@ -170,13 +170,13 @@ function freshName(ctx: ModelImportContext, hint: string): string {
   return name;
 }
 
-function convertNodes(nodes: NodePb[], g: Graph, ctx: ModelImportContext, nctx: NormaliseContext & { opsets: Record<string, number> }, depth: number, types: TypeScope): void {
+function convertNodes(nodes: NodePb[], g: Graph, ctx: ModelImportContext, nctx: NormaliseContext & { opsets: Record<string, number> }, depth: number, types: TypeScope, callerScope?: string): void {
   nodes.forEach((pbNode, index) => {
     const domain = normDomain(pbNode.domain);
     const opType = pbNode.op_type ?? '';
     const fn = ctx.functions.get(functionKey(pbNode.domain ?? '', opType, pbNode.overload ?? '')) ?? (domain === '' ? undefined : ctx.functions.get(functionKey(domain, opType, pbNode.overload ?? '')));
     if (fn) {
-      inlineFunction(pbNode, fn, g, ctx, nctx, depth, types, index);
+      inlineFunction(pbNode, fn, g, ctx, nctx, depth, types, index, callerScope);
       return;
     }
     const name = pbNode.name || pbNode.output?.[0] || `${opType}_${index}`;
@@ -187,7 +187,8 @@ function convertNodes(nodes: NodePb[], g: Graph, ctx: ModelImportContext, nctx: 
       inputs: (pbNode.input ?? []).slice(),
       outputs: (pbNode.output ?? []).slice(),
       attrs: convertAttributes(pbNode.attribute ?? [], ctx, depth, types, name),
-      scope: scopeFromName(pbNode.name ?? ''),
+      // Nodes inlined from a function belong to the module of the call.
+      scope: callerScope ?? scopeFromName(pbNode.name ?? ''),
     };
     if (pbNode.doc_string) node.doc = pbNode.doc_string;
     for (const n of normaliseNode(node, nctx)) g.nodes.push(n);
@@ -282,7 +283,7 @@ function convertAttribute(a: AttributePb, ctx: ModelImportContext, depth: number
  * every other value gets a fresh name, `ref_attr_name` attributes take the caller's value (or the
  * function's default), and the body is converted with the function's own opset imports.
  */
-function inlineFunction(call: NodePb, fn: FunctionPb, g: Graph, ctx: ModelImportContext, nctx: NormaliseContext & { opsets: Record<string, number> }, depth: number, types: TypeScope, index: number): void {
+function inlineFunction(call: NodePb, fn: FunctionPb, g: Graph, ctx: ModelImportContext, nctx: NormaliseContext & { opsets: Record<string, number> }, depth: number, types: TypeScope, index: number, callerScope?: string): void {
   if (depth + 1 > MAX_GRAPH_DEPTH) {
     throw new RosettaError('E_LIMIT', `function calls nest deeper than ${MAX_GRAPH_DEPTH} levels (function '${fn.name}')`, { where: { file: ctx.file, node: call.name }, hint: 'the model is malformed or recursive' });
   }
@@ -301,7 +302,7 @@ function inlineFunction(call: NodePb, fn: FunctionPb, g: Graph, ctx: ModelImport
   const opsets: Record<string, number> = { ...ctx.opsets };
   for (const o of fn.opset_import ?? []) opsets[normDomain(o.domain)] = longToNumber(o.version);
   const fnCtx = { ...nctx, opsets };
-  convertNodes(body, g, ctx, fnCtx, depth + 1, types);
+  convertNodes(body, g, ctx, fnCtx, depth + 1, types, callerScope ?? scopeFromName(call.name ?? ''));
   ctx.rewrites.push({ kind: 'onnx-function-inlined', scope: callName, detail: `function ${fn.domain ?? ''}.${fn.name} inlined (${body.length} nodes)` });
 }
 
