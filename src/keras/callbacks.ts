@@ -1,5 +1,6 @@
 /**
- * Keras callbacks for `fit`: the `Callback` base, `EarlyStopping` and `ModelCheckpoint`, with
+ * Keras callbacks for `fit`: the `Callback` base, `EarlyStopping`, `ModelCheckpoint` and
+ * `LearningRateScheduler`, with
  * tf.keras 2.15's rules (EarlyStopping's `min_delta` sign by mode, `patience` counted from the
  * last improvement, `restore_best_weights`; ModelCheckpoint's `{epoch:02d}` / `{val_loss:.2f}`
  * file-name templates and `save_best_only`). ModelCheckpoint stays browser-safe: it hands the
@@ -184,5 +185,24 @@ export class ModelCheckpoint extends Callback {
       await this.write(path, files);
       this.saved.push({ path, epoch });
     } else this.saved.push({ path, epoch, files });
+  }
+}
+
+/** keras.callbacks.LearningRateScheduler: `schedule(epoch, lr)` sets the learning rate before each epoch. */
+export class LearningRateScheduler extends Callback {
+  /** Learning rate used in each epoch so far. */
+  readonly rates: number[] = [];
+
+  constructor(private readonly schedule: (epoch: number, lr: number) => number) {
+    super();
+  }
+
+  override onEpochBegin(epoch: number): void {
+    const opt = (this.model?.compiled as { optimizer?: { lr: number } } | undefined)?.optimizer;
+    if (!opt) throw new RosettaError('E_USAGE', 'LearningRateScheduler needs a compiled model');
+    const lr = this.schedule(epoch, opt.lr);
+    if (!(typeof lr === 'number' && Number.isFinite(lr) && lr >= 0)) throw new RosettaError('E_USAGE', `the learning-rate schedule returned ${String(lr)} for epoch ${epoch}`);
+    opt.lr = lr;
+    this.rates.push(lr);
   }
 }

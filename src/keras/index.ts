@@ -8,5 +8,5 @@ export { Input, Layer, SymbolicTensor, clearSession, layers, type LayerArgs, typ
 export { Model, Sequential, setRandomSeed, API_KERAS_VERSION, type LayerSummary } from './model.js';
 export { initialize, computeFans, RandomSource, serializeInitializer, type InitializerSpec } from './initializers.js';
 export { History, optimizers, type CompileArgs, type FitArgs, type Logs, type LossSpec, type OptimizerSpec, type KerasOptimizer } from './training.js';
-export { Callback, EarlyStopping, ModelCheckpoint, formatCheckpointPath, type EarlyStoppingArgs, type ModelCheckpointArgs, type CheckpointWriter } from './callbacks.js';
+export { Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, formatCheckpointPath, type EarlyStoppingArgs, type ModelCheckpointArgs, type CheckpointWriter } from './callbacks.js';
 export { registerKerasFileSystem, type KerasFileSystem, type ModelFiles } from './files.js';

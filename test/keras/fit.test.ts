@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Tensor } from '../../src/ir/tensor.js';
-import { EarlyStopping, ModelCheckpoint, Sequential, layers, optimizers, type Model } from '../../src/keras/index.js';
+import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
+import { Callback, EarlyStopping, LearningRateScheduler, ModelCheckpoint, Sequential, layers, optimizers, type Model } from '../../src/keras/index.js';
 import { Adam, type Trainable } from '../../src/runtime/optim.js';
 import { seededRandom } from '../../src/runtime/session.js';
 import { expectClose, seededTensor, tf, tfjsModel } from '../helpers/keras-oracle.js';
@@ -217,6 +217,18 @@ describe('Keras-style fit', () => {
     expect(val.length - 1 - best).toBe(1 + 0); // stopped `patience` epochs after the best
     model.getWeights().forEach((w, i) => expectClose(w, snapshots[best]![i]!, 0, 0, `restored weight ${i}`));
   }, 60_000);
+
+  it('LearningRateScheduler sets the rate per epoch (lr 0 from epoch 1 on freezes the weights)', async () => {
+    const m = new Sequential([layers.Dense(1, { inputShape: [1] })], { seed: 4 });
+    m.compile({ optimizer: 'sgd', loss: 'mse' });
+    const snaps: Tensor[][] = [];
+    const sched = new LearningRateScheduler((epoch, lr) => (epoch === 0 ? lr : 0));
+    const spy = Object.assign(new Callback(), { onEpochEnd: () => void snaps.push(m.getWeights()) });
+    await m.fit(BEDROOMS, PRICES, { epochs: 3, verbose: 0, callbacks: [sched, spy] });
+    expect(sched.rates).toEqual([0.01, 0, 0]);
+    expect(tensorsBitEqual(snaps[2]![0]!, snaps[0]![0]!)).toBe(true);
+    expect(tensorsBitEqual(snaps[0]![0]!, new Sequential([layers.Dense(1, { inputShape: [1] })], { seed: 4 }).getWeights()[0]!)).toBe(false);
+  });
 
   it('ModelCheckpoint saves the best epochs under a formatted name', async () => {
     const { x, y } = blobs(60, 3);
