@@ -38,8 +38,8 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-/** Median time of one Rosetta training step of the seed CNN. */
-export async function rosettaTrainStep(o: TrainBenchOptions): Promise<number> {
+/** A Rosetta training step of the seed CNN, set up once; `times(n)` runs n steps and returns their ms. */
+export function rosettaTrainStep(o: TrainBenchOptions): { times(n: number): Promise<number[]> } {
   nn.initSeed(0);
   nn.manualSeed(0);
   const model = new ImageClassifier().train();
@@ -48,41 +48,60 @@ export async function rosettaTrainStep(o: TrainBenchOptions): Promise<number> {
   const r = seededRandom(42);
   const x = new Tensor('float32', [o.batch, 1, 28, 28], Float32Array.from({ length: o.batch * 784 }, () => r() * 2 - 1));
   const y = Tensor.from('int64', [o.batch], Array.from({ length: o.batch }, () => BigInt(Math.floor(r() * 10))));
-  const step = async (): Promise<void> => {
-    optimizer.zeroGrad();
-    const loss = criterion.callVar(model.callVar(x), y);
-    await loss.backward();
-    optimizer.step();
+  return {
+    async times(n: number): Promise<number[]> {
+      const ts: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        optimizer.zeroGrad();
+        const loss = criterion.callVar(model.callVar(x), y);
+        await loss.backward();
+        optimizer.step();
+        ts.push(performance.now() - t0);
+      }
+      return ts;
+    },
   };
-  for (let i = 0; i < o.warmup; i++) await step();
-  const ts: number[] = [];
-  for (let i = 0; i < o.iterations; i++) {
-    const t0 = performance.now();
-    await step();
-    ts.push(performance.now() - t0);
-  }
-  return median(ts);
 }
 
-/** PyTorch's median for the same step, through the committed python script. */
-export function torchTrainStep(o: TrainBenchOptions): TrainBenchResult['torch'] {
+/** PyTorch's per-step times for the same step, through the committed python script. */
+export function torchTrainStep(o: TrainBenchOptions, iterations: number): { times: number[]; version: string } | { missing: string } {
   if (!existsSync(PYTHON)) return { missing: `${PYTHON} not found` };
-  const p = spawnSync(PYTHON, [SCRIPT, '--batch', String(o.batch), '--iterations', String(o.iterations), '--warmup', String(o.warmup)], { encoding: 'utf8', timeout: 600_000 });
+  const p = spawnSync(PYTHON, [SCRIPT, '--batch', String(o.batch), '--iterations', String(iterations), '--warmup', String(o.warmup)], { encoding: 'utf8', timeout: 600_000 });
   if (p.status !== 0) return { missing: `PyTorch not available (${(p.stderr || p.error?.message || '').trim().split('\n').at(-1)})` };
-  const j = JSON.parse(p.stdout.trim().split('\n').at(-1)!) as { median_ms: number; torch: string };
-  return { ms: j.median_ms, version: j.torch };
+  const j = JSON.parse(p.stdout.trim().split('\n').at(-1)!) as { times_ms: number[]; torch: string };
+  return { times: j.times_ms, version: j.torch };
 }
 
-/** Both sides, in this order (PyTorch runs while Node is idle). */
-export async function benchTrain(o: TrainBenchOptions): Promise<TrainBenchResult> {
-  const rosettaMs = await rosettaTrainStep(o);
-  return { rosettaMs, torch: torchTrainStep(o) };
+/**
+ * Both sides, alternating in `rounds` rounds (machines shared with other work drift in load; taking
+ * turns gives both the same conditions), each round `iterations / rounds` timed steps per side.
+ */
+export async function benchTrain(o: TrainBenchOptions, rounds = 3): Promise<TrainBenchResult> {
+  const per = Math.max(1, Math.ceil(o.iterations / rounds));
+  const ours = rosettaTrainStep(o);
+  await ours.times(o.warmup);
+  const rosetta: number[] = [];
+  const torch: number[] = [];
+  let version = '';
+  let missing: string | undefined;
+  for (let k = 0; k < rounds; k++) {
+    rosetta.push(...(await ours.times(per)));
+    if (missing) continue;
+    const t = torchTrainStep(o, per);
+    if ('missing' in t) missing = t.missing;
+    else {
+      torch.push(...t.times);
+      version = t.version;
+    }
+  }
+  return { rosettaMs: median(rosetta), torch: missing ? { missing } : { ms: median(torch), version } };
 }
 
 /** The table `npm run bench` prints. */
 export function trainTable(o: TrainBenchOptions, r: TrainBenchResult): string {
   const torch = 'ms' in r.torch ? r.torch : undefined;
-  const head = `training step (forward, backward, Adam) of the seed CNN at batch ${o.batch}, median of ${o.iterations} after ${o.warmup} warm-up (ms); 1 thread each${torch ? `, PyTorch ${torch.version}` : ''}\n`;
+  const head = `training step (forward, backward, Adam) of the seed CNN at batch ${o.batch}, median of ~${o.iterations} steps in 3 alternating rounds after ${o.warmup} warm-up (ms); 1 thread each${torch ? `, PyTorch ${torch.version}` : ''}\n`;
   const note = 'missing' in r.torch ? `pytorch column n/a: ${r.torch.missing}\n` : '';
   return head + note + table(['case', 'rosetta', 'pytorch', 'rosetta/pytorch'], [[`seed CNN train step b${o.batch}`, r.rosettaMs.toFixed(1), torch ? torch.ms.toFixed(1) : 'n/a', torch ? (r.rosettaMs / torch.ms).toFixed(2) : 'n/a']]);
 }
