@@ -1,7 +1,8 @@
 /**
  * Micro-benchmark of the elementwise CPU kernels models hit constantly: float32 Add/Mul in the
  * shapes the fast paths cover (same shape, scalar, bias row, per-channel), the generic
- * index-map path for comparison, unary math, Relu, Sigmoid, Softmax, ReduceMean and Einsum —
+ * index-map path for comparison, unary math, Relu, Sigmoid, Gelu, Softmax/LogSoftmax, ReduceMean/Sum/Max
+ * (the float32 transcendental and row kernels run in WebAssembly SIMD, wasm-math.ts) and Einsum —
  * each beside the same one-node model in onnxruntime-node (1 intra-op thread) when it loads.
  * Run: `node --import tsx bench/elementwise.ts` — prints the median time per call and the
  * throughput in elements (the larger of input 0 and output) per nanosecond. A benchmark, not a test;
@@ -21,6 +22,10 @@ function rand(shape: number[]): Tensor {
   const a = new Float32Array(sizeOf(shape));
   for (let i = 0; i < a.length; i++) a[i] = Math.random() * 2 - 1;
   return new Tensor('float32', shape, a);
+}
+
+function absOf(t: Tensor): Tensor {
+  return new Tensor('float32', t.shape, (t.data as Float32Array).map(Math.abs));
 }
 
 async function median(fn: () => unknown): Promise<number> {
@@ -81,6 +86,12 @@ await bench('Sigmoid [1,64,56,56]', 'Sigmoid', [x]);
 await bench('Sqrt [1,64,56,56]', 'Sqrt', [x]);
 await bench('Tanh [1,64,56,56]', 'Tanh', [x]);
 await bench('Erf [1,64,56,56]', 'Erf', [x]);
+await bench('Exp [1,64,56,56]', 'Exp', [x]);
+await bench('Log [1,64,56,56] (of |x|)', 'Log', [absOf(x)]);
+await bench('Gelu tanh [1,64,56,56]', 'Gelu', [x], { approximate: { type: 'string', value: 'tanh' } }, 20);
 await bench('Softmax [32,1000] axis -1', 'Softmax', [rand([32, 1000])]);
+await bench('LogSoftmax [32,1000] axis -1', 'LogSoftmax', [rand([32, 1000])]);
 await bench('ReduceMean [1,64,56,56] axes [2,3]', 'ReduceMean', [x, axes23], {}, 18);
+await bench('ReduceSum [512,1024] axis 1', 'ReduceSum', [rand([512, 1024]), Tensor.from('int64', [1], [1n])], {}, 18);
+await bench('ReduceMax [1,64,56,56] axes [2,3]', 'ReduceMax', [x, axes23], {}, 18);
 await bench('Einsum bhqd,bhkd->bhqk [1,4,64,32]', 'Einsum', [rand([1, 4, 64, 32]), rand([1, 4, 64, 32])], { equation: { type: 'string', value: 'bhqd,bhkd->bhqk' } });
