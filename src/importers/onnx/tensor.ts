@@ -237,7 +237,10 @@ export function sparseToDense(sp: SparseTensorPb, ctx: TensorReadContext): Tenso
  * Writing
  * -------------------------------------------------------------------------------------------- */
 
-/** Little-endian raw bytes of a (non-string) tensor, int4/uint4 packed two per byte, low nibble first. */
+/**
+ * Little-endian raw bytes of a (non-string) tensor, int4/uint4 packed two per byte, low nibble
+ * first. A view of the tensor's storage where no packing is needed (callers only serialise it).
+ */
 export function tensorRawBytes(t: Tensor): Uint8Array {
   if (t.dtype === 'int4' || t.dtype === 'uint4') {
     const src = t.data as Int8Array | Uint8Array;
@@ -246,7 +249,7 @@ export function tensorRawBytes(t: Tensor): Uint8Array {
     return out;
   }
   const d = t.data as Exclude<TensorData, string[]>;
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength).slice();
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
 /** A plain TensorProto object ready for `encodeOnnxMessage` (raw_data for all but strings). */
