@@ -198,7 +198,7 @@ export class LearningRateScheduler extends Callback {
   }
 
   override onEpochBegin(epoch: number): void {
-    const opt = (this.model?.compiled as { optimizer?: { lr: number } } | undefined)?.optimizer;
+    const opt = this.model?.compiled?.optimizer;
     if (!opt) throw new RosettaError('E_USAGE', 'LearningRateScheduler needs a compiled model');
     const lr = this.schedule(epoch, opt.lr);
     if (!(typeof lr === 'number' && Number.isFinite(lr) && lr >= 0)) throw new RosettaError('E_USAGE', `the learning-rate schedule returned ${String(lr)} for epoch ${epoch}`);

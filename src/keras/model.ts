@@ -23,7 +23,7 @@ import { Session } from '../runtime/session.js';
 import { takeRows } from '../runtime/data.js';
 import { RandomSource, initialize, type InitializerSpec } from './initializers.js';
 import { Layer, SymbolicTensor, uniqueName } from './layers.js';
-import { type CompileArgs, type FitArgs, type History, type Logs, compileModel, evaluateModel, fitModel } from './training.js';
+import { type CompileArgs, type CompiledState, type FitArgs, type History, type Logs, compileModel, evaluateModel, fitModel } from './training.js';
 import { type ModelFiles, kerasFileSystem, loadWeightsBytes, modelFromFiles, modelToFiles } from './files.js';
 import { formatSummary } from './summary.js';
 
@@ -168,8 +168,8 @@ export class Model {
   private readonly fnOutputs: SymbolicTensor[] = [];
   /** Seed of this model's initial weights. */
   readonly seed: number;
-  /** Training state (compile/fit), kept by training.ts. */
-  compiled?: unknown;
+  /** Training state set by `compile` (training.ts). */
+  compiled?: CompiledState;
 
   constructor(args?: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string; seed?: number }) {
     this.seed = args?.seed ?? globalSeed++;

@@ -242,7 +242,7 @@ function trainingGraph(g: Graph): { graph: Graph; movingStats: { mean: string; v
 }
 
 function state(model: Model): CompiledState {
-  const s = model.compiled as CompiledState | undefined;
+  const s = model.compiled;
   if (!s) throw new RosettaError('E_USAGE', 'the model must be compiled before training or evaluation', { hint: "model.compile({ optimizer: 'adam', loss: 'mse' })" });
   return s;
 }
