@@ -133,7 +133,10 @@ const legacyBroadcast: Rewrite = (n, ctx) => {
   const b = n.inputs[1]!;
   const rankA = ctx.rankOf(a);
   const rankB = ctx.constShape(b)?.length ?? ctx.rankOf(b);
-  if (rankA === undefined || rankB === undefined) return [n];
+  if (rankA === undefined || rankB === undefined) {
+    ctx.note(n, `legacy broadcast at axis ${axisAttr.value} with unknown ranks: assumed to align B with A's trailing dims (numpy rules)`);
+    return [n];
+  }
   const axis = axisAttr.value < 0 ? axisAttr.value + rankA : axisAttr.value;
   const trailing = rankA - axis - rankB;
   if (trailing <= 0) return [n];
