@@ -1,6 +1,6 @@
 /**
  * The WebAssembly SIMD float32 math kernels (src/kernels/cpu/wasm-math.ts) against the plain-JS
- * reference they replace: Math.exp/log/tanh, the sigmoid and erf of activations.ts and
+ * reference they replace: Math.exp/log/tanh, the sigmoid, softplus and erf of activations.ts and
  * elementwise-core.ts, Softmax/LogSoftmax and trailing-axis sum/max written out in float64 here.
  * Error is measured in float32 ulps (distance between bit patterns, so denormals count exactly)
  * after rounding the float64 reference to float32. The sweep covers a dense linear grid, every
@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { AttrReader } from '../../src/ir/attrs.js';
 import type { Attr, Node } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
+import { softplus } from '../../src/kernels/cpu/activations.js';
 import { erf } from '../../src/kernels/cpu/elementwise-core.js';
 import { CPU_KERNELS } from '../../src/kernels/cpu/index.js';
 import type { KernelContext } from '../../src/kernels/cpu/kernel.js';
@@ -70,6 +71,7 @@ const UNARY: Array<[WasmUnaryOp, (x: number) => number, number]> = [
   ['tanh', Math.tanh, 1],
   ['sigmoid', (x) => 1 / (1 + Math.exp(-x)), 2],
   ['erf', erf, 3],
+  ['softplus', softplus, 3],
 ];
 
 describe.skipIf(!hasWasmMath())('WebAssembly SIMD float32 math (skipped: this engine has no WebAssembly SIMD)', () => {
@@ -134,9 +136,9 @@ describe.skipIf(!hasWasmMath())('WebAssembly SIMD float32 math (skipped: this en
     }
   });
 
-  it('the CPU kernels route float32 to these kernels (Exp, Log, Tanh, Erf, Sigmoid outputs are bit-identical)', async () => {
+  it('the CPU kernels route float32 to these kernels (Exp, Log, Tanh, Erf, Sigmoid, Softplus outputs are bit-identical)', async () => {
     const x = new Tensor('float32', [3, 7], Float32Array.from({ length: 21 }, (_, i) => (i - 10) * 0.37));
-    for (const [opType, op] of [['Exp', 'exp'], ['Log', 'log'], ['Tanh', 'tanh'], ['Erf', 'erf'], ['Sigmoid', 'sigmoid']] as const) {
+    for (const [opType, op] of [['Exp', 'exp'], ['Log', 'log'], ['Tanh', 'tanh'], ['Erf', 'erf'], ['Sigmoid', 'sigmoid'], ['Softplus', 'softplus']] as const) {
       const got = (await CPU_KERNELS[opType]!([x], ctxFor(opType, {})))[0] as Tensor;
       const want = new Float32Array(21);
       wasmUnary(op, x.data as Float32Array, want);

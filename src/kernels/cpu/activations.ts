@@ -138,6 +138,9 @@ function softmaxFamily(kind: 'softmax' | 'log' | 'hard'): CpuKernel {
   };
 }
 
+/** Softplus in float64 (every float dtype; the float32 reference for the SIMD kernel). */
+const softplusJs = act(() => softplus);
+
 /** Gelu in float64 (every dtype; the float32 reference for the SIMD kernel). */
 const geluJs = act((ctx) => {
   const approx = ctx.attrs.string('approximate', 'none');
@@ -181,7 +184,14 @@ export const activationKernels: KernelTable = {
     return (x) => Math.max(0, Math.min(1, a * x + b));
   }),
   HardSwish: act(() => (x) => x * Math.max(0, Math.min(1, x / 6 + 0.5))),
-  Softplus: act(() => softplus),
+  Softplus: (inputs, ctx) => {
+    const x = tensorIn(inputs, 0, ctx);
+    if (x.dtype === 'float32') {
+      const o = new Float32Array(x.size);
+      if (wasmUnary('softplus', x.data as Float32Array, o)) return [new Tensor('float32', x.shape, o)];
+    }
+    return softplusJs(inputs, ctx);
+  },
   Softsign: act(() => (x) => x / (1 + Math.abs(x))),
   ThresholdedRelu: act((ctx) => {
     const a = ctx.attrs.float('alpha', 1);

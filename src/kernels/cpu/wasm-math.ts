@@ -1,6 +1,6 @@
 /**
  * WebAssembly SIMD (f32x4) kernels for the float32 transcendental ops and row reductions that
- * dominate activation-heavy models: Exp, Log, Tanh, Sigmoid, Erf, Gelu (tanh form), Softmax and
+ * dominate activation-heavy models: Exp, Log, Tanh, Sigmoid, Erf, Softplus, Gelu (tanh form), Softmax and
  * LogSoftmax rows, and sum/max over a contiguous trailing axis. The plain-JS loops in
  * elementwise.ts, activations.ts and reduce.ts stay the reference and the fallback: every entry
  * point here returns false when SIMD is unavailable (see `instantiateKernels` in wasm-emit.ts), and
@@ -23,6 +23,7 @@
  *  - sigmoid: e = e^{−|x|}, then 1/(1+e) or e/(1+e) by sign (no overflow, no cancellation).
  *  - erf: x·P(x²) for |x| < 0.921875, else sign(x)·(1 − e^{L(|x|)}) with |x| clamped to 4
  *    (erf(±4) rounds to ±1 in float32); P and L are fitted here (see `ERF_P`).
+ *  - softplus: max(x, 0) + log1p(e^{−|x|}), log1p by Goldberg's log(w)·u/(w − 1), w = 1 + u.
  *  - Gelu (tanh form): 0.5·x·(1 + tanh(y)) = x·sigmoid(2y), which has no cancellation for x < 0;
  *    error ≤ (3 + 8|y|) ulp, y = √(2/π)(x + 0.044715x³): the float32 roundings of y are amplified by
  *    e^{2y} in the negative tail (where the float64 0.5·x·(1 + tanh y) is itself 0 or garbage).
@@ -332,6 +333,26 @@ function geluTanhV(fn: Fn, xin: Code): Code {
   ];
 }
 
+/**
+ * Softplus log(1 + e^x) = max(x, 0) + log1p(e^{−|x|}), with log1p(u) = log(w)·u/(w − 1), w = 1 + u
+ * (Goldberg's trick: the rounding of w cancels between log(w) and w − 1); u itself when w = 1.
+ */
+function softplusV(fn: Fn, xin: Code): Code {
+  const x = fn.local(V128);
+  const u = fn.local(V128);
+  const w = fn.local(V128);
+  return [
+    ...xin, ...set(x),
+    ...expV(fn, f4.neg(f4.abs(get(x)))), ...set(u),
+    ...f4.add(get(u), fn.kf(1)), ...set(w),
+    // pmax(x, 0) passes a NaN x through
+    ...f4.add(
+      f4.pmax(get(x), fn.kf(0)),
+      v.select(get(u), f4.mul(logV(fn, get(w)), f4.div(get(u), f4.sub(get(w), fn.kf(1)))), f4.eq(get(w), fn.kf(1))),
+    ),
+  ];
+}
+
 // ---- functions of the module ------------------------------------------------------------------
 
 /** `(src, dst, n4)`: dst[i] = f(src[i]) for n4 vectors of 4 floats; src may equal dst. */
@@ -511,8 +532,8 @@ function rowReduceFunc(exportName: string, max: boolean): WasmFunc {
 }
 
 /** Elementwise float32 functions with a SIMD kernel. */
-export type WasmUnaryOp = 'exp' | 'log' | 'tanh' | 'sigmoid' | 'erf' | 'geluTanh';
-const UNARY: Record<WasmUnaryOp, (fn: Fn, xin: Code) => Code> = { exp: expV, log: logV, tanh: tanhV, sigmoid: sigmoidV, erf: erfV, geluTanh: geluTanhV };
+export type WasmUnaryOp = 'exp' | 'log' | 'tanh' | 'sigmoid' | 'erf' | 'geluTanh' | 'softplus';
+const UNARY: Record<WasmUnaryOp, (fn: Fn, xin: Code) => Code> = { exp: expV, log: logV, tanh: tanhV, sigmoid: sigmoidV, erf: erfV, geluTanh: geluTanhV, softplus: softplusV };
 
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const funcs = [
