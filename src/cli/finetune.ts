@@ -194,7 +194,7 @@ export async function finetune(modelPath: string, opts: FinetuneOptions, io: Cli
   const weightsOnly = !exporter.exportModel || format === 'safetensors' || opts.out.toLowerCase().endsWith('.weights.h5') || (source !== undefined && exporter.exportWeights !== undefined);
   let saved: SaveResult;
   if (weightsOnly) {
-    const tensors = source && binding ? invertBinding(opts.arch!, await loadModel(opts.arch!), source, tuned, { map: opts.map, partial: opts.partial }) : new Map([...named.map(([k]) => [k, tuned.get(k)!] as [string, Tensor]), ...[...tuned].filter(([k]) => !named.some(([n]) => n === k))]);
+    const tensors = source && binding ? countBatches(invertBinding(opts.arch!, await loadModel(opts.arch!), source, tuned, { map: opts.map, partial: opts.partial }), source, stepLoss.length) : new Map([...named.map(([k]) => [k, tuned.get(k)!] as [string, Tensor]), ...[...tuned].filter(([k]) => !named.some(([n]) => n === k))]);
     const ws: WeightSet = { format, tensors, metadata: { producer: 'rosetta finetune', source: modelPath }, notes: [] };
     saved = await saveWeights(ws, opts.out, { format });
   } else {
@@ -287,6 +287,25 @@ export function withWeights(model: Model, tuned: ReadonlyMap<string, Tensor>): M
   const initializers = new Map(model.graph.initializers);
   for (const [k, t] of tuned) if (initializers.has(k)) initializers.set(k, t);
   return { ...model, graph: { ...model.graph, initializers } };
+}
+
+/**
+ * PyTorch's BatchNorm counts training forwards in `num_batches_tracked`; every step updated the
+ * running statistics (GraphModule's 'batch' mode), so a counter whose `running_mean` changed
+ * advances by the number of steps, as it would have in PyTorch.
+ */
+function countBatches(out: Map<string, Tensor>, source: WeightSet, steps: number): Map<string, Tensor> {
+  for (const [k, t] of out) {
+    if (!k.endsWith('num_batches_tracked') || t.size !== 1 || isFloatDType(t.dtype)) continue;
+    const mean = k.replace(/num_batches_tracked$/, 'running_mean');
+    const before = source.tensors.get(mean);
+    const after = out.get(mean);
+    if (!before || !after || toFloat32Array(before).every((v, i) => Object.is(v, toFloat32Array(after)[i]))) continue;
+    const next = new Tensor(t.dtype, t.shape);
+    setElement(next, 0, t.dtype === 'int64' || t.dtype === 'uint64' ? BigInt(Math.trunc(toFloat32Array(t)[0]!)) + BigInt(steps) : toFloat32Array(t)[0]! + steps);
+    out.set(k, next);
+  }
+  return out;
 }
 
 /**
