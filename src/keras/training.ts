@@ -14,7 +14,7 @@
 import { attrInt } from '../ir/attrs.js';
 import { RosettaError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
+import { Tensor, tensorsBitEqual } from '../ir/tensor.js';
 import { GraphModule } from '../nn/graph-module.js';
 import { binaryCrossentropy, categoricalCrossentropy, huber, meanAbsoluteError, meanSquaredError, sparseCategoricalCrossentropy } from '../nn/loss.js';
 import { Var } from '../nn/trace.js';
@@ -194,7 +194,8 @@ export interface CompileArgs {
  */
 export function compileModel(model: Model, args: CompileArgs): void {
   const ir = model.irModel;
-  const { graph: trainGraph, movingStats } = trainingGraph(ir.graph);
+  const tied = tiedCopies(ir.graph);
+  const { graph: trainGraph, movingStats } = trainingGraph(ir.graph, tied);
   const module = new GraphModule(trainGraph);
   // Training-mode BatchNormalization is decided per node here (a frozen layer keeps inference
   // mode, as in Keras), so GraphModule must not switch the remaining ones on by itself.
@@ -203,9 +204,10 @@ export function compileModel(model: Model, args: CompileArgs): void {
   const shared = new Map([...module.namedParameters(), ...module.namedBuffers()]);
   // The model's graph (and so predict and the exporters) reads the very tensors training updates.
   for (const [name, p] of shared) ir.graph.initializers.set(name, p.data);
+  for (const [copy, canon] of tied) ir.graph.initializers.set(copy, shared.get(canon)!.data);
   const evalModule = new GraphModule(ir.graph);
   evalModule.assignPaths();
-  for (const [name, p] of [...evalModule.namedParameters(), ...evalModule.namedBuffers()]) p.data = shared.get(name)?.data ?? p.data;
+  for (const [name, p] of [...evalModule.namedParameters(), ...evalModule.namedBuffers()]) p.data = shared.get(tied.get(name) ?? name)?.data ?? p.data;
   const loss = lossFrom(args.loss);
   const opt = optimizerFrom(args.optimizer);
   model.compiled = {
@@ -226,10 +228,12 @@ export function compileModel(model: Model, args: CompileArgs): void {
  * biased batch variance as Keras 3 and tf.keras' non-fused path compute it), its updated
  * moving statistics exposed as extra graph outputs. Nodes are copied; tensors are shared.
  */
-function trainingGraph(g: Graph): { graph: Graph; movingStats: { mean: string; variance: string }[] } {
+function trainingGraph(g: Graph, tied: ReadonlyMap<string, string>): { graph: Graph; movingStats: { mean: string; variance: string }[] } {
   const movingStats: { mean: string; variance: string }[] = [];
   const extra: string[] = [];
-  const nodes = g.nodes.map((n) => {
+  const initializers = new Map([...g.initializers].filter(([k]) => !tied.has(k)));
+  const nodes = g.nodes.map((n0) => {
+    const n = n0.inputs.some((i) => tied.has(i)) ? { ...n0, inputs: n0.inputs.map((i) => tied.get(i) ?? i) } : n0;
     if (n.opType !== 'BatchNormalization' || n.domain !== '' || !g.params.has(n.inputs[3] ?? '')) return n;
     // A frozen BatchNormalization (trainable = false) runs in inference mode, as in Keras 2.x.
     if (g.params.get(n.inputs[1] ?? '')?.trainable === false) return n;
@@ -238,7 +242,26 @@ function trainingGraph(g: Graph): { graph: Graph; movingStats: { mean: string; v
     extra.push(outs[1]!, outs[2]!);
     return { ...n, outputs: outs, attrs: { ...n.attrs, training_mode: attrInt(1) } };
   });
-  return { graph: { ...g, nodes, outputs: [...g.outputs, ...extra.map((name) => ({ name }))] }, movingStats };
+  return { graph: { ...g, nodes, initializers, outputs: [...g.outputs, ...extra.map((name) => ({ name }))] }, movingStats };
+}
+
+/**
+ * A shared layer called several times is lowered once per call, each call with its own copy of
+ * the layer's weights (same scope, role and source name, bit-identical values). Keras trains one
+ * set: map every later copy to the first so training updates a single tensor.
+ */
+function tiedCopies(g: Graph): Map<string, string> {
+  const first = new Map<string, string>();
+  const tied = new Map<string, string>();
+  for (const [name, info] of g.params) {
+    const t = g.initializers.get(name);
+    if (!t) continue;
+    const key = `${info.scope}\u0000${info.role ?? ''}\u0000${info.sourceName ?? ''}`;
+    const canon = first.get(key);
+    if (canon === undefined) first.set(key, name);
+    else if (tensorsBitEqual(g.initializers.get(canon)!, t)) tied.set(name, canon);
+  }
+  return tied;
 }
 
 function state(model: Model): CompiledState {

@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
-import { Callback, Model, Sequential, layers } from '../../src/keras/index.js';
+import { Callback, Input, Model, Sequential, layers, type SymbolicTensor } from '../../src/keras/index.js';
 import { loadKerasModel, modelCheckpoint, saveKerasModel } from '../../src/node/keras.js';
 import { withTempDir } from '../../src/node/files.js';
 import { seededTensor } from '../helpers/keras-oracle.js';
@@ -84,6 +84,23 @@ describe('Keras-style save / load', () => {
       await saveKerasModel(m, join(dir, 'sub', 'b.keras'));
       expectSameWeights(m, await loadKerasModel(join(dir, 'sub', 'b.keras')));
     });
+  }, 60_000);
+
+  it('a two-input functional model (shared layer called twice) round-trips through every format', async () => {
+    const a = Input({ shape: [4] });
+    const b = Input({ shape: [4] });
+    const shared = layers.Dense(3, { activation: 'relu' });
+    const merged = layers.Concatenate().apply([shared.apply(a) as SymbolicTensor, shared.apply(b) as SymbolicTensor]) as SymbolicTensor;
+    const m = new Model({ inputs: [a, b], outputs: layers.Dense(2).apply(merged) as SymbolicTensor, seed: 5 });
+    const xs = [seededTensor([3, 4], 1), seededTensor([3, 4], 2)];
+    const want = (await m.predict(xs)) as Tensor;
+    // One shared Dense: 4·3 + 3 weights, counted once.
+    expect(m.getWeights().map((w) => w.size)).toEqual([12, 3, 12, 2]);
+    for (const name of ['f.keras', 'f.h5', 'model.json']) {
+      const back = await Model.fromFiles(await m.toFiles(name), name);
+      expectSameWeights(m, back);
+      expect(tensorsBitEqual((await back.predict(xs)) as Tensor, want), name).toBe(true);
+    }
   }, 60_000);
 
   it('modelCheckpoint writes one file per epoch to disk, loadable with the weights of that epoch', async () => {

@@ -5,7 +5,7 @@
  * a first layer without an input shape, and weights of the wrong count.
  */
 import { describe, expect, it } from 'vitest';
-import { Tensor } from '../../src/ir/tensor.js';
+import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
 import { Input, Model, Sequential, layers, type SymbolicTensor } from '../../src/keras/index.js';
 import { seededTensor } from '../helpers/keras-oracle.js';
 
@@ -35,6 +35,25 @@ describe('Keras-style API: other paths', () => {
     const xb = seededTensor([12, 2], 4);
     const h = await m.fit([x, xb], y, { epochs: 30, batchSize: 12, verbose: 0 });
     expect(h.history.loss![29]!).toBeLessThan(h.history.loss![0]!);
+  });
+
+  it('a shared layer called twice trains as one set of weights (Keras ties them)', async () => {
+    const a = Input({ shape: [3] });
+    const b = Input({ shape: [3] });
+    const shared = layers.Dense(4, { activation: 'tanh' });
+    const c = layers.Add().apply([shared.apply(a) as SymbolicTensor, shared.apply(b) as SymbolicTensor]) as SymbolicTensor;
+    const m = new Model({ inputs: [a, b], outputs: layers.Dense(1).apply(c) as SymbolicTensor, seed: 6 });
+    m.compile({ optimizer: 'adam', loss: 'mse' });
+    const xb = seededTensor([12, 3], 7);
+    const h = await m.fit([x, xb], y, { epochs: 20, batchSize: 6, verbose: 0 });
+    expect(h.history.loss![19]!).toBeLessThan(h.history.loss![0]!);
+    // Every IR copy of the shared kernel/bias still holds the same values after training.
+    const g = m.irModel.graph;
+    const byKey = new Map<string, Tensor[]>();
+    for (const [name, info] of g.params) byKey.set(`${info.scope}/${info.role}`, [...(byKey.get(`${info.scope}/${info.role}`) ?? []), g.initializers.get(name)!]);
+    const copies = [...byKey.values()].filter((ts) => ts.length > 1);
+    expect(copies.length).toBe(2);
+    for (const ts of copies) for (const t of ts) expect(tensorsBitEqual(t, ts[0]!)).toBe(true);
   });
 
   it('misuse gives typed errors', async () => {
