@@ -13,8 +13,10 @@
  * `cross_entropy`, regression targets with as many elements as the prediction take its shape.
  *
  * Output: OUT's extension (or `--to`) picks the exporter. A weights-only target (`.safetensors`,
- * `.weights.h5`, or any weights-capable format when the source itself was a weights file) gets
- * just the tuned tensors under the *source's* names: for a bound weights file the binding is
+ * or any weights-capable format when the source itself was a weights file) gets just the tuned
+ * tensors under the *source's* names. For a model file those are its initializer names (ONNX: the
+ * file's own; Keras: the importer's `layer/kernel`, in the IR's layout — write `.weights.h5` for
+ * Keras names and layouts, which the Keras exporter produces from the model). For a bound weights file the binding is
  * inverted exactly by binding a copy whose values are element indices (every adapter the binder
  * applies is a permutation: transposes, HWIO→OIHW, gate reorders), so a `.pt` tuned through
  * `--arch` comes back with its PyTorch keys and layouts. Other targets get the whole model.
@@ -191,10 +193,12 @@ export async function finetune(modelPath: string, opts: FinetuneOptions, io: Cli
   const tuned = gm.stateDict();
   const format = opts.to ?? formatForOutput(opts.out);
   const exporter = await getExporter(format);
-  const weightsOnly = !exporter.exportModel || format === 'safetensors' || opts.out.toLowerCase().endsWith('.weights.h5') || (source !== undefined && exporter.exportWeights !== undefined);
+  // A model source written as `.weights.h5` goes through the Keras exporter's model path, which
+  // writes Keras names and layouts; `.safetensors` of a model source keeps the graph's names.
+  const weightsOnly = !exporter.exportModel || format === 'safetensors' || (source !== undefined && exporter.exportWeights !== undefined);
   let saved: SaveResult;
   if (weightsOnly) {
-    const tensors = source && binding ? countBatches(invertBinding(opts.arch!, await loadModel(opts.arch!), source, tuned, { map: opts.map, partial: opts.partial }), source, stepLoss.length) : new Map([...named.map(([k]) => [k, tuned.get(k)!] as [string, Tensor]), ...[...tuned].filter(([k]) => !named.some(([n]) => n === k))]);
+    const tensors = source && binding ? countBatches(invertBinding(opts.arch!, await loadModel(opts.arch!), source, tuned, { map: opts.map, partial: opts.partial }), source, stepLoss.length) : new Map(tuned);
     const ws: WeightSet = { format, tensors, metadata: { producer: 'rosetta finetune', source: modelPath }, notes: [] };
     saved = await saveWeights(ws, opts.out, { format });
   } else {
@@ -210,7 +214,7 @@ export async function finetune(modelPath: string, opts: FinetuneOptions, io: Cli
     ['loss (first → last epoch)', `${formatNumber(epochLoss[0]!)} → ${formatNumber(epochLoss.at(-1)!)}`],
   ];
   if (valLoss.length) rows.push(['val loss (first → last epoch)', `${formatNumber(valLoss[0]!)} → ${formatNumber(valLoss.at(-1)!)}`]);
-  rows.push(['frozen tensors', frozen.length], ['written', `${saved.paths[0]} (${saved.format}, ${weightsOnly ? `${source ? 'source' : 'graph'} weight names` : 'whole model'})`]);
+  rows.push(['frozen tensors', frozen.length], ['written', `${saved.paths[0]} (${saved.format}, ${weightsOnly ? `${source ? 'source' : 'graph'} weight names` : opts.out.toLowerCase().endsWith('.weights.h5') ? 'weights, Keras names and layouts' : 'whole model'})`]);
   if (opts.log) rows.push(['step log', opts.log]);
   io.stdout(table(['summary', ''], rows));
   return { epochLoss, stepLoss, valLoss, frozen, trainable, saved, wrote: weightsOnly ? 'weights' : 'model', seconds: (performance.now() - t0) / 1000 };

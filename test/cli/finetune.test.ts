@@ -222,5 +222,13 @@ describe.skipIf(!HAS_CORPUS)('rosetta finetune on a Keras corpus model (skipped:
     expect(epochMean(rows, 15)).toBeLessThan(epochMean(rows, 1) * 0.8);
     const again = await open(out);
     expect(again.kind).toBe('model');
+
+    // `.weights.h5` from a model source: Keras names and Keras layout (Dense kernel [in, out]).
+    const wh5 = join(dir, 'tuned.weights.h5');
+    const w = await cli('finetune', corpusPath('keras', 'tfkeras_mlp_0.h5'), '--data', data, '--epochs', '1', '--batch-size', '8', '--lr', '0.05', '--loss', 'mse', '--out', wh5);
+    expect(w.code, w.err).toBe(0);
+    const kw = await weights(wh5);
+    const kernel = [...kw].find(([k, t]) => k.includes('dense') && t.shape.length === 2);
+    expect(kernel?.[1].shape).toEqual([3, 6]);
   }, 120_000);
 });
