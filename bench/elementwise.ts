@@ -88,6 +88,7 @@ await bench('Tanh [1,64,56,56]', 'Tanh', [x]);
 await bench('Erf [1,64,56,56]', 'Erf', [x]);
 await bench('Exp [1,64,56,56]', 'Exp', [x]);
 await bench('Log [1,64,56,56] (of |x|)', 'Log', [absOf(x)]);
+await bench('Gelu [1,64,56,56]', 'Gelu', [x], {}, 20);
 await bench('Gelu tanh [1,64,56,56]', 'Gelu', [x], { approximate: { type: 'string', value: 'tanh' } }, 20);
 await bench('Softmax [32,1000] axis -1', 'Softmax', [rand([32, 1000])]);
 await bench('LogSoftmax [32,1000] axis -1', 'LogSoftmax', [rand([32, 1000])]);

@@ -64,6 +64,35 @@ function geluTanh(x: number): number {
   return x / (1 + Math.exp(-2 * y));
 }
 
+/**
+ * erfc(x) for x ≥ 0 in float64: 1 − (Taylor series of erf) below 3 (erfc ≥ 2e-5 there, so the
+ * subtraction loses < 1e-11 relative), Lentz's continued fraction (A&S 7.1.14) from 3 on.
+ */
+function erfcRef(x: number): number {
+  if (x < 3) {
+    let term = x;
+    let sum = x;
+    for (let n = 1; n < 300; n++) {
+      term *= (-x * x) / n;
+      const t = term / (2 * n + 1);
+      sum += t;
+      if (Math.abs(t) < 1e-18 * Math.abs(sum)) break;
+    }
+    return 1 - (sum * 2) / Math.sqrt(Math.PI);
+  }
+  let f = 0;
+  for (let n = 200; n >= 1; n--) f = n / 2 / (x + f);
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / (x + f);
+}
+/** Gelu exact form via erfc, accurate in the negative tail (0.5·x·(1 + erf) in float64 cancels to 0 there). */
+function geluErf(x: number): number {
+  if (x !== x) return NaN;
+  if (x === Infinity) return Infinity;
+  if (x === -Infinity) return NaN;
+  const z = x / Math.SQRT2;
+  return z >= 0 ? 0.5 * x * (2 - erfcRef(z)) : 0.5 * x * erfcRef(-z);
+}
+
 /** op → [float64 reference, max ulps over the sweep]. */
 const UNARY: Array<[WasmUnaryOp, (x: number) => number, number]> = [
   ['exp', Math.exp, 1],
@@ -117,6 +146,22 @@ describe.skipIf(!hasWasmMath())('WebAssembly SIMD float32 math (skipped: this en
     expect(Object.is(run('erf')[3], -0) && Object.is(run('tanh')[3], -0)).toBe(true);
   });
 
+  it('Gelu (exact form): ≤ 6 ulp from 0.5·x·erfc(−x/√2) in float64 (the tail is relative-accurate, not flushed)', () => {
+    const o = new Float32Array(xs.length);
+    expect(wasmUnary('geluErf', xs, o)).toBe(true);
+    let worst = 0;
+    let at = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const d = ulps(o[i]!, Math.fround(geluErf(xs[i]!)));
+      if (d > worst) {
+        worst = d;
+        at = xs[i]!;
+      }
+    }
+    expect(worst, `worst at x = ${at}`).toBeLessThanOrEqual(6);
+    expect(Array.from(o.subarray(0, 5))).toEqual([0, -0, Infinity, NaN, NaN]); // 0, −0, +∞, −∞ (−∞·0 as in float64), NaN
+  });
+
   it('Gelu (tanh form): within (3 + 8|y|) ulp, y = √(2/π)(x + 0.044715x³): e^{2y} amplifies the float32 roundings of y for x < 0', () => {
     const o = new Float32Array(xs.length);
     expect(wasmUnary('geluTanh', xs, o)).toBe(true);
@@ -136,9 +181,9 @@ describe.skipIf(!hasWasmMath())('WebAssembly SIMD float32 math (skipped: this en
     }
   });
 
-  it('the CPU kernels route float32 to these kernels (Exp, Log, Tanh, Erf, Sigmoid, Softplus outputs are bit-identical)', async () => {
+  it('the CPU kernels route float32 to these kernels (Exp, Log, Tanh, Erf, Sigmoid, Softplus, Gelu outputs are bit-identical)', async () => {
     const x = new Tensor('float32', [3, 7], Float32Array.from({ length: 21 }, (_, i) => (i - 10) * 0.37));
-    for (const [opType, op] of [['Exp', 'exp'], ['Log', 'log'], ['Tanh', 'tanh'], ['Erf', 'erf'], ['Sigmoid', 'sigmoid'], ['Softplus', 'softplus']] as const) {
+    for (const [opType, op] of [['Exp', 'exp'], ['Log', 'log'], ['Tanh', 'tanh'], ['Erf', 'erf'], ['Sigmoid', 'sigmoid'], ['Softplus', 'softplus'], ['Gelu', 'geluErf']] as const) {
       const got = (await CPU_KERNELS[opType]!([x], ctxFor(opType, {})))[0] as Tensor;
       const want = new Float32Array(21);
       wasmUnary(op, x.data as Float32Array, want);

@@ -208,10 +208,12 @@ export const activationKernels: KernelTable = {
   ),
   Gelu: (inputs, ctx) => {
     const x = tensorIn(inputs, 0, ctx);
-    if (x.dtype === 'float32' && ctx.attrs.string('approximate', 'none') === 'tanh') {
-      // x·sigmoid(2y) = 0.5·x·(1 + tanh(y)) in the SIMD kernel (wasm-math.ts), when available.
+    const approx = ctx.attrs.string('approximate', 'none');
+    if (x.dtype === 'float32' && (approx === 'tanh' || approx === 'none')) {
+      // The SIMD kernels (wasm-math.ts), when available: x·sigmoid(2y) = 0.5·x·(1 + tanh(y)), and
+      // 0.5·x·(1 + erf(x/√2)) with 1 + erf taken as erfc in the negative tail (no cancellation).
       const o = new Float32Array(x.size);
-      if (wasmUnary('geluTanh', x.data as Float32Array, o)) return [new Tensor('float32', x.shape, o)];
+      if (wasmUnary(approx === 'tanh' ? 'geluTanh' : 'geluErf', x.data as Float32Array, o)) return [new Tensor('float32', x.shape, o)];
     }
     return geluJs(inputs, ctx);
   },

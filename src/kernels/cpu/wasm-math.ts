@@ -1,6 +1,6 @@
 /**
  * WebAssembly SIMD (f32x4) kernels for the float32 transcendental ops and row reductions that
- * dominate activation-heavy models: Exp, Log, Tanh, Sigmoid, Erf, Softplus, Gelu (tanh form), Softmax and
+ * dominate activation-heavy models: Exp, Log, Tanh, Sigmoid, Erf, Softplus, Gelu (both forms), Softmax and
  * LogSoftmax rows, and sum/max over a contiguous trailing axis. The plain-JS loops in
  * elementwise.ts, activations.ts and reduce.ts stay the reference and the fallback: every entry
  * point here returns false when SIMD is unavailable (see `instantiateKernels` in wasm-emit.ts), and
@@ -24,6 +24,9 @@
  *  - erf: x·P(x²) for |x| < 0.921875, else sign(x)·(1 − e^{L(|x|)}) with |x| clamped to 4
  *    (erf(±4) rounds to ±1 in float32); P and L are fitted here (see `ERF_P`).
  *  - softplus: max(x, 0) + log1p(e^{−|x|}), log1p by Goldberg's log(w)·u/(w − 1), w = 1 + u.
+ *  - Gelu (exact form): 0.5·x·(1 + erf(x/√2)) with 1 + erf as erfc(|z|) = e^{−x²/2}·R(1/|z|)/|z|
+ *    for z < −0.921875 (x²/2 split exactly), so the negative tail keeps full relative accuracy:
+ *    ≤ 6 ulp over the sweep against an erfc-based float64 reference (≤ 2 ulp for x ≥ 0).
  *  - Gelu (tanh form): 0.5·x·(1 + tanh(y)) = x·sigmoid(2y), which has no cancellation for x < 0;
  *    error ≤ (3 + 8|y|) ulp, y = √(2/π)(x + 0.044715x³): the float32 roundings of y are amplified by
  *    e^{2y} in the negative tail (where the float64 0.5·x·(1 + tanh y) is itself 0 or garbage).
@@ -172,7 +175,7 @@ const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.166579589
  * e^(x + lo) of the v128 `x` produced by `xin`; `lo` (optional, |lo| ≤ ulp(x)/2) is the low part of
  * an exactly split argument (see `twoDiff`), added after range reduction where it is not lost.
  */
-function expV(fn: Fn, xin: Code, lo?: Code): Code {
+function expV(fn: Fn, xin: Code, lo?: Code, wideLo = false): Code {
   const x = fn.local(V128);
   const n = fn.local(V128);
   const r = fn.local(V128);
@@ -185,12 +188,14 @@ function expV(fn: Fn, xin: Code, lo?: Code): Code {
   // f32x4.nearest plus i32x4.trunc_sat_f32x4_s.
   return [
     ...f4.pmin(f4.pmax(xin, fn.kf(-104)), fn.kf(89)), ...set(x),
-    ...f4.add(f4.mul(get(x), fn.kf(LOG2E)), fn.kf(ROUND_MAGIC)), ...set(t),
+    // wideLo: |lo| may exceed ulp(x) (a caller-bounded correction, up to ~0.1), so n is taken
+    // from x + lo and lo enters r unclamped
+    ...f4.add(f4.mul(wideLo && lo ? f4.add(get(x), lo) : get(x), fn.kf(LOG2E)), fn.kf(ROUND_MAGIC)), ...set(t),
     ...f4.sub(get(t), fn.kf(ROUND_MAGIC)), ...set(n),
     ...f4.sub(f4.sub(get(x), f4.mul(get(n), fn.kf(LN2_HI))), f4.mul(get(n), fn.kf(LN2_LO))),
     // lo clamped to ±2^−16 (≥ ulp(x)/2 wherever e^x is neither 0 nor ∞) so a huge split of an
     // out-of-range x cannot disturb the polynomial
-    ...(lo ? [...f4.pmin(f4.pmax(lo, fn.kf(-(2 ** -16))), fn.kf(2 ** -16)), ...simd(0xe4)] : []), ...set(r),
+    ...(lo ? [...(wideLo ? lo : f4.pmin(f4.pmax(lo, fn.kf(-(2 ** -16))), fn.kf(2 ** -16))), ...simd(0xe4)] : []), ...set(r),
     ...i4.sub(get(t), fn.ki(ROUND_MAGIC_BITS)), ...tee(ni),
     ...i4.shrS([], 1), ...set(n1),
     // (P(r)·r² + r + 1) · 2^n1 · 2^(n − n1); each factor's exponent is within range on its own.
@@ -349,6 +354,56 @@ function softplusV(fn: Fn, xin: Code): Code {
     ...f4.add(
       f4.pmax(get(x), fn.kf(0)),
       v.select(get(u), f4.mul(logV(fn, get(w)), f4.div(get(u), f4.sub(get(w), fn.kf(1)))), f4.eq(get(w), fn.kf(1))),
+    ),
+  ];
+}
+
+/**
+ * erfc(z)·e^{z²}·z = R(u) on z ∈ [0.921875, 10.5], u = (1/z − GELU_MID)/GELU_HALF ∈ [−1, 1]: a
+ * degree-12 Chebyshev least-squares fit (float64 numpy against mpmath's erfc at 40 digits, relative
+ * fit error 5e-9, 3e-8 after rounding the coefficients to float32), converted to monomials in u.
+ */
+const ERFC_R = [-2.1776642824988812e-05, 3.169457704643719e-05, 4.794448250322603e-05, -0.0001482045481679961, 0.000213111488847062, -0.00026072972104884684, -3.2109743187902495e-05, 0.0015040484722703695, -0.005205132067203522, 0.010130845010280609, -0.002316180383786559, -0.08470987528562546, 0.49552688002586365];
+const GELU_MID = 0.5899919289749798;
+const GELU_HALF = 0.4947538337368846;
+
+/**
+ * Gelu, exact form: 0.5·x·(1 + erf(z)), z = x/√2, with 1 + erf(z) taken without cancellation:
+ * 1 + z·P(z²) for |z| < 0.921875, else erfc(|z|) = e^{−x²/2}·R(u)/|z| for z < 0 and 2 − that for
+ * z > 0. x²/2 is split exactly (x = xh + xl with xh's low 12 mantissa bits cleared, so xh² is
+ * exact) and passed to exp as hi + lo, so the large exponent does not amplify a rounding of z².
+ */
+function geluErfV(fn: Fn, xin: Code): Code {
+  const x = fn.local(V128);
+  const z = fn.local(V128);
+  const az = fn.local(V128);
+  const xh = fn.local(V128);
+  const lo = fn.local(V128);
+  const inv = fn.local(V128);
+  const u = fn.local(V128);
+  const ec = fn.local(V128);
+  const z2 = fn.local(V128);
+  const xc = fn.local(V128);
+  return [
+    ...xin, ...set(x),
+    ...f4.mul(get(x), fn.kf(Math.SQRT1_2)), ...set(z),
+    ...f4.mul(get(z), get(z)), ...set(z2),
+    ...f4.abs(get(z)), ...set(az),
+    // x clamped to ±15 (|z| > 10.6: erfc < 1e-50, so e^{−x²/2} is 0 anyway) keeps the split finite
+    ...f4.pmin(f4.pmax(get(x), fn.kf(-15)), fn.kf(15)), ...set(xc),
+    ...v.and(get(xc), fn.ki(-4096)), ...set(xh),
+    // lo = −(xc − xh)(xc + xh)/2, exact up to one rounding of a value ≤ 0.05
+    ...f4.mul(f4.mul(f4.sub(get(xc), get(xh)), f4.add(get(xc), get(xh))), fn.kf(-0.5)), ...set(lo),
+    ...f4.div(fn.kf(1), f4.pmin(get(az), fn.kf(10.5))), ...set(inv),
+    ...f4.sub(f4.mul(get(inv), fn.kf(1 / GELU_HALF)), fn.kf(GELU_MID / GELU_HALF)), ...set(u),
+    ...f4.mul(f4.mul(expV(fn, f4.mul(f4.mul(get(xh), get(xh)), fn.kf(-0.5)), get(lo), true), horner(fn, u, ERFC_R)), get(inv)), ...set(ec),
+    ...f4.mul(
+      f4.mul(get(x), fn.kf(0.5)),
+      v.select(
+        f4.add(fn.kf(1), f4.mul(get(z), horner(fn, z2, ERF_P))),
+        v.select(get(ec), f4.sub(fn.kf(2), get(ec)), f4.lt(get(x), fn.kf(0))),
+        f4.lt(get(az), fn.kf(0.921875)),
+      ),
     ),
   ];
 }
@@ -532,8 +587,17 @@ function rowReduceFunc(exportName: string, max: boolean): WasmFunc {
 }
 
 /** Elementwise float32 functions with a SIMD kernel. */
-export type WasmUnaryOp = 'exp' | 'log' | 'tanh' | 'sigmoid' | 'erf' | 'geluTanh' | 'softplus';
-const UNARY: Record<WasmUnaryOp, (fn: Fn, xin: Code) => Code> = { exp: expV, log: logV, tanh: tanhV, sigmoid: sigmoidV, erf: erfV, geluTanh: geluTanhV, softplus: softplusV };
+export type WasmUnaryOp = 'exp' | 'log' | 'tanh' | 'sigmoid' | 'erf' | 'geluErf' | 'geluTanh' | 'softplus';
+const UNARY: Record<WasmUnaryOp, (fn: Fn, xin: Code) => Code> = {
+  exp: expV,
+  log: logV,
+  tanh: tanhV,
+  sigmoid: sigmoidV,
+  erf: erfV,
+  geluErf: geluErfV,
+  geluTanh: geluTanhV,
+  softplus: softplusV,
+};
 
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const funcs = [
