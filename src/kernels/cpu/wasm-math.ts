@@ -86,6 +86,7 @@ const f4 = {
   lt: op2(0x43),
   eq: op2(0x41),
   ne: op2(0x42),
+  ge: op2(0x46),
   k: f32x4Const,
 };
 const i4 = {
@@ -228,11 +229,20 @@ function logV(fn: Fn, xin: Code): Code {
   const z = fn.local(V128);
   const ef = fn.local(V128);
   const r = fn.local(V128);
+  const good = fn.local(V128);
+  const ALL_TRUE = simd(0xa3); // i32x4.all_true
+  const IF = [0x04, 0x40];
   return [
-    ...xin, ...set(x0),
+    ...xin, ...tee(x0), ...set(x),
+    ...i32x4Const(0), ...set(small),
+    // Lanes that are normal, positive and finite need neither fix-up; only vectors holding another
+    // lane pay for the denormal rescale and the special-value selects (branches, not selects).
+    ...v.and(f4.ge(get(x0), fn.kf(F32_MIN_NORMAL)), f4.lt(get(x0), fn.kf(Infinity))), ...tee(good),
+    ...ALL_TRUE, I32_EQZ, ...IF,
     // Denormals: scale by 2^23 so the exponent/mantissa split below sees a normal number.
     ...f4.lt(get(x0), fn.kf(F32_MIN_NORMAL)), ...set(small),
     ...v.select(f4.mul(get(x0), fn.kf(8388608)), get(x0), get(small)), ...set(x),
+    END,
     // e = biased exponent − 126 (− 23 for rescaled denormals); m ∈ [0.5, 1).
     ...i4.add(i4.sub(i4.shrU(get(x), 23), fn.ki(126)), v.and(get(small), fn.ki(-23))), ...set(e),
     ...v.or(v.and(get(x), fn.ki(0x007fffff)), fn.ki(0x3f000000)), ...set(m),
@@ -250,10 +260,13 @@ function logV(fn: Fn, xin: Code): Code {
       ),
       f4.mul(get(ef), fn.kf(LN2_HI)),
     ), ...set(r),
+    ...get(good), ...ALL_TRUE, I32_EQZ, ...IF,
     // Specials: NaN or x < 0 → NaN; ±0 → −∞; +∞ → +∞.
     ...v.select(fn.kf(NaN), get(r), v.or(f4.ne(get(x0), get(x0)), f4.lt(get(x0), fn.kf(0)))), ...set(r),
     ...v.select(fn.kf(-Infinity), get(r), f4.eq(get(x0), fn.kf(0))), ...set(r),
-    ...v.select(fn.kf(Infinity), get(r), f4.eq(get(x0), fn.kf(Infinity))),
+    ...v.select(fn.kf(Infinity), get(r), f4.eq(get(x0), fn.kf(Infinity))), ...set(r),
+    END,
+    ...get(r),
   ];
 }
 
