@@ -97,7 +97,7 @@ function geluErf(x: number): number {
 const UNARY: Array<[WasmUnaryOp, (x: number) => number, number]> = [
   ['exp', Math.exp, 1],
   ['log', Math.log, 1],
-  ['tanh', Math.tanh, 1],
+  ['tanh', Math.tanh, 2],
   ['sigmoid', (x) => 1 / (1 + Math.exp(-x)), 2],
   ['erf', erf, 3],
   ['softplus', softplus, 3],

@@ -13,13 +13,15 @@
  * Approximations (the constants are the published Cephes single-precision ones, S. L. Moshier,
  * "Methods and Programs for Mathematical Functions", 1989; erf's are fitted here). Measured worst
  * case over a dense sweep against float64 Math.* rounded to float32 (test/ops/wasm-math.test.ts):
- * exp, log, tanh 1 ulp; sigmoid 2 ulp; erf 2 ulp (float32 ulp ≈ 6e-8 relative):
+ * exp, log 1 ulp; tanh, sigmoid, erf 2 ulp; softplus 3 ulp; Softmax/LogSoftmax 4 ulp (float32
+ * ulp ≈ 6e-8 relative):
  *  - exp: x = n·ln2 + r (Cody–Waite split of ln2, |r| ≤ ln2/2), e^r by a degree-6 polynomial,
  *    2^n applied as two exponent-field scalings so results underflow gradually into denormals
  *    (one rounding) and overflow to +∞ exactly where float32 does.
  *  - log: x = 2^e·m with m ∈ [√½, √2), log(m) = f − f²/2 + f³·P(f) (degree 8), e·ln2 added in
  *    two parts; denormal inputs are rescaled by 2^23 first; 0 → −∞, x < 0 → NaN, +∞ → +∞.
- *  - tanh: |x| < 0.625 odd degree-9 polynomial; otherwise 1 − 2/(e^{2|x|} + 1) with x's sign.
+ *  - tanh: sign(x)·(−y/(2 + y)), y = e^{−2|x|} − 1 by the exp reduction without the final
+ *    "+ 1", so small |x| keeps full relative accuracy.
  *  - sigmoid: e = e^{−|x|}, then 1/(1+e) or e/(1+e) by sign (no overflow, no cancellation).
  *  - erf: x·P(x²) for |x| < 0.921875, else sign(x)·(1 − e^{L(|x|)}) with |x| clamped to 4
  *    (erf(±4) rounds to ±1 in float32); P and L are fitted here (see `ERF_P`).
@@ -30,7 +32,11 @@
  *  - Gelu (tanh form): 0.5·x·(1 + tanh(y)) = x·sigmoid(2y), which has no cancellation for x < 0;
  *    error ≤ (3 + 8|y|) ulp, y = √(2/π)(x + 0.044715x³): the float32 roundings of y are amplified by
  *    e^{2y} in the negative tail (where the float64 0.5·x·(1 + tanh y) is itself 0 or garbage).
- * NaN propagates through every kernel (wasm's f32x4.min/max and arithmetic are NaN-propagating).
+ * NaN propagates through every kernel: arithmetic does, and every clamp is a pmin/pmax with the
+ * data as first operand (`b < a ? b : a` keeps a NaN `a`).
+ *  - Softmax/LogSoftmax: x − max split exactly (TwoSum) into exp's reduction, Σ in float64;
+ *    LogSoftmax corrects log(float32(Σ)) by (Σ − float32(Σ))/Σ.
+ *  - row sum in float64 (f64x2), row max NaN-propagating, as the JS loops in reduce.ts.
  */
 import {
   BLOCK,
@@ -270,29 +276,40 @@ function logV(fn: Fn, xin: Code): Code {
   ];
 }
 
-const TANH_POLY = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1];
+/**
+ * e^a − 1 for a ∈ [−20, 0] (callers clamp), without cancellation near 0: with a = n·ln2 + r,
+ * e^a − 1 = 2^n·q + (2^n − 1), q = e^r − 1 = r + r²·P(r) (the same P as exp); n = 0 gives q itself
+ * and 2^n − 1 is exact for n ≥ −24.
+ */
+function expm1NegV(fn: Fn, ain: Code): Code {
+  const a = fn.local(V128);
+  const t = fn.local(V128);
+  const n = fn.local(V128);
+  const r = fn.local(V128);
+  const p2 = fn.local(V128);
+  return [
+    ...ain, ...set(a),
+    ...f4.add(f4.mul(get(a), fn.kf(LOG2E)), fn.kf(ROUND_MAGIC)), ...set(t),
+    ...f4.sub(get(t), fn.kf(ROUND_MAGIC)), ...set(n),
+    ...f4.sub(f4.sub(get(a), f4.mul(get(n), fn.kf(LN2_HI))), f4.mul(get(n), fn.kf(LN2_LO))), ...set(r),
+    ...i4.shl(i4.add(i4.sub(get(t), fn.ki(ROUND_MAGIC_BITS)), fn.ki(127)), 23), ...set(p2),
+    ...f4.add(f4.mul(get(p2), f4.add(f4.mul(horner(fn, r, EXP_POLY), f4.mul(get(r), get(r))), get(r))), f4.sub(get(p2), fn.kf(1))),
+  ];
+}
 
-/** tanh of the v128 produced by `xin`. */
+/**
+ * tanh by one formula: with y = e^{−2|x|} − 1 ∈ (−1, 0] (expm1NegV, |x| clamped to 10 where tanh
+ * rounds to 1), tanh|x| = −y/(2 + y); the sign of x is put back on the magnitude. ~35 f32x4 ops
+ * instead of exp + division + a separate small-|x| polynomial and select.
+ */
 function tanhV(fn: Fn, xin: Code): Code {
   const x = fn.local(V128);
-  const ax = fn.local(V128);
-  const z = fn.local(V128);
-  const e = fn.local(V128);
+  const y = fn.local(V128);
   return [
     ...xin, ...set(x),
-    ...f4.abs(get(x)), ...set(ax),
-    ...f4.mul(get(x), get(x)), ...set(z),
-    ...expV(fn, f4.add(get(ax), get(ax))), ...set(e),
-    // sign(x) | (|x| < 0.625 ? x + x·z·P(z) : 1 − 2/(e^{2|x|} + 1)); e = +∞ gives exactly 1, and
-    // OR-ing the sign keeps tanh(−0) = −0 (the polynomial branch yields +0 there)
-    ...v.or(
-      v.select(
-        f4.add(f4.mul(f4.mul(horner(fn, z, TANH_POLY), get(z)), get(x)), get(x)),
-        f4.sub(fn.kf(1), f4.div(fn.kf(2), f4.add(get(e), fn.kf(1)))),
-        f4.lt(get(ax), fn.kf(0.625)),
-      ),
-      v.and(get(x), fn.ki(-0x80000000)),
-    ),
+    // pmax(−2|x|, −20) lets a NaN through (first operand)
+    ...expm1NegV(fn, f4.pmax(f4.mul(f4.abs(get(x)), fn.kf(-2)), fn.kf(-20))), ...set(y),
+    ...v.or(v.and(f4.div(get(y), f4.add(get(y), fn.kf(2))), fn.ki(0x7fffffff)), v.and(get(x), fn.ki(-0x80000000))),
   ];
 }
 
