@@ -667,21 +667,31 @@ export function hasWasmMath(): boolean {
   return kernels() !== undefined;
 }
 
-/** Grow the module's memory to at least `bytes` and refresh the views (growth detaches them). */
-function memoryFor(k: MathExports, bytes: number): void {
+/**
+ * Grow the module's memory to at least `bytes` and refresh the views (growth detaches them).
+ * False when the engine refuses to grow it (a row too long for the 4 GiB wasm32 space or for
+ * the process): the caller then runs its plain-JS loop instead of surfacing a RangeError.
+ */
+function memoryFor(k: MathExports, bytes: number): boolean {
   const have = k.mem.buffer.byteLength;
-  if (have < bytes) k.mem.grow(Math.ceil((bytes - have) / 65536));
+  if (have < bytes) {
+    try {
+      k.mem.grow(Math.ceil((bytes - have) / 65536));
+    } catch {
+      return false;
+    }
+  }
   if (f32view.buffer !== k.mem.buffer) {
     f32view = new Float32Array(k.mem.buffer);
     f64view = new Float64Array(k.mem.buffer);
   }
+  return true;
 }
 
 /** o[i] = op(x[i]) for float32 arrays of equal length (o may be x); false when SIMD is unavailable. */
 export function wasmUnary(op: WasmUnaryOp, x: Float32Array, o: Float32Array): boolean {
   const k = kernels();
-  if (!k) return false;
-  memoryFor(k, CHUNK * 4);
+  if (!k || !memoryFor(k, CHUNK * 4)) return false;
   const f = k[op] as (src: number, dst: number, n4: number) => void;
   const n = x.length;
   for (let i = 0; i < n; i += CHUNK) {
@@ -704,7 +714,7 @@ export function wasmSoftmaxRows(x: Float32Array, o: Float32Array, len: number, l
   const len4 = (len + 3) >> 2;
   const stride = len4 * 4;
   const per = Math.max(1, Math.floor(CHUNK / stride));
-  memoryFor(k, Math.max(CHUNK, per * stride) * 4);
+  if (!memoryFor(k, Math.max(CHUNK, per * stride) * 4)) return false;
   const f = log ? k.logsoftmax : k.softmax;
   for (let r = 0; r < rows; r += per) {
     const nr = Math.min(per, rows - r);
@@ -728,8 +738,7 @@ export function wasmSoftmaxRows(x: Float32Array, o: Float32Array, len: number, l
  */
 export function wasmRowReduce(kind: 'sum' | 'max', x: Float32Array, len: number, acc: Float64Array): boolean {
   const k = kernels();
-  if (!k || len === 0) return !!k && len !== 0;
-  memoryFor(k, CHUNK * 4 + CHUNK * 8);
+  if (!k || len === 0 || !memoryFor(k, CHUNK * 4 + CHUNK * 8)) return false;
   const f = kind === 'sum' ? k.rowsum : k.rowmax;
   const rows = acc.length;
   const outAt = CHUNK * 4;
