@@ -414,11 +414,17 @@ function geluErfV(fn: Fn, xin: Code): Code {
   const ec = fn.local(V128);
   const z2 = fn.local(V128);
   const xc = fn.local(V128);
+  const small = fn.local(V128);
+  const onePlusErf = fn.local(V128);
   return [
     ...xin, ...set(x),
     ...f4.mul(get(x), fn.kf(Math.SQRT1_2)), ...set(z),
     ...f4.mul(get(z), get(z)), ...set(z2),
     ...f4.abs(get(z)), ...set(az),
+    ...f4.add(fn.kf(1), f4.mul(get(z), horner(fn, z2, ERF_P))), ...set(onePlusErf),
+    ...f4.lt(get(az), fn.kf(0.921875)), ...tee(small),
+    // The erfc tail (exp, division, degree-12 polynomial) only for vectors with a lane beyond it.
+    ...simd(0xa3), I32_EQZ, 0x04, 0x40, // i32x4.all_true; if
     // x clamped to ±15 (|z| > 10.6: erfc < 1e-50, so e^{−x²/2} is 0 anyway) keeps the split finite
     ...f4.pmin(f4.pmax(get(x), fn.kf(-15)), fn.kf(15)), ...set(xc),
     ...v.and(get(xc), fn.ki(-4096)), ...set(xh),
@@ -427,14 +433,9 @@ function geluErfV(fn: Fn, xin: Code): Code {
     ...f4.div(fn.kf(1), f4.pmin(get(az), fn.kf(10.5))), ...set(inv),
     ...f4.sub(f4.mul(get(inv), fn.kf(1 / GELU_HALF)), fn.kf(GELU_MID / GELU_HALF)), ...set(u),
     ...f4.mul(f4.mul(expV(fn, f4.mul(f4.mul(get(xh), get(xh)), fn.kf(-0.5)), get(lo), true), horner(fn, u, ERFC_R)), get(inv)), ...set(ec),
-    ...f4.mul(
-      f4.mul(get(x), fn.kf(0.5)),
-      v.select(
-        f4.add(fn.kf(1), f4.mul(get(z), horner(fn, z2, ERF_P))),
-        v.select(get(ec), f4.sub(fn.kf(2), get(ec)), f4.lt(get(x), fn.kf(0))),
-        f4.lt(get(az), fn.kf(0.921875)),
-      ),
-    ),
+    ...v.select(get(onePlusErf), v.select(get(ec), f4.sub(fn.kf(2), get(ec)), f4.lt(get(x), fn.kf(0))), get(small)), ...set(onePlusErf),
+    END,
+    ...f4.mul(f4.mul(get(x), fn.kf(0.5)), get(onePlusErf)),
   ];
 }
 
