@@ -363,7 +363,11 @@ function planRnn(
   const dirAttr = ATTR_STRING(n, 'direction', 'forward');
   if (dirAttr === 'reverse') throw unsupported(n, "runs in direction 'reverse' only", 'torch.nn RNNs run forward or bidirectional; flip the sequence around a forward layer');
   if (ATTR_INT(n, 'layout', 0) !== 0) throw unsupported(n, 'uses layout = 1', 'please report: importers emit layout 0');
-  if (n.attrs.activations || n.attrs.clip || ATTR_INT(n, 'input_forget', 0) !== 0) throw unsupported(n, 'uses non-default activations, clip or input_forget', `torch.nn.${n.opType} has fixed activations`);
+  // The Keras importer spells the defaults out (Sigmoid, Tanh[, Tanh] per direction): those are fine.
+  const acts = n.attrs.activations;
+  const defaultActs = (lstm ? ['sigmoid', 'tanh', 'tanh'] : ['sigmoid', 'tanh']).join();
+  const actsOk = !acts || (acts.type === 'strings' && acts.value.length % (lstm ? 3 : 2) === 0 && acts.value.every((a, k) => a.toLowerCase() === defaultActs.split(',')[k % (lstm ? 3 : 2)]) && !n.attrs.activation_alpha && !n.attrs.activation_beta);
+  if (!actsOk || n.attrs.clip || ATTR_INT(n, 'input_forget', 0) !== 0) throw unsupported(n, 'uses non-default activations, clip or input_forget', `torch.nn.${n.opType} has fixed activations`);
   if (!lstm && ATTR_INT(n, 'linear_before_reset', 0) !== 1) throw unsupported(n, 'uses linear_before_reset = 0 (Keras reset_after = False)', 'torch.nn.GRU applies the reset gate after the recurrent matmul (linear_before_reset = 1); a custom GRU cell would be needed');
   if (i[4]) throw unsupported(n, 'takes sequence lengths', 'pack the sequences (pack_padded_sequence) by hand');
   for (const k of lstm ? [5, 6] : [5]) if (i[k] && !isZeroValue(g, i[k]!, producer)) throw unsupported(n, 'starts from a non-zero initial state', 'pass h0/c0 to the module by hand');

@@ -89,7 +89,7 @@ function checkHardSigmoid(p: Prepared, targetKeras3: boolean, format: string): v
 function adaptForTfjs(p: Prepared): { kind: string; scope: string; detail: string }[] {
   const rewrites: { kind: string; scope: string; detail: string }[] = [];
   const walk = (m: NormModel): void => {
-    for (const l of m.layers) {
+    for (const l of m.layers.slice()) {
       if (l.inner) walk(l.inner);
       if (l.className === 'SpatialDropout2D' || l.className === 'SpatialDropout3D') {
         rewrites.push({ kind: 'layer-substituted', scope: l.name, detail: `${l.className} written as Dropout (tfjs-layers has no ${l.className}; identical at inference, not in training)` });
@@ -102,8 +102,23 @@ function adaptForTfjs(p: Prepared): { kind: string; scope: string; detail: strin
         const raw = Array.isArray(l.config.axis) ? (l.config.axis as number[])[0] : l.config.axis;
         const ax = typeof raw === 'number' ? raw : -1;
         if (rank !== undefined && ax !== -1 && ax !== rank - 1) {
-          throw new RosettaError('E_UNSUPPORTED', `layer ${l.name}: tfjs-layers computes BatchNormalization on axis ${ax} of a rank-${rank} input incorrectly (it broadcasts over the last axis)`, { where: { layer: l.name }, hint: 'save as .keras or .h5, or to ONNX' });
+          if (ax < 1 || ax >= rank) throw new RosettaError('E_UNSUPPORTED', `layer ${l.name}: BatchNormalization on axis ${ax} of a rank-${rank} input`, { where: { layer: l.name }, hint: 'save as .keras or .h5, or to ONNX' });
+          // Move the axis last around the layer (Permute, BatchNormalization(axis=-1), Permute
+          // back): the same values, in the one form tfjs-layers computes correctly.
+          wrapInPermutes(m, l, ax, rank);
+          rewrites.push({ kind: 'layer-substituted', scope: l.name, detail: `BatchNormalization(axis=${ax}) written as Permute → BatchNormalization(axis=-1) → Permute (tfjs-layers broadcasts its parameters over the last axis whatever axis says)` });
         }
+      }
+      const gru = l.className === 'GRU' ? l.config : l.className === 'Bidirectional' && (l.config.layer as { class_name?: string } | undefined)?.class_name === 'GRU' ? (l.config.layer as { config?: Record<string, unknown> }).config : undefined;
+      if (gru && gru.reset_after === true) {
+        // tfjs-layers' GRUCell throws "does not support reset_after parameter set to true"; the
+        // other form (reset before the recurrent matmul) computes something else.
+        throw new RosettaError('E_UNSUPPORTED', `layer ${l.name}: tfjs-layers has no GRU with reset_after=True (PyTorch's GRU, ONNX linear_before_reset=1), and reset_after=False computes different outputs`, { where: { layer: l.name }, hint: 'save as .keras or .h5, or to ONNX' });
+      }
+      if (l.className === 'InputLayer' && l.config.dtype === 'int64') {
+        // tfjs has no int64 tensors; integer ids travel as int32 there (same values).
+        rewrites.push({ kind: 'dtype-narrowed', scope: l.name, detail: 'int64 input declared as int32 (tfjs has no int64)' });
+        l.config.dtype = 'int32';
       }
       if (l.className === 'ELU' && typeof l.config.alpha === 'number' && l.config.alpha !== 1) {
         throw new RosettaError('E_UNSUPPORTED', `layer ${l.name}: tfjs-layers' ELU supports only alpha = 1, this one has alpha = ${l.config.alpha}`, { where: { layer: l.name }, hint: 'save as .keras or .h5, or to ONNX' });
@@ -112,6 +127,24 @@ function adaptForTfjs(p: Prepared): { kind: string; scope: string; detail: strin
   };
   walk(p.norm);
   return rewrites;
+}
+
+/**
+ * Put Permute layers around `l` so that its axis `ax` (of a rank-`rank` input, batch included)
+ * is last inside: `<l>_to_last` before, `<l>_from_last` after; every use of `l`'s output is
+ * redirected to the second Permute.
+ */
+function wrapInPermutes(m: NormModel, l: NormModel['layers'][number], ax: number, rank: number): void {
+  const dims = [...Array.from({ length: rank - 1 }, (_, k) => k + 1).filter((d) => d !== ax), ax];
+  const back = dims.map((_, k) => dims.indexOf(k + 1) + 1);
+  const pre: NormModel['layers'][number] = { name: `${l.name}_to_last`, className: 'Permute', config: { name: `${l.name}_to_last`, trainable: false, dtype: 'float32', dims }, calls: l.calls.map((c) => ({ inputs: c.inputs, kwargs: {} })) };
+  const post: NormModel['layers'][number] = { name: `${l.name}_from_last`, className: 'Permute', config: { name: `${l.name}_from_last`, trainable: false, dtype: 'float32', dims: back }, calls: l.calls.map((_, k) => ({ inputs: [{ layer: l.name, node: k, tensor: 0 }], kwargs: {} })) };
+  for (const other of m.layers) for (const c of other.calls) c.inputs = c.inputs.map((r) => (r.layer === l.name ? { ...r, layer: post.name } : r));
+  m.outputs = m.outputs.map((r) => (r.layer === l.name ? { ...r, layer: post.name } : r));
+  l.calls = l.calls.map((c, k) => ({ inputs: [{ layer: pre.name, node: k, tensor: 0 }], kwargs: c.kwargs }));
+  l.config = { ...l.config, axis: -1 };
+  const at = m.layers.indexOf(l);
+  m.layers.splice(at, 1, pre, l, post);
 }
 
 /** Keras weight names for a layer: `layer/role` (Bidirectional: `layer/forward_inner/role`). */
