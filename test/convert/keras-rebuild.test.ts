@@ -3,7 +3,10 @@
  * explicit pads → [BatchNormalization →] Relu → MaxPool → Flatten → Gemm → Softmax, and a
  * MatMul+Add MLP) is rebuilt as Keras layers in channels_first layout. The tfjs-layers export is
  * loaded by @tensorflow/tfjs 4.22 (`tf.loadLayersModel`) and must compute what the IR computes;
- * `.keras` and `.h5` re-imports must too. Unsupported shapes (branches) are refused.
+ * `.keras` and `.h5` re-imports must too. Also: depthwise Conv → DepthwiseConv2D, PyTorch's
+ * batch_first LSTM/GRU export pattern → Bidirectional(LSTM) / GRU, BatchNormalization on axis 1
+ * through Permutes for tfjs-layers. Unsupported shapes (branches, general grouped convs, the last
+ * step of a bidirectional RNN, GRU reset_after=True for tfjs) are refused.
  */
 import { describe, expect, it } from 'vitest';
 import { exportKerasH5, exportKerasZip, exportTfjs } from '../../src/exporters/keras/index.js';
@@ -44,6 +47,11 @@ function mlp(): Model {
   return emptyModel(g);
 }
 
+async function tfjsOf(t: { files: Map<string, Uint8Array> }): Promise<Awaited<ReturnType<typeof tf.loadLayersModel>>> {
+  const json = JSON.parse(new TextDecoder().decode(t.files.get('model.json')));
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest[0].weights, weightData: t.files.get('group1-shard1of1.bin')!.slice().buffer }));
+}
+
 async function run(m: Model, x: Tensor): Promise<Tensor> {
   const s = await Session.create(m);
   const out = (await s.run({ [m.graph.inputs[0]!.name]: x })).outputs;
@@ -68,7 +76,7 @@ describe('Keras writers rebuild layers for models not from Keras', () => {
       expectClose(await run(fromH5, x), want, 1e-5, 1e-6, `${label} .h5`);
     });
   }
-  it('CNN with BatchNormalization on channels (axis 1): .keras and .h5 agree; tfjs is refused (tfjs-layers mis-broadcasts non-last BN axes)', async () => {
+  it('CNN with BatchNormalization on channels (axis 1): .keras and .h5 agree; tfjs gets Permute → BN(axis=-1) → Permute and tfjs-layers agrees', async () => {
     const m = cnn(true);
     const x = seededTensor([2, 3, 8, 8], 98);
     const want = await run(m, x);
@@ -76,7 +84,78 @@ describe('Keras writers rebuild layers for models not from Keras', () => {
     expectClose(await run(((await kerasZipImporter.open({ name: 'm.keras', bytes: z.files.get('m.keras')! })) as { model: Model }).model, x), want, 1e-5, 1e-6, '.keras');
     const h = await exportKerasH5(m, 'm.h5');
     expectClose(await run(((await kerasH5Importer.open({ name: 'm.h5', bytes: h.files.get('m.h5')! })) as { model: Model }).model, x), want, 1e-5, 1e-6, '.h5');
-    await expect(exportTfjs(m, 'model.json')).rejects.toMatchObject({ code: 'E_UNSUPPORTED', where: { layer: 'features_1' } });
+    // tfjs-layers broadcasts BN parameters over the last axis whatever `axis` says: the writer
+    // moves the channel axis last around the layer, and tfjs-layers itself must then agree.
+    const t = await exportTfjs(m, 'model.json');
+    expect(t.rewrites.map((r) => `${r.kind}:${r.scope}`)).toContain('layer-substituted:features_1');
+    expectClose(tfjsPredict(await tfjsOf(t), [x])[0]!, want, 1e-4, 1e-5, 'tfjs-layers (BN axis 1 via Permute)');
+  });
+  it('depthwise Conv (group = C_in, multiplier 2) becomes DepthwiseConv2D; tfjs-layers agrees; other groupings are refused naming the node', async () => {
+    const g = emptyGraph('dw');
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float32', shape: ['N', 3, 6, 6] } });
+    g.initializers.set('dw.weight', seededTensor([6, 1, 3, 3], 21));
+    g.initializers.set('dw.bias', seededTensor([6], 22));
+    g.nodes.push(makeNode('Conv', ['x', 'dw.weight', 'dw.bias'], ['y'], { group: attrInt(3), kernel_shape: attrInts([3, 3]), pads: attrInts([1, 1, 1, 1]) }, { scope: 'dw' }));
+    g.outputs.push({ name: 'y', type: { kind: 'tensor', dtype: 'float32' } });
+    const m = emptyModel(g);
+    const x = seededTensor([2, 3, 6, 6], 23);
+    const want = await run(m, x);
+    const t = await exportTfjs(m, 'model.json');
+    const json = JSON.parse(new TextDecoder().decode(t.files.get('model.json')));
+    expect(json.modelTopology.config.layers.map((l: { class_name: string }) => l.class_name)).toEqual(['ZeroPadding2D', 'DepthwiseConv2D']);
+    expectClose(tfjsPredict(await tfjsOf(t), [x])[0]!, want, 1e-4, 1e-5, 'tfjs-layers DepthwiseConv2D');
+    const z = await exportKerasZip(m, 'm.keras');
+    expectClose(await run(((await kerasZipImporter.open({ name: 'm.keras', bytes: z.files.get('m.keras')! })) as { model: Model }).model, x), want, 1e-5, 1e-6, '.keras');
+    // Two groups of 3 input channels (6 → 4): not depthwise.
+    const g2 = emptyGraph('grouped');
+    g2.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float32', shape: ['N', 6, 6, 6] } });
+    g2.initializers.set('w', seededTensor([4, 3, 3, 3], 24));
+    g2.nodes.push(makeNode('Conv', ['x', 'w'], ['y'], { group: attrInt(2), kernel_shape: attrInts([3, 3]) }, { scope: 'gc', name: 'gc_node' }));
+    g2.outputs.push({ name: 'y', type: { kind: 'tensor', dtype: 'float32' } });
+    await expect(exportKerasZip(emptyModel(g2), 'm.keras')).rejects.toMatchObject({ code: 'E_UNSUPPORTED', where: { node: 'gc_node' }, message: expect.stringMatching(/grouped convolution with 2 groups/) });
+  });
+  it("PyTorch's batch_first export (Transpose → bidirectional LSTM → Transpose/Reshape → GRU → Squeeze → Transpose → h[:, -1] → Gemm) becomes Bidirectional(LSTM) → GRU(return_sequences=False) → Dense; tfjs-layers agrees", async () => {
+    // GRU with linear_before_reset = 0 (Keras reset_after=False), the form tfjs-layers has.
+    const H = 3;
+    const G = 4;
+    const g = emptyGraph('rnn');
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float32', shape: ['N', 5, 4] } });
+    const w = (name: string, shape: number[], seed: number): string => {
+      g.initializers.set(name, seededTensor(shape, seed, -0.6, 0.6));
+      return name;
+    };
+    const c = (name: string, values: number[], shape: number[]): string => {
+      g.nodes.push(makeNode('Constant', [], [name], { value: { type: 'tensor', value: Tensor.from('int64', shape, values.map(BigInt)) } }, { scope: '' }));
+      return name;
+    };
+    g.nodes.push(makeNode('Transpose', ['x'], ['xt'], { perm: attrInts([1, 0, 2]) }, { scope: 'lstm' }));
+    g.nodes.push(makeNode('LSTM', ['xt', w('lw', [2, 4 * H, 4], 31), w('lr', [2, 4 * H, H], 32), w('lb', [2, 8 * H], 33)], ['ly', '', ''], { hidden_size: attrInt(H), direction: { type: 'string', value: 'bidirectional' } }, { scope: 'lstm' }));
+    g.nodes.push(makeNode('Transpose', ['ly'], ['lt'], { perm: attrInts([0, 2, 1, 3]) }, { scope: 'lstm' }));
+    g.nodes.push(makeNode('Reshape', ['lt', c('shape', [0, 0, -1], [3])], ['lr2'], {}, { scope: 'lstm' }));
+    g.nodes.push(makeNode('GRU', ['lr2', w('gw', [1, 3 * G, 2 * H], 34), w('gr', [1, 3 * G, G], 35), w('gb', [1, 6 * G], 36)], ['gy', ''], { hidden_size: attrInt(G) }, { scope: 'gru' }));
+    g.nodes.push(makeNode('Squeeze', ['gy', c('axes', [1], [1])], ['gs'], {}, { scope: 'gru' }));
+    g.nodes.push(makeNode('Transpose', ['gs'], ['gt'], { perm: attrInts([1, 0, 2]) }, { scope: 'gru' }));
+    g.nodes.push(makeNode('Gather', ['gt', c('last', [-1], [])], ['h'], { axis: attrInt(1) }, { scope: '' }));
+    g.nodes.push(makeNode('Gemm', ['h', w('hw', [2, G], 37), w('hb', [2], 38)], ['y'], { transB: attrInt(1) }, { scope: 'head' }));
+    g.outputs.push({ name: 'y', type: { kind: 'tensor', dtype: 'float32' } });
+    const m = emptyModel(g);
+    const x = seededTensor([2, 5, 4], 39);
+    const want = await run(m, x);
+    const t = await exportTfjs(m, 'model.json');
+    const layers = JSON.parse(new TextDecoder().decode(t.files.get('model.json'))).modelTopology.config.layers as { class_name: string; config: Record<string, unknown> }[];
+    expect(layers.map((l) => l.class_name)).toEqual(['Bidirectional', 'GRU', 'Dense']);
+    expect(layers[1]!.config.return_sequences).toBe(false);
+    expectClose(tfjsPredict(await tfjsOf(t), [x])[0]!, want, 1e-4, 1e-5, 'tfjs-layers LSTM/GRU');
+    const h = await exportKerasH5(m, 'm.h5');
+    expectClose(await run(((await kerasH5Importer.open({ name: 'm.h5', bytes: h.files.get('m.h5')! })) as { model: Model }).model, x), want, 1e-5, 1e-6, '.h5');
+    // PyTorch's GRU (linear_before_reset = 1) is reset_after=True, which tfjs-layers lacks: refused.
+    g.nodes.find((n) => n.opType === 'GRU')!.attrs.linear_before_reset = attrInt(1);
+    await expect(exportTfjs(m, 'model.json')).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/reset_after=True/) });
+    // The last step of a bidirectional RNN is not Keras' return_sequences=False: refused.
+    g.nodes = g.nodes.filter((n) => n.opType !== 'GRU' && n.opType !== 'Squeeze');
+    g.nodes.find((n) => n.outputs[0] === 'gt')!.inputs[0] = 'lr2';
+    g.initializers.set('hw', seededTensor([2, 2 * H], 40));
+    await expect(exportKerasZip(m, 'm.keras')).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/last time step/) });
   });
   it('refuses a graph that is not a chain, naming the node', async () => {
     const m = mlp();
