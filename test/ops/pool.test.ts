@@ -23,6 +23,9 @@ const cases: OracleCase[] = [
   { name: 'GlobalMaxPool 3-D', op: 'GlobalMaxPool', inputs: [randTensor([1, 2, 3, 4, 5], 3)], outputs: ['float32'] },
   { name: 'MaxPool 2×2 stride 2 (fast path), odd sizes', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2] }, inputs: [randTensor([2, 3, 7, 9], 8)], outputs: ['float32'] },
   { name: 'MaxPool 2×2 stride 2 ceil_mode (partial windows)', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 }, inputs: [randTensor([2, 3, 7, 9], 9)], outputs: ['float32'] },
+  { name: 'MaxPool 2×2 stride 2 with indices (training fast path), odd sizes', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2] }, inputs: [randTensor([2, 3, 7, 9], 10)], outputs: ['float32', 'int64'] },
+  // ties (integer-valued floats) check that the first maximum in row-major order wins
+  { name: 'MaxPool 2×2 stride 2 with indices, ties', op: 'MaxPool', attrs: { kernel_shape: [2, 2], strides: [2, 2] }, inputs: [new Tensor('float32', [1, 2, 4, 6], Float32Array.from({ length: 48 }, (_, i) => (i * 7) % 3))], outputs: ['float32', 'int64'] },
   { name: 'MaxPool storage_order=1 with indices', op: 'MaxPool', attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], storage_order: 1 }, inputs: [x4], outputs: ['float32', 'int64'] },
   { name: 'MaxPool row-major indices, ceil_mode, dilations', op: 'MaxPool', attrs: { kernel_shape: [2, 3], strides: [2, 2], dilations: [2, 1], ceil_mode: 1 }, inputs: [x4], outputs: ['float32', 'int64'] },
   { name: 'MaxPool int8', op: 'MaxPool', attrs: { kernel_shape: [2, 2], pads: [1, 1, 0, 0] }, inputs: [randInts('int8', [1, 2, 5, 5], 4, -128, 127)], outputs: ['int8'] },

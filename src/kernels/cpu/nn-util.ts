@@ -150,3 +150,20 @@ export function windowGeometry(inSpatial: readonly number[], kernel: number[], c
   }
   return { kernel, strides, dilations, padBegin, padEnd, outSpatial };
 }
+
+/** Whether this platform stores typed-array elements little-endian (word order of int64 views). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Position of the low / high 32-bit word of an int64 element inside its pair of Int32 slots. */
+export const INT64_LO = LITTLE_ENDIAN ? 0 : 1;
+export const INT64_HI = 1 - INT64_LO;
+
+/**
+ * A BigInt64Array's storage as 32-bit words: writing `v >>> 0` and `Math.floor(v / 2³²)` into the
+ * low/high slots (`INT64_LO`/`INT64_HI`) stores any safe integer, and reading back an index whose
+ * high word is 0 (or −1 for small negatives) needs no BigInt conversion. Index tensors are written
+ * and read once per element in training (MaxPool's Indices and its gradient), where `BigInt(n)` and
+ * `Number(b)` cost more than the pooling itself.
+ */
+export function int64Words(a: BigInt64Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length * 2);
+}

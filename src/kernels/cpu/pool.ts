@@ -13,7 +13,7 @@ import { RosettaError } from '../../ir/errors.js';
 import { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
 import type { KernelContext, KernelTable } from './kernel.js';
-import { type Geometry, attrError, floatData, floatTensor, isFloatKernelDType, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
+import { type Geometry, INT64_HI, INT64_LO, attrError, int64Words, floatData, floatTensor, isFloatKernelDType, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
 import { dtypeError, tensorIn, toNumbers, optTensorIn } from './util.js';
 
 /** A windowed pool's geometry padded to exactly 3 spatial dims. */
@@ -139,6 +139,11 @@ function maxPool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array
     maxPool2x2(p.N * p.C, H, W, OH, OW, x, y);
     return;
   }
+  if (arg && !colMajor && D === 1 && kh === 2 && kw === 2 && sh === 2 && sw === 2 && dh === 1 && dw === 1 && ph === 0 && pw === 0 && 2 * OH <= H && 2 * OW <= W) {
+    maxPool2x2Indices(p.N * p.C, H, W, OH, OW, x, y, arg);
+    return;
+  }
+  const words = arg ? int64Words(arg) : undefined;
   const rd = tapRanges(OD, kd, sd, dd, pd, D);
   const rh = tapRanges(OH, kh, sh, dh, ph, H);
   const rw = tapRanges(OW, kw, sw, dw, pw, W);
@@ -180,7 +185,8 @@ function maxPool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array
               const id = Math.floor(r / (W * H));
               best = base + (iw * H + ih) * D + id;
             }
-            arg[o] = BigInt(best);
+            words![2 * o + INT64_LO] = best;
+            words![2 * o + INT64_HI] = Math.floor(best / 4294967296);
           }
         }
       }
@@ -205,6 +211,43 @@ function maxPool2x2(planes: number, H: number, W: number, OH: number, OW: number
         const d = x[r + W + 1]!;
         if (d > m) m = d;
         y[o] = m;
+      }
+    }
+  }
+}
+
+/**
+ * `maxPool2x2` with the Indices output (the training tape always asks for it): the same first-wins
+ * comparisons, each remembering the flat input index. Indices fit 32 bits here (they index a
+ * typed array), so only the low word of each int64 is written; the buffer is zeroed.
+ */
+function maxPool2x2Indices(planes: number, H: number, W: number, OH: number, OW: number, x: ArrayLike<number>, y: Float32Array | Float64Array, arg: BigInt64Array): void {
+  const words = int64Words(arg);
+  let o = 0;
+  for (let p = 0; p < planes; p++) {
+    const base = p * H * W;
+    for (let oh = 0; oh < OH; oh++) {
+      let r = base + 2 * oh * W;
+      for (let ow = 0; ow < OW; ow++, o++, r += 2) {
+        let m = x[r]!;
+        let at = r;
+        const b = x[r + 1]!;
+        if (b > m) {
+          m = b;
+          at = r + 1;
+        }
+        const c = x[r + W]!;
+        if (c > m) {
+          m = c;
+          at = r + W;
+        }
+        const d = x[r + W + 1]!;
+        if (d > m) {
+          m = d;
+          at = r + W + 1;
+        }
+        y[o] = m;
+        words[2 * o + INT64_LO] = at;
       }
     }
   }

@@ -15,6 +15,7 @@ import type { Value } from '../../runtime/value.js';
 import { cloneTensor, gatherBlocks, int64Tensor, intValues, rawView } from './copy.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { normAxis, tensorIn } from './util.js';
+import { INT64_HI, INT64_LO, int64Words } from './nn-util.js';
 
 function shapeErr(ctx: KernelContext, msg: string): RosettaError {
   return new RosettaError('E_SHAPE_MISMATCH', msg, { where: { node: ctx.node.name } });
@@ -170,6 +171,30 @@ function reductionAttr(ctx: KernelContext): Reduction {
   return r;
 }
 
+/**
+ * 1-D float ScatterElements with reduction 'add' and int64 indices, the form of MaxPool's gradient
+ * (src/runtime/grad-rules/nn.ts): indices are read as 32-bit words (no BigInt per element) and
+ * accumulated straight into the output, with the same float arithmetic as the generic combiner.
+ * Returns undefined when an index is out of [-dim, dim) (or needs more than 32 bits), leaving the
+ * generic path to report it.
+ */
+function scatterAddFlat(x: Tensor, idx: BigInt64Array, upd: Float32Array | Float64Array): Tensor | undefined {
+  const dim = x.shape[0]!;
+  const words = int64Words(idx);
+  const out = cloneTensor(x);
+  const d = out.data as Float32Array | Float64Array;
+  for (let i = 0; i < idx.length; i++) {
+    const hi = words[2 * i + INT64_HI]!;
+    let v = words[2 * i + INT64_LO]!;
+    if (hi === 0) v = v >>> 0;
+    else if (hi !== -1 || v >= 0) return undefined;
+    if (v < 0) v += dim;
+    if (v < 0 || v >= dim) return undefined;
+    d[v] += upd[i]!;
+  }
+  return out;
+}
+
 function ScatterElements(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
   const x = tensorIn(inputs, 0, ctx);
   const it = tensorIn(inputs, 1, ctx);
@@ -179,10 +204,15 @@ function ScatterElements(inputs: readonly (Value | undefined)[], ctx: KernelCont
   if (it.rank !== x.rank || u.rank !== x.rank || it.shape.some((d, i) => d !== u.shape[i] || (i !== axis && d > x.shape[i]!))) {
     throw shapeErr(ctx, `${ctx.node.opType} indices [${it.shape.join(', ')}] / updates [${u.shape.join(', ')}] do not fit data [${x.shape.join(', ')}]`);
   }
+  const reduction = ctx.node.opType === 'Scatter' ? 'none' : reductionAttr(ctx);
+  if (x.rank === 1 && reduction === 'add' && it.dtype === 'int64' && (x.dtype === 'float32' || x.dtype === 'float64')) {
+    const fast = scatterAddFlat(x, it.data as BigInt64Array, u.data as Float32Array | Float64Array);
+    if (fast) return [fast];
+  }
   const idx = wrapIndices(it, x.shape[axis]!, ctx, 'index');
   const offsets = elementsAlongAxis(x.shape, it.shape, axis, idx);
   const out = cloneTensor(x);
-  const put = makeCombiner(out, u, ctx.node.opType === 'Scatter' ? 'none' : reductionAttr(ctx), ctx);
+  const put = makeCombiner(out, u, reduction, ctx);
   for (let i = 0; i < offsets.length; i++) put(offsets[i]!, i, 1);
   return [out];
 }
