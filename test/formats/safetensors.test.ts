@@ -34,6 +34,9 @@ const ALL = new Map<string, Tensor>(Object.values(SAFETENSORS_DTYPES).map((dt, i
 ALL.set('scalar', patterned('float32', [], 99));
 ALL.set('empty', new Tensor('float32', [0, 4]));
 
+
+const HAS_NUMPY = existsSync(SYSTEM_PYTHON) && spawnSync(SYSTEM_PYTHON, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
+
 describe('safetensors', () => {
   it('every dtype round-trips bit-exactly, in order, with metadata', () => {
     const bytes = writeSafetensors(ALL, { format: 'pt', note: 'ünïcode' });
@@ -55,7 +58,7 @@ describe('safetensors', () => {
     expect(code).toBe('E_UNSUPPORTED_DTYPE');
   });
 
-  it.skipIf(!existsSync(SYSTEM_PYTHON))('our files decode with json + numpy (skipped without /usr/bin/python3)', () => {
+  it.skipIf(!HAS_NUMPY)('our files decode with json + numpy (skipped without /usr/bin/python3 + numpy)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rosetta-st-'));
     const p = join(dir, 'ours.safetensors');
     const t = new Map([['a', Tensor.from('float32', [2, 2], [1, -2.5, 3, 4])], ['b', Tensor.from('int64', [3], [-1, 0, 2 ** 40])]]);
