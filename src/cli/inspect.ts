@@ -2,6 +2,8 @@
  * `rosetta inspect FILE [--json]`: what a model or weights file holds.
  * Model: format, producer, opsets, inputs/outputs (name, dtype, shape), parameter count and bytes,
  * op histogram (subgraph nodes included). Weights: every tensor (name, dtype, shape, bytes).
+ * Keras files (`.h5`, `.keras`, tfjs `model.json`, Keras JSON) also get a `model.summary()`-style
+ * layer table (keras-summary.ts); weights-only `.h5` files their tensors grouped by layer.
  */
 import type { Graph, Model, ValueInfo, ValueType } from '../ir/graph.js';
 import { opKey, parameterStats } from '../ir/graph.js';
@@ -9,6 +11,7 @@ import type { Tensor } from '../ir/tensor.js';
 import type { FormatName, WeightSet } from '../importers/types.js';
 import { loadFile } from '../node/model-io.js';
 import { formatBytes, table, type CliIo } from './io.js';
+import { type KerasSummary, kerasWeightsSummary, renderKerasSummary, tryKerasSummary } from './keras-summary.js';
 
 /** JSON shape of `inspect --json` for a model (a stable contract for other tools). */
 export interface ModelInspection {
@@ -25,6 +28,10 @@ export interface ModelInspection {
   ops: Record<string, number>;
   nodes: number;
   metadata: Record<string, string>;
+  /** Keras files: layers, output shapes and parameter counts as `model.summary()` gives them. */
+  keras?: KerasSummary;
+  /** Why a Keras file has no `keras` summary (the model still loaded). */
+  kerasNote?: string;
 }
 
 /** JSON shape of `inspect --json` for a weights file. */
@@ -36,6 +43,8 @@ export interface WeightsInspection {
   parameters: { count: number; bytes: number; tensors: number };
   metadata: Record<string, string>;
   notes: string[];
+  /** Weights-only Keras `.h5`: tensors grouped by layer with Keras' parameter counts. */
+  keras?: KerasSummary;
 }
 
 function typeName(t: ValueType | undefined): string {
@@ -79,7 +88,10 @@ export function inspectModel(model: Model, file: string): ModelInspection {
   const p = parameterStats(g);
   const inputs = g.inputs.filter((i) => !g.initializers.has(i.name));
   const ops = histogram(g);
+  const k = tryKerasSummary(model);
   return {
+    ...(k.summary ? { keras: k.summary } : {}),
+    ...(k.note ? { kerasNote: k.note } : {}),
     kind: 'model',
     file,
     format: model.sourceFormat ?? '?',
@@ -107,6 +119,7 @@ export function inspectWeights(w: WeightSet, file: string, format: FormatName): 
     parameters: { count: [...w.tensors.values()].reduce((s, t) => s + t.size, 0), bytes: tensors.reduce((s, t) => s + t.bytes, 0), tensors: tensors.length },
     metadata: w.metadata,
     notes: w.notes,
+    ...(format === 'keras-h5' ? { keras: kerasWeightsSummary(w) } : {}),
   };
 }
 
@@ -127,12 +140,14 @@ function renderModel(m: ModelInspection): string {
   ].join('\n');
   const io = table(['', 'name', 'dtype', 'shape'], [...m.inputs.map((v) => ['input', v.name, v.dtype, shapeText(v.shape)]), ...m.outputs.map((v) => ['output', v.name, v.dtype, shapeText(v.shape)])]);
   const ops = table(['op', 'count'], Object.entries(m.ops));
-  return `${lines}\n${io}\n${ops}`;
+  const keras = m.keras ? `\n${renderKerasSummary(m.keras)}` : m.kerasNote ? `\nnote       ${m.kerasNote}\n` : '';
+  return `${lines}\n${io}${keras}\n${ops}`;
 }
 
 function renderWeights(w: WeightsInspection): string {
   const head = [`file       ${w.file}`, `format     ${w.format} (weights only)`, `parameters ${w.parameters.count.toLocaleString('en-US')} in ${w.parameters.tensors} tensors (${formatBytes(w.parameters.bytes)})`, ...w.notes.map((n) => `note       ${n}`), ''].join('\n');
-  return `${head}\n${table(['name', 'dtype', 'shape', 'bytes'], w.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, t.bytes]))}`;
+  const keras = w.keras ? `\n${renderKerasSummary(w.keras)}` : '';
+  return `${head}\n${table(['name', 'dtype', 'shape', 'bytes'], w.tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, t.bytes]))}${keras}`;
 }
 
 /** The `inspect` command. */

@@ -30,7 +30,13 @@ export interface LayerWeights {
 const MAX_CODES = 1 << 24;
 
 /** Keras-order weights of every layer of `norm`, taken from `model`'s parameters. */
-export function recoverKerasWeights(model: Model, norm: NormModel, kerasVersion: string | undefined, onLayer?: (scope: string, className: string, inputShapes: (number | null)[][]) => void): LayerWeights[] {
+export function recoverKerasWeights(
+  model: Model,
+  norm: NormModel,
+  kerasVersion: string | undefined,
+  onLayer?: (scope: string, className: string, inputShapes: (number | null)[][]) => void,
+  onLayerOutput?: (layer: string, className: string, outputShapes: (number | null)[][], depth: number) => void,
+): LayerWeights[] {
   const layers: LayerWeights[] = [];
   const byKey = new Map<string, LayerWeights>();
   const encoded = lowerKerasModel(norm, {
@@ -38,6 +44,7 @@ export function recoverKerasWeights(model: Model, norm: NormModel, kerasVersion:
     kerasVersion,
     backend: 'tensorflow',
     onLayer,
+    onLayerOutput,
     weights: (path, specs) => {
       const key = path.join('/');
       let entry = byKey.get(key);

@@ -38,6 +38,8 @@ export interface LowerCtx {
   wrapDepth?: number;
   /** Observer of each layer call (scope, class, Keras input shapes); see LowerOptions.onLayer. */
   onLayer?: (scope: string, className: string, inputShapes: (number | null)[][]) => void;
+  /** Observer of each layer call's Keras output shapes; see LowerOptions.onLayerOutput. */
+  onLayerOutput?: (layer: string, className: string, outputShapes: (number | null)[][], depth: number) => void;
 }
 
 /** Most parameter elements an architecture-only model may zero-fill (2^28 = 1 GiB of float32). */

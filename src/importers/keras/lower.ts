@@ -33,6 +33,11 @@ export interface LowerOptions {
   weights?: WeightSource;
   /** Called before each layer call is lowered, with the Keras shapes of its inputs. */
   onLayer?: (scope: string, className: string, inputShapes: KShape[]) => void;
+  /**
+   * Called after each layer call of the model (and, with depth > 0, of nested models) with the
+   * Keras shapes of its outputs (`rosetta inspect` prints them like `model.summary()`).
+   */
+  onLayerOutput?: (layer: string, className: string, outputShapes: KShape[], depth: number) => void;
 }
 
 const IDENTITY_LAYERS = new Set([
@@ -70,7 +75,7 @@ function knownProduct(dims: KShape): number | null {
 /** Lower a whole model. */
 export function lowerKerasModel(norm: NormModel, opts: LowerOptions): Model {
   const b = new GraphBuilder();
-  const ctx: LowerCtx = { b, kerasVersion: opts.kerasVersion, backend: opts.backend, file: opts.file, weights: opts.weights, path: [], feedsOnlyDense: new Set(), placeholderBudget: { left: PLACEHOLDER_LIMIT }, onLayer: opts.onLayer };
+  const ctx: LowerCtx = { b, kerasVersion: opts.kerasVersion, backend: opts.backend, file: opts.file, weights: opts.weights, path: [], feedsOnlyDense: new Set(), placeholderBudget: { left: PLACEHOLDER_LIMIT }, onLayer: opts.onLayer, onLayerOutput: opts.onLayerOutput };
   const inputs = new Map<string, KValue>();
   for (const ref of norm.inputs) {
     const layer = norm.layers.find((l) => l.name === ref.layer);
@@ -145,6 +150,7 @@ function lowerGraph(ctx: LowerCtx, norm: NormModel, given: Map<string, KValue>):
       }
       const ins = call.inputs.map((r) => values.get(refKey(r))!);
       const outs = lowerLayer(ctx, item.layer, ins, call.kwargs);
+      ctx.onLayerOutput?.(item.layer.name, item.layer.className, outs.map((v) => v.shape), ctx.path.length);
       const at = item.node + (nodeOffset.get(item.layer.name) ?? 0);
       outs.forEach((v, t) => values.set(refKey({ layer: item.layer.name, node: at, tensor: t }), v));
     }
