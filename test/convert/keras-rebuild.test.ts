@@ -157,6 +157,29 @@ describe('Keras writers rebuild layers for models not from Keras', () => {
     g.initializers.set('hw', seededTensor([2, 2 * H], 40));
     await expect(exportKerasZip(m, 'm.keras')).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/last time step/) });
   });
+  it('Gather(table, int64 ids) → Embedding behind an explicit integer InputLayer; tfjs-layers (ids as int32) and .h5 agree', async () => {
+    const g = emptyGraph('emb');
+    g.inputs.push({ name: 'ids', type: { kind: 'tensor', dtype: 'int64', shape: ['N', 4] } });
+    g.initializers.set('emb.weight', seededTensor([10, 3], 51));
+    g.initializers.set('fc.weight', seededTensor([2, 12], 52));
+    g.nodes.push(makeNode('Gather', ['emb.weight', 'ids'], ['e'], { axis: attrInt(0) }, { scope: 'emb' }));
+    g.nodes.push(makeNode('Flatten', ['e'], ['f'], { axis: attrInt(1) }, { scope: 'flatten' }));
+    g.nodes.push(makeNode('Gemm', ['f', 'fc.weight'], ['y'], { transB: attrInt(1) }, { scope: 'fc' }));
+    g.outputs.push({ name: 'y', type: { kind: 'tensor', dtype: 'float32' } });
+    const m = emptyModel(g);
+    const ids = [3, 0, 9, 4, 1, 1, 7, 2];
+    const x = Tensor.from('int64', [2, 4], ids.map(BigInt));
+    const want = await run(m, x);
+    const t = await exportTfjs(m, 'model.json');
+    const layers = JSON.parse(new TextDecoder().decode(t.files.get('model.json'))).modelTopology.config.layers as { class_name: string; config: Record<string, unknown> }[];
+    expect(layers.map((l) => l.class_name)).toEqual(['InputLayer', 'Embedding', 'Flatten', 'Dense']);
+    expect([layers[0]!.config.dtype, layers[1]!.config.dtype]).toEqual(['int32', 'float32']);
+    const ref = await tfjsOf(t);
+    const y = ref.predict(tf.tensor(ids, [2, 4], 'int32')) as ReturnType<typeof tf.tensor>;
+    expectClose(new Tensor('float32', y.shape, Float32Array.from(y.dataSync())), want, 1e-5, 1e-6, 'tfjs-layers Embedding');
+    const h = await exportKerasH5(m, 'm.h5');
+    expectClose(await run(((await kerasH5Importer.open({ name: 'm.h5', bytes: h.files.get('m.h5')! })) as { model: Model }).model, x), want, 1e-6, 1e-7, '.h5');
+  });
   it('refuses a graph that is not a chain, naming the node', async () => {
     const m = mlp();
     m.graph.nodes.push(makeNode('Add', ['y', 'a'], ['z'], {}, { scope: 'skip' }));

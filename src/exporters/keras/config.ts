@@ -96,6 +96,13 @@ export function modelJson(m: NormModel, keras3: boolean, tfjs = false): Record<s
       if (input) layers.unshift({ module: 'keras.layers', class_name: 'InputLayer', config: inputLayerConfig(input, true), registered_name: null });
       return { module: 'keras', class_name: 'Sequential', config: { name: m.name, trainable: true, dtype: 'float32', layers }, registered_name: null };
     }
+    if (input && typeof input.config.dtype === 'string' && !/^float/.test(input.config.dtype)) {
+      // Integer ids: an explicit InputLayer first (as tf.keras 2.4+ writes it). Copying the dtype
+      // onto the first layer would make Keras 2 and tfjs-layers create that layer's weights (an
+      // Embedding table) with the integer dtype.
+      layers.unshift({ class_name: 'InputLayer', config: inputLayerConfig(input, false) });
+      return { class_name: 'Sequential', config: { name: m.name, layers } };
+    }
     if (input && layers[0]) {
       const cfg = layers[0].config as Record<string, unknown>;
       cfg.batch_input_shape = batchShapeOf(input.config);
