@@ -52,7 +52,7 @@ describe(`Keras layers vs PyTorch ${goldens.torch} goldens`, () => {
       got.forEach((g, i) => expectClose(g, tensor(c.outputs[i]!), 1e-4, 1e-5, c.name));
     });
   }
-  it('MultiHeadAttention and GRU(reset_after) survive .keras and tfjs round trips bit-identically', async () => {
+  it('MultiHeadAttention and GRU(reset_after) survive .keras round trips bit-identically; tfjs takes MHA and refuses GRU(reset_after), which tfjs-layers cannot load', async () => {
     for (const c of goldens.cases.filter((x) => x.name === 'mha_cross' || x.name === 'gru_reset_after')) {
       const m = build(c);
       const zip = await exportKerasZip(m, 'm.keras');
@@ -62,7 +62,10 @@ describe(`Keras layers vs PyTorch ${goldens.torch} goldens`, () => {
         expect(other, `${c.name} ${info.role}`).toBeDefined();
         expect(tensorsBitEqual(m.graph.initializers.get(name)!, back.graph.initializers.get(other![0])!)).toBe(true);
       }
-      await expect(exportTfjs(m, 'model.json')).resolves.toBeDefined();
+      // tfjs-layers' GRUCell throws on reset_after=True, so the tfjs writer refuses that model
+      // (src/exporters/keras/index.ts adaptForTfjs) instead of writing a file tfjs cannot load.
+      if (c.name === 'gru_reset_after') await expect(exportTfjs(m, 'model.json')).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringMatching(/reset_after=True/) });
+      else await expect(exportTfjs(m, 'model.json')).resolves.toBeDefined();
     }
   });
 });
