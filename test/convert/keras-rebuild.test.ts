@@ -180,6 +180,23 @@ describe('Keras writers rebuild layers for models not from Keras', () => {
     const h = await exportKerasH5(m, 'm.h5');
     expectClose(await run(((await kerasH5Importer.open({ name: 'm.h5', bytes: h.files.get('m.h5')! })) as { model: Model }).model, x), want, 1e-6, 1e-7, '.h5');
   });
+  it('hostile RNN and Conv attributes are typed refusals, never an allocation from a declared size', async () => {
+    const g = emptyGraph('hostile');
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float32', shape: ['N', 5, 4] } });
+    g.initializers.set('w', seededTensor([1, 12, 4], 61));
+    g.initializers.set('r', seededTensor([1, 12, 3], 62));
+    g.nodes.push(makeNode('Transpose', ['x'], ['xt'], { perm: attrInts([1, 0, 2]) }, { scope: 'rnn' }));
+    // hidden_size claims 10^9 and there is no bias: the writer must not allocate [1, 8·10^9].
+    g.nodes.push(makeNode('LSTM', ['xt', 'w', 'r'], ['y'], { hidden_size: attrInt(1e9) }, { scope: 'rnn', name: 'lstm_node' }));
+    g.outputs.push({ name: 'y', type: { kind: 'tensor', dtype: 'float32' } });
+    await expect(exportKerasZip(emptyModel(g), 'm.keras')).rejects.toMatchObject({ code: 'E_UNSUPPORTED', where: { node: 'lstm_node' } });
+    const c = emptyGraph('conv');
+    c.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float32', shape: ['N', 2, 4, 4] } });
+    c.initializers.set('w', seededTensor([4, 1, 3, 3], 63));
+    c.nodes.push(makeNode('Conv', ['x', 'w'], ['y'], { group: attrInt(-2) }, { scope: 'c', name: 'conv_node' }));
+    c.outputs.push({ name: 'y', type: { kind: 'tensor', dtype: 'float32' } });
+    await expect(exportKerasZip(emptyModel(c), 'm.keras')).rejects.toMatchObject({ code: 'E_UNSUPPORTED', where: { node: 'conv_node' } });
+  });
   it('refuses a graph that is not a chain, naming the node', async () => {
     const m = mlp();
     m.graph.nodes.push(makeNode('Add', ['y', 'a'], ['z'], {}, { scope: 'skip' }));

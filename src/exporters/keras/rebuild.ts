@@ -218,6 +218,7 @@ export function rebuildSequential(model: Model): { layers: RebuiltLayer[]; input
         const group = a.int('group', 1);
         // Depthwise (every input channel its own group, M outputs each) is DepthwiseConv2D with
         // depth_multiplier M; other groupings would need Conv2D(groups=…), which tfjs-layers lacks.
+        if (!(group >= 1) || W.shape[0]! % group !== 0) bad(`group = ${group} does not fit the weight [${W.shape.join(', ')}]`);
         const depthwise = group !== 1 && W.shape[1] === 1 && W.shape[0]! % group === 0;
         if (group !== 1 && !depthwise) bad(`grouped convolution with ${group} groups of ${W.shape[1]} input channels (only depthwise convolutions, one input channel per group, have a Keras layer every Keras target reads)`);
         if (depthwise && r !== 2) bad(`${r}-D depthwise convolution (Keras has DepthwiseConv2D only in every target)`);
@@ -361,8 +362,11 @@ function recurrentLayer(
   if (node.outputs.slice(1).some((o) => o && (consumers.has(o) || graphOutputs.includes(o)))) bad('its final states are used (only the sequence output maps to a Sequential layer)');
   const W = init(node.inputs[1]!, node);
   const R = init(node.inputs[2]!, node);
+  const fits = (t: Tensor, shape: number[]): boolean => t.shape.join() === shape.join();
+  // Shapes first: hidden_size is only trusted once real weight data agrees with it.
+  if (hidden <= 0 || W.rank !== 3 || W.shape[0] !== dirs || W.shape[1] !== gates * hidden || !fits(R, [dirs, gates * hidden, hidden])) bad('weights whose shapes do not fit hidden_size / direction');
   const B = node.inputs[3] ? init(node.inputs[3], node) : new Tensor('float32', [dirs, 2 * gates * hidden]);
-  if (hidden <= 0 || W.rank !== 3 || W.shape[0] !== dirs || W.shape[1] !== gates * hidden || R.shape.join() !== [dirs, gates * hidden, hidden].join() || B.shape.join() !== [dirs, 2 * gates * hidden].join()) bad('weights whose shapes do not fit hidden_size / direction');
+  if (!fits(B, [dirs, 2 * gates * hidden])) bad('a bias whose shape does not fit hidden_size / direction');
   const lbr = !lstm && a.int('linear_before_reset', 0) === 1;
   const weights: RebuiltLayer['weights'] = [];
   for (let d = 0; d < dirs; d++) {
