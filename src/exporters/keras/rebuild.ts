@@ -123,9 +123,11 @@ export function rebuildSequential(model: Model): { layers: RebuiltLayer[]; input
     };
     const dataIn = node.inputs.filter((x) => x && dataDep.has(x));
     if (dataIn.length !== 1 || dataIn[0] !== current) bad('the graph is not a single chain');
-    const name = nameFor(node);
+    // Named on first use, so nodes that emit no layer (pattern transposes) do not take names.
+    let named: string | undefined;
+    const layerName = (): string => (named ??= nameFor(node));
     const push = (class_name: string, config: Record<string, unknown>, weights: RebuiltLayer['weights'] = []): void => {
-      layers.push({ class_name, config: { name, trainable: true, dtype: 'float32', ...config }, weights, inputRank: rank });
+      layers.push({ class_name, config: { name: layerName(), trainable: true, dtype: 'float32', ...config }, weights, inputRank: rank });
     };
     const ints = (n: string | undefined): number[] | undefined => {
       const t = n ? constOf(n) : undefined;
@@ -227,7 +229,7 @@ export function rebuildSequential(model: Model): { layers: RebuiltLayer[]; input
         if (pads.some((p) => p !== 0)) {
           if (r === 1) bad('padded 1-D convolution in channels-first layout (ZeroPadding1D is channels-last)');
           const pairs = Array.from({ length: r }, (_, k) => [pads[k]!, pads[k + r]!]);
-          layers.push({ class_name: `ZeroPadding${r}D`, config: { name: `${name}_pad`, trainable: true, dtype: 'float32', padding: pairs, data_format: 'channels_first' }, weights: [], inputRank: rank });
+          layers.push({ class_name: `ZeroPadding${r}D`, config: { name: `${layerName()}_pad`, trainable: true, dtype: 'float32', padding: pairs, data_format: 'channels_first' }, weights: [], inputRank: rank });
         }
         const common = { kernel_size: W.shape.slice(2), strides: a.ints('strides', new Array<number>(r).fill(1)), dilation_rate: a.ints('dilations', new Array<number>(r).fill(1)), padding: 'valid', data_format: 'channels_first', activation: 'linear' };
         if (depthwise) {
