@@ -98,6 +98,12 @@ const convCases: ConvCase[] = [
   { name: '1-D', x: [2, 3, 17], w: [4, 3, 5], strides: [2], pads: [2, 1], dilations: [1], bias: true },
   { name: '3-D', x: [1, 2, 5, 6, 7], w: [3, 2, 3, 2, 3], strides: [1, 2, 1], pads: [1, 0, 1, 1, 1, 0], bias: true },
   { name: '3-D grouped dilated', x: [1, 4, 7, 7, 6], w: [4, 2, 2, 3, 2], group: 2, dilations: [2, 1, 2] },
+  // < 64 output positions per image and batch > 1: one GEMM over every image's columns (the form
+  // autograd's weight gradients take: kernel as large as the input, a few output taps)
+  { name: 'batched columns: weight-gradient shape', x: [5, 4, 9, 8], w: [6, 4, 9, 8], pads: [1, 1, 1, 1], bias: true },
+  { name: 'batched columns: strides, dilations, asymmetric pads', x: [3, 2, 11, 12], w: [4, 2, 4, 3], strides: [2, 3], dilations: [2, 3], pads: [0, 2, 1, 1] },
+  { name: 'batched columns: 1-D', x: [4, 3, 20], w: [2, 3, 15], pads: [2, 0], bias: true },
+  { name: 'batched columns: 3-D', x: [2, 2, 4, 5, 6], w: [3, 2, 3, 4, 4], pads: [0, 1, 0, 1, 0, 1], bias: true },
   { name: 'large GEMM (crosses blocks)', x: [1, 40, 20, 20], w: [70, 40, 3, 3], pads: [1, 1, 1, 1], bias: true },
 ];
 

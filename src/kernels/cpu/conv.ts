@@ -45,9 +45,10 @@ export function convShapes(x: Tensor, w: Tensor, ctx: KernelContext): ConvShapes
 
 /**
  * im2col for one (batch, group) slice starting at `xOff`: rows are (c, k...) in weight order,
- * columns are output positions. Out-of-range taps read `padValue`.
+ * columns are output positions; row r starts at col[colOff + r·ld] (`ld` defaults to the number of
+ * output positions, a dense matrix). Out-of-range taps read 0.
  */
-function im2col<T extends FloatArr>(x: T, xOff: number, Cg: number, inSpatial: number[], g: Geometry, col: T): void {
+function im2col<T extends FloatArr>(x: T, xOff: number, Cg: number, inSpatial: number[], g: Geometry, col: T, colOff = 0, ld = g.outSpatial.reduce((a, b) => a * b, 1)): void {
   const nd = inSpatial.length;
   const outSize = g.outSpatial.reduce((a, b) => a * b, 1);
   if (nd <= 2) {
@@ -63,11 +64,12 @@ function im2col<T extends FloatArr>(x: T, xOff: number, Cg: number, inSpatial: n
     const dw = g.dilations[nd - 1]!;
     const pt = nd === 2 ? g.padBegin[0]! : 0;
     const pl = g.padBegin[nd - 1]!;
-    let o = 0;
+    let row = 0;
     for (let c = 0; c < Cg; c++) {
       const xc = xOff + c * H * W;
       for (let kh = 0; kh < KH; kh++) {
-        for (let kw = 0; kw < KW; kw++) {
+        for (let kw = 0; kw < KW; kw++, row++) {
+          let o = colOff + row * ld;
           for (let oh = 0; oh < OH; oh++) {
             const ih = oh * sh - pt + kh * dh;
             if (ih < 0 || ih >= H) {
@@ -100,9 +102,9 @@ function im2col<T extends FloatArr>(x: T, xOff: number, Cg: number, inSpatial: n
   const inSize = acc;
   const kIdx = new Array<number>(nd).fill(0);
   const oIdx = new Array<number>(nd).fill(0);
-  let o = 0;
   for (let c = 0; c < Cg; c++) {
     for (let k = 0; k < kk; k++) {
+      let o = colOff + (c * kk + k) * ld;
       let r = k;
       for (let d = nd - 1; d >= 0; d--) {
         kIdx[d] = r % g.kernel[d]!;
@@ -207,6 +209,10 @@ export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
     depthwise2d(s, x, w, bias, out);
     return;
   }
+  if (batchesColumns(s)) {
+    convBatchedColumns(s, x, w, bias, out, gemm, alloc);
+    return;
+  }
   const direct = kk === 1 && geom.strides.every((v) => v === 1) && geom.padBegin.every((v) => v === 0) && geom.padEnd.every((v) => v === 0);
   // With the SIMD kernel, 1-D/2-D im2col writes straight into the GEMM's packed panels.
   const implicit = !direct && inSpatial.length <= 2 && gemm === (sgemm as unknown as GemmFn<T>) && activeGemmKernel() === 'wasm';
@@ -231,6 +237,103 @@ export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
       }
     }
   }
+}
+
+/**
+ * Below this many output positions per image, `convForward` puts every image's im2col columns side
+ * by side and runs one GEMM (`convBatchedColumns`). Such convolutions are mostly weight gradients
+ * written as a Conv (src/runtime/grad-rules/nn.ts: the "kernel" is the output gradient, the output
+ * the kernel's taps, e.g. 3×3 = 9 positions), where N products 9 columns wide leave the SIMD kernel
+ * idle: on the seed CNN's second layer (32→64 channels, 14×14, batch 32) one 64×288×6272 product
+ * replaces 32 products 64×9×6272.
+ */
+const BATCH_COLUMNS_BELOW = 64;
+
+/** Whether `convForward` takes the one-GEMM-over-all-images form for these shapes. */
+function batchesColumns(s: ConvShapes): boolean {
+  return s.N > 1 && s.group === 1 && s.geom.outSpatial.reduce((a, b) => a * b, 1) < BATCH_COLUMNS_BELOW;
+}
+
+/**
+ * col[C·k × N·out] = every image's im2col side by side, tmp[M × N·out] = W · col, then each
+ * image's block moved to y[N, M, out] with the bias added.
+ */
+function convBatchedColumns<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias: T | undefined, out: T, gemm: GemmFn<T>, alloc: (n: number) => T): void {
+  const { N, C, M, inSpatial, geom } = s;
+  const inSize = inSpatial.reduce((a, b) => a * b, 1);
+  const outSize = geom.outSpatial.reduce((a, b) => a * b, 1);
+  const Kdim = C * geom.kernel.reduce((a, b) => a * b, 1);
+  const cols = N * outSize;
+  const col = alloc(Kdim * cols);
+  const tmp = alloc(M * cols);
+  if (inSpatial.length <= 2) {
+    im2colRows(x, N, C, inSpatial, geom, col);
+    gemm(false, true, M, cols, Kdim, 1, w, 0, Kdim, col, 0, Kdim, 0, tmp, 0, cols);
+  } else {
+    for (let n = 0; n < N; n++) im2col(x, n * C * inSize, C, inSpatial, geom, col, n * outSize, cols);
+    gemm(false, false, M, cols, Kdim, 1, w, 0, Kdim, col, 0, cols, 0, tmp, 0, cols);
+  }
+  for (let n = 0; n < N; n++) {
+    for (let m = 0; m < M; m++) {
+      const b = bias ? bias[m]! : 0;
+      const src = m * cols + n * outSize;
+      const dst = (n * M + m) * outSize;
+      for (let j = 0; j < outSize; j++) out[dst + j] = tmp[src + j]! + b;
+    }
+  }
+}
+
+/**
+ * The transposed im2col of every image, 1-D/2-D: row (n, out position) holds that output's window
+ * in weight order (c, kh, kw). With few output positions and wide kernels (weight gradients) this
+ * copies runs of KW input values where `im2col` would copy runs of OW (e.g. 14 against 3).
+ */
+function im2colRows<T extends FloatArr>(x: T, N: number, C: number, inSpatial: number[], g: Geometry, col: T): void {
+  const nd = inSpatial.length;
+  const H = nd === 2 ? inSpatial[0]! : 1;
+  const W = inSpatial[nd - 1]!;
+  const KH = nd === 2 ? g.kernel[0]! : 1;
+  const KW = g.kernel[nd - 1]!;
+  const OH = nd === 2 ? g.outSpatial[0]! : 1;
+  const OW = g.outSpatial[nd - 1]!;
+  const sh = nd === 2 ? g.strides[0]! : 1;
+  const sw = g.strides[nd - 1]!;
+  const dh = nd === 2 ? g.dilations[0]! : 1;
+  const dw = g.dilations[nd - 1]!;
+  const pt = nd === 2 ? g.padBegin[0]! : 0;
+  const pl = g.padBegin[nd - 1]!;
+  let o = 0;
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        const iw0 = ow * sw - pl;
+        const inside = dw === 1 && iw0 >= 0 && iw0 + KW <= W;
+        for (let c = 0; c < C; c++) {
+          const xc = (n * C + c) * H * W;
+          for (let kh = 0; kh < KH; kh++) {
+            const ih = oh * sh - pt + kh * dh;
+            if (ih < 0 || ih >= H) {
+              col.fill(0, o, o + KW);
+              o += KW;
+              continue;
+            }
+            const xr = xc + ih * W;
+            if (inside) {
+              for (let k = 0, i = xr + iw0; k < KW; k++) col[o++] = x[i + k]!;
+              continue;
+            }
+            for (let k = 0, iw = iw0; k < KW; k++, iw += dw) col[o++] = iw >= 0 && iw < W ? x[xr + iw]! : 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Throws E_TOO_LARGE when the im2col buffer `convForward` will allocate is too large. */
+function checkColumns(s: ConvShapes, w: Tensor, ctx: KernelContext): void {
+  const cols = batchesColumns(s) ? [s.N, ...s.geom.outSpatial] : s.geom.outSpatial;
+  sizeChecked([w.shape[1]!, ...s.geom.kernel, ...cols], ctx);
 }
 
 /**
@@ -294,7 +397,7 @@ function Conv(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value
   if (b && b.size !== s.M) throw shapeError(ctx, `bias has ${b.size} values, expected ${s.M}`);
   const outShape = [s.N, s.M, ...s.geom.outSpatial];
   const n = sizeChecked(outShape, ctx);
-  sizeChecked([w.shape[1]!, ...s.geom.kernel, ...s.geom.outSpatial], ctx); // the im2col buffer
+  checkColumns(s, w, ctx);
   if (x.dtype === 'float64') {
     const out = new Float64Array(n);
     convForward(s, x.data as Float64Array, floatData(w, ctx) as Float64Array, b ? (floatData(b, ctx) as Float64Array) : undefined, out, dgemm, (k) => new Float64Array(k));
@@ -310,6 +413,7 @@ function ConvInteger(inputs: readonly (Value | undefined)[], ctx: KernelContext)
   const w = tensorIn(inputs, 1, ctx);
   for (const t of [x, w]) if (t.dtype !== 'uint8' && t.dtype !== 'int8') throw dtypeError(ctx, t.dtype);
   const s = convShapes(x, w, ctx);
+  checkColumns(s, w, ctx);
   // Subtracting the zero points first makes padding (0) equal to the zero point, as the spec asks.
   const xd = numData(x).slice();
   const xzp = zeroPoints(optTensorIn(inputs, 2), 1, ctx, 'x_zero_point')[0]!;
@@ -354,15 +458,17 @@ function col2im<T extends FloatArr>(col: T, Mg: number, inSpatial: number[], out
       if (nd === 2) {
         const W = inSpatial[1]!, H = inSpatial[0]!;
         const OH = outSpatial[0]!, OW = outSpatial[1]!;
-        for (let ih = 0; ih < H; ih++) {
+        const sw = strides[1]!;
+        // input columns iw whose target ow = ow0 + iw·sw lies in [0, OW): [lo, hi), bounds checks out of the loop
+        const ow0 = kIdx[1]! * dilations[1]! - padBegin[1]!;
+        const lo = Math.min(W, Math.max(0, Math.ceil(-ow0 / sw)));
+        const hi = Math.max(lo, Math.min(W, Math.ceil((OW - ow0) / sw)));
+        for (let ih = 0; ih < H; ih++, ci += W) {
           const oh = ih * strides[0]! - padBegin[0]! + kIdx[0]! * dilations[0]!;
-          if (oh < 0 || oh >= OH) {
-            ci += W;
-            continue;
-          }
-          let ow = kIdx[1]! * dilations[1]! - padBegin[1]!;
-          const row = ym + oh * OW;
-          for (let iw = 0; iw < W; iw++, ow += strides[1]!, ci++) if (ow >= 0 && ow < OW) y[row + ow] += col[ci]!;
+          if (oh < 0 || oh >= OH) continue;
+          const row = ym + oh * OW + ow0;
+          if (sw === 1) for (let iw = lo; iw < hi; iw++) y[row + iw] += col[ci + iw]!;
+          else for (let iw = lo; iw < hi; iw++) y[row + iw * sw] += col[ci + iw]!;
         }
         continue;
       }

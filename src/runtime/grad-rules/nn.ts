@@ -81,41 +81,6 @@ function weightGradOneGroup(b: IrBuilder, inp: string, gy: string, rank: number,
   return b.transpose(cropped, perm);
 }
 
-/**
- * The same weight gradient as one Gemm per kernel tap: for tap k, the input window it reads
- * (a strided Slice of the padded input, [N, Cin, ...out]) is flattened to [Cin, N·out] and
- * gW[:, :, k] = g[Cout, N·out] · windowᵀ. GEMMs of shape Cout × Cin × N·out keep the matrix
- * kernels busy, where the Conv form above runs Cin narrow products with only taps columns; used
- * when the kernel has few taps (the common 1×1…5×5 case).
- */
-function weightGradByTaps(b: IrBuilder, inp: string, gy: string, inShape: readonly number[], outShape: readonly number[], geo: Geometry): string {
-  const r = inShape.length - 2;
-  const [N, Cin] = [inShape[0]!, inShape[1]!];
-  const Cout = outShape[1]!;
-  const outSp = outShape.slice(2);
-  const nOut = N * outSp.reduce((p, d) => p * d, 1);
-  const perm = [1, 0, ...Array.from({ length: r }, (_, i) => i + 2)];
-  const padded = geo.padsBegin.some((p) => p) || geo.padsEnd.some((p) => p) ? b.op('Pad', [inp, b.ints([0, 0, ...geo.padsBegin, 0, 0, ...geo.padsEnd])]) : inp;
-  const gR = b.reshape(b.transpose(gy, perm), [Cout, nOut]);
-  const taps = geo.kernel.reduce((p, k) => p * k, 1);
-  const parts: string[] = [];
-  const kIdx = new Array<number>(r).fill(0);
-  for (let t = 0; t < taps; t++) {
-    const starts = kIdx.map((k, d) => k * geo.dilations[d]!);
-    const ends = starts.map((st, d) => st + (outSp[d]! - 1) * geo.strides[d]! + 1);
-    const axes = kIdx.map((_, d) => d + 2);
-    const win = b.op('Slice', [padded, b.ints(starts), b.ints(ends), b.ints(axes), b.ints(geo.strides)]);
-    const winR = b.reshape(b.transpose(win, perm), [Cin, nOut]);
-    parts.push(b.reshape(b.op('Gemm', [gR, winR], { transB: int(1) }), [Cout, Cin, 1]));
-    for (let d = r - 1; d >= 0; d--) {
-      if (++kIdx[d]! < geo.kernel[d]!) break;
-      kIdx[d] = 0;
-    }
-  }
-  const stacked = parts.length === 1 ? parts[0]! : b.op('Concat', parts, { axis: int(2) });
-  return b.reshape(stacked, [Cout, Cin, ...geo.kernel]);
-}
-
 function groupSlices(b: IrBuilder, x: string, channels: number, group: number): string[] {
   if (group === 1) return [x];
   const per = channels / group;
@@ -123,26 +88,15 @@ function groupSlices(b: IrBuilder, x: string, channels: number, group: number): 
 }
 
 /**
- * Kernels with at most this many taps and at least MIN_CHANNELS_FOR_GEMM channels per group on both
- * sides take the per-tap Gemm form (measured on the seed CNN's second conv, 32→64 channels, 3×3,
- * batch 32: about 1.6× faster than the Conv form); a single input channel (first layers) would
- * make one-column products, where the Conv form is better.
+ * dL/dW for every group. The Conv form's products are Cout × taps × N·positions; the Conv kernel
+ * runs them as one GEMM over all input channels' columns (src/kernels/cpu/conv.ts,
+ * `convBatchedColumns`), measured faster on the seed CNN than one Gemm per kernel tap over
+ * strided Slices of the input (which cost a Pad, a Slice, a Transpose and a Gemm per tap).
  */
-const MAX_TAPS_FOR_GEMM = 32;
-const MIN_CHANNELS_FOR_GEMM = 8;
-
-/** `inShape`/`outShape`: the shapes of `inp` and `gy` (gradients have their forward value's shape). */
 function weightGrad(b: IrBuilder, inp: string, inShape: readonly number[], gy: string, outShape: readonly number[], group: number, rank: number, geo: Geometry): string {
-  const inChannels = inShape[1]!;
-  const outChannels = outShape[1]!;
-  const xs = groupSlices(b, inp, inChannels, group);
-  const gs = groupSlices(b, gy, outChannels, group);
-  const byTaps = geo.kernel.reduce((p, k) => p * k, 1) <= MAX_TAPS_FOR_GEMM && inChannels / group >= MIN_CHANNELS_FOR_GEMM && outChannels / group >= MIN_CHANNELS_FOR_GEMM;
-  const parts = xs.map((x, i) =>
-    byTaps
-      ? weightGradByTaps(b, x, gs[i]!, [inShape[0]!, inChannels / group, ...inShape.slice(2)], [outShape[0]!, outChannels / group, ...outShape.slice(2)], geo)
-      : weightGradOneGroup(b, x, gs[i]!, rank, geo),
-  );
+  const xs = groupSlices(b, inp, inShape[1]!, group);
+  const gs = groupSlices(b, gy, outShape[1]!, group);
+  const parts = xs.map((x, i) => weightGradOneGroup(b, x, gs[i]!, rank, geo));
   return parts.length === 1 ? parts[0]! : b.op('Concat', parts, { axis: int(0) });
 }
 
