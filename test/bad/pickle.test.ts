@@ -17,16 +17,7 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { importFile } from '../../src/importers/index.js';
 import { readPytorchWeights } from '../../src/importers/pytorch/index.js';
 import { HAS_CORPUS, SYSTEM_PYTHON, corpusPath, readCorpus } from '../helpers/corpus.js';
-
-function errorOf(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isRosettaError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
+import { errorOf } from '../helpers/errors.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const cat = (...parts: (Uint8Array | number[])[]): Uint8Array => {

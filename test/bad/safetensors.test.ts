@@ -7,16 +7,7 @@ import { readSafetensors, readSafetensorsIndex, writeSafetensors } from '../../s
 import { readZip, writeZip } from '../../src/formats/zip.js';
 import { isRosettaError } from '../../src/ir/errors.js';
 import { Tensor } from '../../src/ir/tensor.js';
-
-function errorOf(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isRosettaError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
+import { errorOf } from '../helpers/errors.js';
 
 /** A file from a raw header string and `dataLen` zero bytes of data. */
 function file(header: string, dataLen: number, declared?: number): Uint8Array {

@@ -12,16 +12,8 @@ import { isRosettaError } from '../../src/ir/errors.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { readPytorchWeights } from '../../src/importers/pytorch/index.js';
 import { PROJECT_ROOT } from '../helpers/corpus.js';
+import { errorOf } from '../helpers/errors.js';
 
-function errorOf(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isRosettaError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 /** A torch archive whose data.pkl is one tensor with the given storage/view description. */

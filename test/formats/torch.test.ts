@@ -17,11 +17,11 @@ import { readSafetensors, writeSafetensors } from '../../src/formats/safetensors
 import { writeZip } from '../../src/formats/zip.js';
 import { tensorToLE } from '../../src/formats/tensor-bytes.js';
 import { TorchStorage, TorchTensorRef, readTorch, writeTorch } from '../../src/formats/torch.js';
-import { isRosettaError } from '../../src/ir/errors.js';
 import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
 import { importFile } from '../../src/importers/index.js';
 import { readPytorchWeights } from '../../src/importers/pytorch/index.js';
 import { PROJECT_ROOT, SYSTEM_PYTHON } from '../helpers/corpus.js';
+import { errorOf } from '../helpers/errors.js';
 
 const DIR = join(PROJECT_ROOT, 'fixtures', 'pytorch-formats', 'gen');
 type Exp = Record<string, { dtype: string; shape: number[]; sha256: string }>;
@@ -36,16 +36,6 @@ function matches(tensors: Map<string, Tensor>, exp: Exp): void {
     expect([t.dtype, ...t.shape], k).toEqual([e.dtype, ...e.shape]);
     expect(sha(t), k).toBe(e.sha256);
   }
-}
-
-function errorOf(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isRosettaError(e)) return e;
-    throw e;
-  }
-  throw new Error('expected an error');
 }
 
 const TORCH_OK = existsSync(SYSTEM_PYTHON) && spawnSync(SYSTEM_PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
