@@ -7,22 +7,12 @@ Same model (ImageClassifier), shapes (batch x 1 x 28 x 28, 10 classes), optimize
 loss (CrossEntropyLoss) and step (zero_grad, forward, loss, backward, step) as the Rosetta side, on
 one thread (torch.set_num_threads(1)). Prints one JSON line: per-step times in ms and the median.
 """
-import argparse, json, time
+import argparse, json, os, sys, time
 import torch
 import torch.nn as nn
 
-
-class ImageClassifier(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
-
-    def forward(self, x):
-        return self.classifier(self.features(x))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+from seed_models import ImageClassifier  # noqa: E402  (the same module as the fixtures)
 
 
 def main():
