@@ -46,6 +46,24 @@ async function h5(): Promise<H5Module> {
   return modulePromise;
 }
 
+/**
+ * Close `file` (if still open) and delete its in-memory path. Errors are swallowed: this runs in
+ * `finally`, where closing a half-open file or unlinking a path already gone must not hide the
+ * real error.
+ */
+function release(mod: H5Module, name: string, file: H5File | undefined): void {
+  try {
+    file?.close();
+  } catch {
+    /* half-open file: the real error is already on its way */
+  }
+  try {
+    mod.FS!.unlink(name);
+  } catch {
+    /* already gone */
+  }
+}
+
 function uniqueName(): string {
   counter = (counter + 1) % 1e9;
   return `/rosetta-${Date.now().toString(36)}-${counter}-${Math.random().toString(36).slice(2, 8)}.h5`;
@@ -348,16 +366,7 @@ export async function withHdf5<T>(bytes: Uint8Array, fileName: string, fn: (r: H
   } catch (e) {
     throw wrapError(e, 'E_BAD_FORMAT', 'cannot read HDF5 file', { file: fileName });
   } finally {
-    try {
-      file?.close();
-    } catch {
-      /* closing a half-open file must not hide the real error */
-    }
-    try {
-      mod.FS!.unlink(name);
-    } catch {
-      /* already gone */
-    }
+    release(mod, name, file);
   }
 }
 
@@ -409,16 +418,7 @@ export async function writeHdf5(root: H5WriteGroup, fileName = 'output.h5'): Pro
   } catch (e) {
     throw wrapError(e, 'E_INTERNAL', 'cannot write HDF5', { file: fileName });
   } finally {
-    try {
-      file?.close();
-    } catch {
-      /* ignore */
-    }
-    try {
-      mod.FS!.unlink(name);
-    } catch {
-      /* ignore */
-    }
+    release(mod, name, file);
   }
 }
 
