@@ -11,13 +11,13 @@
  */
 import { dtypeToOnnx, type DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
-import type { Attr, Dim, Graph, Model, ValueInfo, ValueType } from '../../ir/graph.js';
+import type { Attr, Graph, Model, ValueInfo, ValueType } from '../../ir/graph.js';
 import { inferTypes } from '../../ir/infer.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { encodeOnnxMessage, stringToBytes } from '../../formats/onnx-proto.js';
 import { tensorRawBytes, tensorToProto } from '../../importers/onnx/tensor.js';
 import type { ExportOptions, ExportResult, Exporter } from '../types.js';
-import { formSince, formUntil, lowerGraph, raiseGraph } from './opset.js';
+import { formSince, formUntil, lowerGraph, raiseGraph, tensorTypesOf } from './opset.js';
 
 export { DOWNGRADES, FORM_SINCE, formSince, formUntil, lowerGraph, raiseGraph } from './opset.js';
 
@@ -73,15 +73,7 @@ export function chooseOpset(model: Model): number {
   let cap = Infinity;
   let capNode = '';
   walkGraphs(model.graph, (g) => {
-    const types = inferTypes(g);
-    const dtypeOf = (name: string): DType | undefined => {
-      const t = types.get(name);
-      return t?.kind === 'tensor' ? t.dtype : undefined;
-    };
-    const shapeOf = (name: string): readonly Dim[] | undefined => {
-      const t = types.get(name);
-      return t?.kind === 'tensor' ? t.shape : undefined;
-    };
+    const { dtypeOf, shapeOf } = tensorTypesOf(g);
     for (const n of g.nodes) {
       if (n.domain !== '') continue;
       need = Math.max(need, formSince(n, dtypeOf, shapeOf));

@@ -303,6 +303,24 @@ function positiveAxes(n: Node, rankOf: (name: string) => number | undefined): No
   return { ...n, attrs };
 }
 
+/**
+ * The inferred element type and shape of every tensor value of `g` (one `inferTypes` pass), as the
+ * two lookups `formSince` takes; `undefined` for values that are not tensors or are unknown.
+ */
+export function tensorTypesOf(g: Graph): { dtypeOf: (name: string) => DType | undefined; shapeOf: (name: string) => readonly Dim[] | undefined } {
+  const types = inferTypes(g);
+  return {
+    dtypeOf: (name) => {
+      const t = types.get(name);
+      return t?.kind === 'tensor' ? t.dtype : undefined;
+    },
+    shapeOf: (name) => {
+      const t = types.get(name);
+      return t?.kind === 'tensor' ? t.shape : undefined;
+    },
+  };
+}
+
 /** Lower every node of `g` (recursively) to `opset`, or throw naming the first node that cannot be. */
 export function lowerGraph(g: Graph, opset: number, outer: LowerContext | undefined, file: string): Graph {
   const producers = new Map<string, Node>();
@@ -316,15 +334,7 @@ export function lowerGraph(g: Graph, opset: number, outer: LowerContext | undefi
       return p && p.opType === 'CastLike' && p.domain === '' ? ctx.constant(p.inputs[0] ?? '') : undefined;
     },
   };
-  const types = inferTypes(g);
-  const dtypeOf = (name: string): DType | undefined => {
-    const t = types.get(name);
-    return t?.kind === 'tensor' ? t.dtype : undefined;
-  };
-  const shapeOf = (name: string): readonly Dim[] | undefined => {
-    const t = types.get(name);
-    return t?.kind === 'tensor' ? t.shape : undefined;
-  };
+  const { dtypeOf, shapeOf } = tensorTypesOf(g);
   const rankOf = (name: string): number | undefined => shapeOf(name)?.length;
   let nodes = g.nodes.map((n0) => {
     let n: Node = n0;
