@@ -38,6 +38,11 @@ export interface BindOptions {
   map?: readonly (string | MapRule)[];
   /** Keep the architecture's own values for missing parameters instead of failing. */
   partial?: boolean;
+  /**
+   * `data_format` of the Keras model Keras-named weights come from, for an architecture not
+   * imported from Keras (default `channels_last`): decides the Flatten→Dense row permutation.
+   */
+  kerasDataFormat?: 'channels_last' | 'channels_first';
 }
 
 /** A bound parameter whose values went through a layout adapter. */
@@ -88,6 +93,8 @@ interface Slot {
    * order, while a channels-last (Keras) source stores kernel rows in (spatial, c) order.
    */
   flattenOf?: { channels: number; spatial: number[] };
+  /** Keras MultiHeadAttention projection this slot is (`query`, `key`, `value`), from ParamInfo roles. */
+  mhaPart?: string;
 }
 
 function isParam(g: Graph, name: string | undefined): name is string {
@@ -101,12 +108,40 @@ function intAttr(n: Node, name: string, dflt: number): number {
   return a && a.type === 'int' ? a.value : dflt;
 }
 
+/**
+ * Whose row order a Keras-world Dense kernel after a Flatten has. Keras flattens what its tensor
+ * holds: `(h, w, c)` for a `channels_last` model, `(c, h, w)` for a `channels_first` one (a
+ * `Flatten(data_format='channels_first')` transposes to channels-last first, so it is `(h, w, c)`
+ * again). The IR flattens channels-first maps `(c, h, w)`.
+ * - Architecture imported from Keras (`keras.config` metadata): the importer read every layer's
+ *   `data_format` and permuted exactly the Dense kernels that needed it, recording a
+ *   `flatten-row-permutation` rewrite on the layer; `permuted` holds those scopes, and only they
+ *   get the permutation (a `channels_first` model's Dense binds unpermuted).
+ * - Any other architecture: the weights' Keras model is assumed `channels_last` unless
+ *   {@link BindOptions.kerasDataFormat} says otherwise (a weights-only file does not say).
+ */
+interface KerasRowOrder {
+  permuted?: Set<string>;
+  sourceDataFormat: 'channels_last' | 'channels_first';
+}
+
+function kerasRowOrder(arch: Model, opts: BindOptions): KerasRowOrder {
+  const sourceDataFormat = opts.kerasDataFormat ?? 'channels_last';
+  if (arch.metadata['keras.config'] === undefined) return { sourceDataFormat };
+  return { sourceDataFormat, permuted: new Set(arch.rewrites.filter((r) => r.kind === 'flatten-row-permutation').map((r) => r.scope)) };
+}
+
 /** Parameterised nodes in topological order; a parameter belongs to its first consumer. */
-function archSlots(g: Graph): Slot[] {
+function archSlots(g: Graph, keras: KerasRowOrder): Slot[] {
   const order = topoSort(g);
   const types = inferTypes(g);
-  /** [C, spatial…] of the map a Flatten(axis 1) feeding `input` flattens, if known. */
-  const flattenOf = (input: string | undefined): Slot['flattenOf'] => {
+  /**
+   * [C, spatial…] of the map a Flatten(axis 1) feeding `input` flattens, when a Keras-world kernel
+   * for `dense` stores its rows in another order than the architecture: see {@link KerasRowOrder}.
+   */
+  const flattenOf = (input: string | undefined, dense: Node): Slot['flattenOf'] => {
+    if (keras.permuted && !keras.permuted.has(dense.scope)) return undefined;
+    if (!keras.permuted && keras.sourceDataFormat === 'channels_first') return undefined;
     const p = input ? producer.get(input) : undefined;
     if (!p || p.opType !== 'Flatten' || intAttr(p, 'axis', 1) !== 1) return undefined;
     const t = types.get(p.inputs[0] ?? '');
@@ -119,6 +154,7 @@ function archSlots(g: Graph): Slot[] {
   const slots: Slot[] = [];
   const producer = new Map<string, Node>();
   for (const n of order) for (const o of n.outputs) producer.set(o, n);
+  const mhaPart = (p: string | undefined): string | undefined => mhaPartOf(g, p);
   const add = (kind: SlotKind, node: Node, roles: [string, string | undefined][], extra: Partial<Slot> = {}): void => {
     const params = new Map<string, string>();
     for (const [role, name] of roles) if (isParam(g, name) && !taken.has(name)) params.set(role, name);
@@ -136,10 +172,10 @@ function archSlots(g: Graph): Slot[] {
         add('convT', n, [['weight', i[1]], ['bias', i[2]]]);
         break;
       case 'Gemm':
-        if (intAttr(n, 'transA', 0) === 0) add('dense', n, [['weight', i[1]], ['bias', i[2]]], { outIn: intAttr(n, 'transB', 0) === 1, flattenOf: flattenOf(i[0]) });
+        if (intAttr(n, 'transA', 0) === 0) add('dense', n, [['weight', i[1]], ['bias', i[2]]], { outIn: intAttr(n, 'transB', 0) === 1, flattenOf: flattenOf(i[0], n) });
         break;
       case 'MatMul':
-        if (isParam(g, i[1]) && g.initializers.get(i[1])!.rank === 2) add('dense', n, [['weight', i[1]]], { outIn: false, flattenOf: flattenOf(i[0]) });
+        if (isParam(g, i[1]) && g.initializers.get(i[1])!.rank === 2) add('dense', n, [['weight', i[1]]], { outIn: false, flattenOf: flattenOf(i[0], n), mhaPart: mhaPart(i[1]) });
         break;
       case 'Add': {
         // MatMul + Add(bias): the bias joins the MatMul's slot.
@@ -171,6 +207,13 @@ function archSlots(g: Graph): Slot[] {
     }
   }
   return slots;
+}
+
+/** `query`/`key`/`value` when the Keras importer named this parameter as a MultiHeadAttention projection. */
+function mhaPartOf(g: Graph, param: string | undefined): string | undefined {
+  const role = param ? g.params.get(param)?.role : undefined;
+  const m = role ? /^(query|key|value)\/kernel$/.exec(role) : null;
+  return m ? m[1] : undefined;
 }
 
 // ---- the source side ----------------------------------------------------------------------------
@@ -508,6 +551,48 @@ function mergeQkv(layers: SourceLayer[], li: number, src: Map<string, Tensor>): 
 }
 
 /**
+ * PyTorch `nn.MultiheadAttention`'s packed `in_proj_weight [3E, E]` (rows q, k, v) and
+ * `in_proj_bias [3E]` at `layer`, split onto the separate `query`, `key`, `value` projections of a
+ * Keras-imported MultiHeadAttention (`query` is `slot`; its siblings share the node scope). Each
+ * third goes through the ordinary Linear adapter (transposed to the MatMul's `[E, H·D]`); all
+ * three must fit, or nothing binds. Returns the bindings, sources naming the packed tensors.
+ */
+function splitInProj(slot: Slot, slots: Slot[], layer: SourceLayer, src: Map<string, Tensor>, g: Graph): Bound[] | undefined {
+  if (layer.world !== 'torch' || !layer.keys.has('in_proj_weight') || [...layer.keys.keys()].some((r) => r !== 'in_proj_weight' && r !== 'in_proj_bias')) return undefined;
+  const w = src.get(layer.keys.get('in_proj_weight')!);
+  const bKey = layer.keys.get('in_proj_bias');
+  const b = bKey === undefined ? undefined : src.get(bKey);
+  if (!w || w.rank !== 2 || w.shape[0]! % 3 !== 0 || w.shape[0] === 0 || !isFloatDType(w.dtype)) return undefined;
+  const E = w.shape[0]! / 3;
+  if (b && (b.rank !== 1 || b.size !== 3 * E || !isFloatDType(b.dtype))) return undefined;
+  const parts = ['query', 'key', 'value'].map((p) => slots.find((s) => s.kind === 'dense' && s.mhaPart === p && s.node.scope === slot.node.scope));
+  if (parts.some((p) => !p)) return undefined;
+  const third = (t: Tensor, j: number): Tensor => {
+    const inner = t.size / (3 * E);
+    return new Tensor('float32', [E, ...t.shape.slice(1)], toFloat32Array(t).slice(j * E * inner, (j + 1) * E * inner));
+  };
+  const out: Bound[] = [];
+  for (const [j, part] of ['query', 'key', 'value'].entries()) {
+    const wk = `${layer.name}#${part}.weight`;
+    const bk = `${layer.name}#${part}.bias`;
+    src.set(wk, third(w, j));
+    if (b) src.set(bk, third(b, j));
+    const synthetic: SourceLayer = { name: `${layer.name}#${part}`, world: 'torch', keys: new Map(b ? [['weight', wk], ['bias', bk]] : [['weight', wk]]) };
+    const r = adapt(parts[j]!, synthetic, src, g);
+    src.delete(wk); // synthetic: not source tensors
+    src.delete(bk);
+    if (!r) return undefined;
+    for (const x of r) {
+      const isBias = x.sources[0] === bk;
+      x.sources = [layer.keys.get(isBias ? 'in_proj_bias' : 'in_proj_weight')!];
+      x.transform = `packed in_proj ${isBias ? 'bias' : 'weight'} rows [${j}E, ${j + 1}E) (${part}) → Keras MultiHeadAttention ${part} projection${x.transform ? `; ${x.transform}` : ''}`;
+    }
+    out.push(...r);
+  }
+  return out;
+}
+
+/**
  * PyTorch's ONNX export merges parameters with equal values into one initializer and feeds the
  * others through `Identity` (an attention model's `norm.bias` may become `Identity(out_proj.bias)`).
  * Binding must be able to give them different values, so each such Identity becomes its own
@@ -548,7 +633,7 @@ export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions =
     src.set(k, t);
     originalKey.set(k, k0);
   }
-  const slots = archSlots(g);
+  const slots = archSlots(g, kerasRowOrder(arch, opts));
   const bound = new Map<string, Bound>();
   const used = new Set<string>();
   // 2. exact names (same shape), for whole layers only: a layer matched in part goes structural
@@ -575,6 +660,7 @@ export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions =
     cursor = li + 1;
   };
   for (const s of pending) {
+    if ([...s.params.values()].every((n) => bound.has(n))) continue; // bound with its siblings (split in_proj)
     // in order from the last match first, then any unconsumed layer (file order may differ)
     const candidates = [...layers.keys()].slice(cursor).concat([...layers.keys()].slice(0, cursor));
     for (const li of candidates) {
@@ -583,6 +669,12 @@ export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions =
       const r = adapt(s, l, src, g);
       if (r) {
         take(l, r, li);
+        break;
+      }
+      // PyTorch's packed in_proj onto a Keras MultiHeadAttention's separate query/key/value
+      const split = s.mhaPart === 'query' ? splitInProj(s, slots, l, src, g) : undefined;
+      if (split) {
+        take(l, split, li);
         break;
       }
       // Keras MultiHeadAttention query/key/value onto one packed projection (PyTorch in_proj)
