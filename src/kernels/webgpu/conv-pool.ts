@@ -35,6 +35,21 @@ fn tap_hi(start: i32, d: u32, k: u32, n: u32) -> u32 {
 }
 `;
 
+/**
+ * WGSL lines for the window of output (oh, ow): its top-left input position ih0/iw0 (may be
+ * negative inside the padding) and the taps [h0, h1) × [w0, w1) that fall inside the input.
+ * Arguments are the `Params` names of the strides, begin pads, dilations, kernel and input sizes.
+ */
+function tapWindow(g: { sh: string; sw: string; pt: string; pl: string; dh: string; dw: string; pKH: string; pKW: string; pH: string; pW: string }): string {
+  return `  let ih0 = i32(oh * ${g.sh}) - ${g.pt};
+  let iw0 = i32(ow * ${g.sw}) - ${g.pl};
+  let h0 = tap_lo(ih0, ${g.dh}, ${g.pKH});
+  let h1 = max(h0, tap_hi(ih0, ${g.dh}, ${g.pKH}, ${g.pH}));
+  let w0 = tap_lo(iw0, ${g.dw}, ${g.pKW});
+  let w1 = max(w0, tap_hi(iw0, ${g.dw}, ${g.pKW}, ${g.pW}));
+`;
+}
+
 /** Geometry too large for exact u32/i32 index arithmetic goes to the CPU, which handles any size. */
 const GEOMETRY_LIMIT = 1 << 24;
 
@@ -77,13 +92,7 @@ const Conv: WebGpuKernel = {
   let m = ((gi / (${pOW} * ${pOH})) % ${pMv}) * ${V}u;
   let nb = gi / (${pOW} * ${pOH} * ${pMv});
   let c0 = (m / ${pMg}) * ${pCg};
-  let ih0 = i32(oh * ${sh}) - ${pt};
-  let iw0 = i32(ow * ${sw}) - ${pl};
-  let h0 = tap_lo(ih0, ${dh}, ${pKH});
-  let h1 = max(h0, tap_hi(ih0, ${dh}, ${pKH}, ${pH}));
-  let w0 = tap_lo(iw0, ${dw}, ${pKW});
-  let w1 = max(w0, tap_hi(iw0, ${dw}, ${pKW}, ${pW}));
-  let wStep = ${pCg} * ${pKH} * ${pKW};
+${tapWindow({ sh, sw, pt, pl, dh, dw, pKH, pKW, pH, pW })}  let wStep = ${pCg} * ${pKH} * ${pKW};
   _ = wStep;
   var acc = ${V === 4 ? (b ? 'vec4<f32>(in2[m], in2[m + 1u], in2[m + 2u], in2[m + 3u])' : 'vec4<f32>(0.0)') : b ? 'in2[m]' : '0.0'};
   for (var c = 0u; c < ${pCg}; c++) {
@@ -149,13 +158,7 @@ function poolKernel(name: 'MaxPool' | 'AveragePool'): WebGpuKernel {
         shader: () => `${WGSL_SPECIALS}${TAPS}${mainHeader(n)}  let ow = gi % ${pOW};
   let oh = (gi / ${pOW}) % ${pOH};
   let base = (gi / (${pOW} * ${pOH})) * ${pH} * ${pW};
-  let ih0 = i32(oh * ${sh}) - ${pt};
-  let iw0 = i32(ow * ${sw}) - ${pl};
-  let h0 = tap_lo(ih0, ${dh}, ${pKH});
-  let h1 = max(h0, tap_hi(ih0, ${dh}, ${pKH}, ${pH}));
-  let w0 = tap_lo(iw0, ${dw}, ${pKW});
-  let w1 = max(w0, tap_hi(iw0, ${dw}, ${pKW}, ${pW}));
-  let hp = tap_hi(ih0, ${dh}, ${pKH}, u32(${hEnd}));
+${tapWindow({ sh, sw, pt, pl, dh, dw, pKH, pKW, pH, pW })}  let hp = tap_hi(ih0, ${dh}, ${pKH}, u32(${hEnd}));
   let wp = tap_hi(iw0, ${dw}, ${pKW}, u32(${wEnd}));
   _ = hp; _ = wp;
   var acc = ${init};
