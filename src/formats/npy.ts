@@ -303,25 +303,9 @@ export function writeNpy(t: Tensor, opts: WriteNpyOptions = {}): Uint8Array {
 }
 
 function cToFortran(data: TensorData, shape: readonly number[], lanes: number): TensorData {
-  // Transposing C data of `shape` with the reversed axes gives the column-major layout.
-  const rev = shape.slice().reverse();
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = (Array.isArray(data) ? new Array<string>(data.length) : new (data.constructor as new (k: number) => typeof data)(data.length)) as TensorData;
-  const fStrides = stridesOf(rev).reverse(); // stride of C axis a inside the Fortran layout
-  const rank = shape.length;
-  const idx = new Array<number>(rank).fill(0);
-  let fOff = 0;
-  for (let k = 0; k < n; k++) {
-    for (let l = 0; l < lanes; l++) (out as unknown as unknown[])[fOff * lanes + l] = (data as unknown as unknown[])[k * lanes + l];
-    for (let a = rank - 1; a >= 0; a--) {
-      idx[a]!++;
-      fOff += fStrides[a]!;
-      if (idx[a]! < shape[a]!) break;
-      fOff -= fStrides[a]! * idx[a]!;
-      idx[a] = 0;
-    }
-  }
-  return out;
+  // C order of `shape` is Fortran order of the reversed shape (and vice versa), so the reverse
+  // permutation is fortranToC over the reversed axes.
+  return fortranToC(data, shape.slice().reverse(), lanes);
 }
 
 /** Read a `.npz` archive: array name (without `.npy`) → tensor, in archive order. */
