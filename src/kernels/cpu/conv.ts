@@ -194,8 +194,26 @@ function im2colPacker(x: Float32Array, xOff: number, inSpatial: number[], g: Geo
   };
 }
 
+/** Largest im2col/col2im buffer (in elements) kept between calls; larger ones are allocated per call. */
+const SCRATCH_MAX = 1 << 22;
+let scratch32 = new Float32Array(0);
+
+/**
+ * A float32 work buffer of n elements with unspecified contents, reused across calls (kernels run
+ * synchronously, one at a time): a training step would otherwise allocate, zero and page in a
+ * fresh multi-megabyte column matrix per convolution (7 MB for the seed CNN's weight gradient).
+ * Callers overwrite every element they read.
+ */
+export function convScratch(n: number): Float32Array {
+  if (n > SCRATCH_MAX) return new Float32Array(n);
+  if (scratch32.length < n) scratch32 = new Float32Array(Math.max(n, Math.min(SCRATCH_MAX, 2 * scratch32.length)));
+  return scratch32.subarray(0, n);
+}
+
 /**
  * y[N, M, ...out] = conv(x, w) + bias, for one storage type and its GEMM. `out` is overwritten.
+ * `alloc` gives the im2col work buffer (one at a time; its contents may be stale, every element
+ * read is written first), e.g. `convScratch`.
  */
 export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias: T | undefined, out: T, gemm: GemmFn<T>, alloc: (n: number) => T): void {
   const { N, C, M, group, inSpatial, geom } = s;
@@ -265,7 +283,7 @@ function convBatchedColumns<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
   const Kdim = C * geom.kernel.reduce((a, b) => a * b, 1);
   const cols = N * outSize;
   const col = alloc(Kdim * cols);
-  const tmp = alloc(M * cols);
+  const tmp = (out instanceof Float64Array ? new Float64Array(M * cols) : new Float32Array(M * cols)) as T;
   if (inSpatial.length <= 2) {
     im2colRows(x, N, C, inSpatial, geom, col);
     gemm(false, true, M, cols, Kdim, 1, w, 0, Kdim, col, 0, Kdim, 0, tmp, 0, cols);
@@ -404,7 +422,7 @@ function Conv(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value
     return [floatTensor(x.dtype, outShape, out)];
   }
   const out = new Float32Array(n);
-  convForward(s, floatData(x, ctx) as Float32Array, floatData(w, ctx) as Float32Array, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, (k) => new Float32Array(k));
+  convForward(s, floatData(x, ctx) as Float32Array, floatData(w, ctx) as Float32Array, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, convScratch);
   return [floatTensor(x.dtype, outShape, out)];
 }
 
@@ -566,7 +584,7 @@ function ConvTranspose(inputs: readonly (Value | undefined)[], ctx: KernelContex
     return [floatTensor(x.dtype, outShape, out)];
   }
   const out = floatAlloc('float32', n) as Float32Array;
-  run(floatData(x, ctx) as Float32Array, floatData(w, ctx) as Float32Array, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, new Float32Array(colSize));
+  run(floatData(x, ctx) as Float32Array, floatData(w, ctx) as Float32Array, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, convScratch(colSize));
   return [floatTensor(x.dtype, outShape, out)];
 }
 
