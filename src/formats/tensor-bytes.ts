@@ -80,7 +80,9 @@ export function tensorFromLE(dtype: DType, shape: readonly number[], bytes: Uint
   if (bytes.length !== n * es) {
     throw new RosettaError('E_BAD_FORMAT', `${dtype} tensor of shape [${shape.join(', ')}] needs ${n * es} bytes, found ${bytes.length}`, { where });
   }
-  const copy = bytes.slice();
+  // `new Uint8Array(x)` always copies into a fresh, aligned buffer; `slice()` would not on a Node
+  // Buffer (its slice is a view into a shared pool, possibly at an unaligned offset).
+  const copy = new Uint8Array(bytes);
   if (dtype === 'bool') for (let i = 0; i < copy.length; i++) copy[i] = copy[i] ? 1 : 0;
   return new Tensor(dtype, shape, typedFromBytes(dtype, copy));
 }

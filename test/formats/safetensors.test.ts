@@ -103,3 +103,25 @@ describe('safetensors', () => {
     await expect(importFile(broken)).rejects.toMatchObject({ code: 'E_BAD_FORMAT' });
   });
 });
+
+describe('safetensors from a Node Buffer (what readFileSync returns)', () => {
+  // Buffer.prototype.slice is a view, not a copy: the reader must still copy into an aligned
+  // buffer, or a tensor at an offset that is not a multiple of 4 throws a raw RangeError and
+  // normalising bools would write into the caller's bytes.
+  it('reads tensors at unaligned offsets and leaves the input untouched', () => {
+    const header = '{"b":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]},"a":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}}';
+    const h = new TextEncoder().encode(header);
+    const bytes = new Uint8Array(8 + h.length + 6);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(h.length), true);
+    bytes.set(h, 8);
+    const body = 8 + h.length;
+    bytes.set([2, 0], body); // a non-0/1 bool byte, which the reader normalises to 1
+    new DataView(bytes.buffer).setFloat32(body + 2, 1.5, true);
+    const buf = Buffer.concat([Buffer.from([0]), bytes]).subarray(1); // odd byteOffset in its pool
+    expect((body + 2 + buf.byteOffset) % 4).not.toBe(0);
+    const f = readSafetensors(buf);
+    expect([...f.tensors.get('a')!.data]).toEqual([1.5]);
+    expect([...f.tensors.get('b')!.data]).toEqual([1, 0]);
+    expect(buf[body]).toBe(2);
+  });
+});
