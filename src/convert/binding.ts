@@ -244,7 +244,11 @@ function splitKey(key: string): { layer: string; role: string; world?: World } {
     const base = parts[0] === 'layers' || parts[0] === 'model_weights' ? parts.slice(1) : parts;
     const sub = base.findIndex((p, i) => i > 0 && MHA_PARTS.includes(p));
     const layer = sub > 0 ? `${base[0]}/${base[sub]}` : (base[0] ?? '');
-    return { layer, role, world: 'keras' };
+    // Bidirectional: `bidirectional/forward_lstm/lstm_cell/kernel` (tf.keras 2),
+    // `layers/bidirectional/backward_layer/cell/vars/0` (Keras 3): one layer, the backward
+    // direction's roles marked like PyTorch's (`kernel_reverse`)
+    const backward = base.some((p, i) => i > 0 && /^backward_/.test(p)) && !base.some((p, i) => i > 0 && /^forward_/.test(p));
+    return { layer, role: backward ? `${role}_reverse` : role, world: 'keras' };
   }
   const dot = k.lastIndexOf('.');
   const role = dot < 0 ? k : k.slice(dot + 1);
@@ -272,7 +276,7 @@ function sourceLayers(keys: string[], weights: Map<string, Tensor>): SourceLayer
     l.keys.set(r, key);
   }
   const out = [...layers.values()];
-  for (const l of out) if (l.world === 'keras' && [...l.keys.keys()].every((r) => /^\d+$/.test(r))) nameKeras3Vars(l, weights);
+  for (const l of out) if (l.world === 'keras' && [...l.keys.keys()].every((r) => /^\d+(_reverse)?$/.test(r))) nameKeras3Vars(l, weights);
   // Keras 3 `.weights.h5` lists layers alphabetically (conv2d_10 before conv2d_2): natural order
   // restores creation order within a kind, which is what structural matching relies on.
   if (keys.length && keys.every((k) => k.startsWith('layers/'))) out.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
@@ -285,7 +289,18 @@ function sourceLayers(keys: string[], weights: Map<string, Tensor>): SourceLayer
  * the variables themselves; the adapters then check every shape.
  */
 function nameKeras3Vars(l: SourceLayer, weights: Map<string, Tensor>): void {
-  const vars = [...l.keys.entries()].sort((a, b) => Number(a[0]) - Number(b[0])).map(([, k]) => k);
+  const all = [...l.keys.entries()];
+  const backward = all.filter(([r]) => r.endsWith('_reverse'));
+  if (backward.length) {
+    // Bidirectional: each direction is one RNN layer's variables, named alike
+    const fwd: SourceLayer = { ...l, keys: new Map(all.filter(([r]) => !r.endsWith('_reverse'))) };
+    const bwd: SourceLayer = { ...l, keys: new Map(backward.map(([r, k]) => [r.slice(0, -'_reverse'.length), k])) };
+    nameKeras3Vars(fwd, weights);
+    nameKeras3Vars(bwd, weights);
+    l.keys = new Map([...fwd.keys, ...[...bwd.keys].map(([r, k]): [string, string] => [`${r}_reverse`, k])]);
+    return;
+  }
+  const vars = all.sort((a, b) => Number(a[0]) - Number(b[0])).map(([, k]) => k);
   const ranks = vars.map((k) => weights.get(k)?.rank ?? -1);
   let roles: string[] | undefined;
   if (vars.length === 4 && ranks.every((r) => r === 1)) roles = ['gamma', 'beta', 'moving_mean', 'moving_variance'];
@@ -484,32 +499,45 @@ function adaptRnn(
       (target('B') ? put('B', bias, [...ks('bias_ih'), ...ks('bias_hh')], `gates ${gates}; bias_ih ‖ bias_hh → B${dirNote}`) : !hasBias)
     );
   }
-  // Keras: kernel [in, G·H], recurrent_kernel [H, G·H], bias [G·H] (or [2, 3H] for reset_after GRU)
-  if (dirs !== 1) return false;
-  const k = get('kernel');
-  const rk = get('recurrent_kernel');
-  const b = get('bias');
-  if (!k || !rk || [...layer.keys.keys()].some((r) => !['kernel', 'recurrent_kernel', 'bias'].includes(r))) return false;
-  if (!sameShape(k.shape, [inSize, gh]) || !sameShape(rk.shape, [h, gh])) return false;
+  // Keras: kernel [in, G·H], recurrent_kernel [H, G·H], bias [G·H] (or [2, 3H] for reset_after GRU);
+  // a Bidirectional's backward layer under the same roles + `_reverse` (see splitKey)
+  const sfx = dirs === 2 ? ['', '_reverse'] : [''];
+  const allowed = sfx.flatMap((s) => ['kernel', 'recurrent_kernel', 'bias'].map((r) => r + s));
+  if ([...layer.keys.keys()].some((r) => !allowed.includes(r))) return false;
   const order = lstm ? LSTM_ORDER : [0, 1, 2];
   const toIr = (t: Tensor): Tensor => reorderGates(transpose2(t.dtype === 'float32' ? t : new Tensor('float32', t.shape, toFloat32Array(t))), 0, h, order);
-  const gates = lstm ? 'Keras (i,f,c,o) → ONNX (i,o,f,c), kernel transposed' : 'Keras (z,r,h) = ONNX order, kernel transposed';
-  let bias: Tensor | undefined;
-  if (b) {
-    const bf = b.dtype === 'float32' ? b : new Tensor('float32', b.shape, toFloat32Array(b));
-    if (!lstm && b.rank === 2) {
-      if (lbr !== 1 || !sameShape(b.shape, [2, gh])) return false; // reset_after=True ⇔ linear_before_reset=1
-      bias = bf.reshape([1, 2 * gh]);
-    } else {
-      if (!sameShape(b.shape, [gh])) return false;
-      if (!lstm && lbr === 1) return false; // reset_after=False cannot become linear_before_reset=1
-      bias = concat0([reorderGates(bf, 0, h, order), new Tensor('float32', [gh])], [1, 2 * gh]);
+  const Ws: Tensor[] = [];
+  const Rs: Tensor[] = [];
+  const Bs: Tensor[] = [];
+  const hasBias = layer.keys.has('bias');
+  for (const s of sfx) {
+    const k = get('kernel' + s);
+    const rk = get('recurrent_kernel' + s);
+    const b = get('bias' + s);
+    if (!k || !rk || !sameShape(k.shape, [inSize, gh]) || !sameShape(rk.shape, [h, gh]) || !!b !== hasBias) return false;
+    Ws.push(toIr(k));
+    Rs.push(toIr(rk));
+    if (b) {
+      const bf = b.dtype === 'float32' ? b : new Tensor('float32', b.shape, toFloat32Array(b));
+      if (!lstm && b.rank === 2) {
+        if (lbr !== 1 || !sameShape(b.shape, [2, gh])) return false; // reset_after=True ⇔ linear_before_reset=1
+        Bs.push(bf.reshape([2 * gh]));
+      } else {
+        if (!sameShape(b.shape, [gh])) return false;
+        if (!lstm && lbr === 1) return false; // reset_after=False cannot become linear_before_reset=1
+        Bs.push(concat0([reorderGates(bf, 0, h, order), new Tensor('float32', [gh])], [2 * gh]));
+      }
     }
   }
+  const gates = lstm ? 'Keras (i,f,c,o) → ONNX (i,o,f,c), kernel transposed' : 'Keras (z,r,h) = ONNX order, kernel transposed';
+  const dirNote = dirs === 2 ? ', Bidirectional forward_ and backward_ layers stacked' : '';
+  const ks = (r: string): string[] => sfx.filter((s) => layer.keys.has(r + s)).map((s) => key(r + s));
+  const b0 = get('bias');
+  const biasNote = lstm ? 'bias (i,f,c,o) → (i,o,f,c); recurrent bias zero' : b0?.rank === 2 ? 'bias [2, 3H] → [1, 6H]' : 'recurrent bias zero';
   return (
-    put('W', toIr(k).reshape([1, gh, inSize]), [key('kernel')], gates) &&
-    put('R', toIr(rk).reshape([1, gh, h]), [key('recurrent_kernel')], gates) &&
-    (target('B') ? put('B', bias, b ? [key('bias')] : [], lstm ? 'bias (i,f,c,o) → (i,o,f,c); recurrent bias zero' : b!.rank === 2 ? 'bias [2, 3H] → [1, 6H]' : 'recurrent bias zero') : !b)
+    put('W', concat0(Ws, [dirs, gh, inSize]), ks('kernel'), gates + dirNote) &&
+    put('R', concat0(Rs, [dirs, gh, h]), ks('recurrent_kernel'), gates + dirNote) &&
+    (target('B') ? put('B', hasBias ? concat0(Bs, [dirs, 2 * gh]) : undefined, ks('bias'), biasNote + dirNote) : !hasBias)
   );
 }
 
