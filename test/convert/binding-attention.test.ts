@@ -16,9 +16,10 @@ import { bindWeights } from '../../src/convert/binding.js';
 import { lowerKerasModel } from '../../src/importers/keras/lower.js';
 import { normalizeModel } from '../../src/importers/keras/normalize.js';
 import type { WeightSet } from '../../src/importers/types.js';
+import { isRosettaError } from '../../src/ir/errors.js';
 import type { Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { Session } from '../../src/runtime/session.js';
+import { Session, seededRandom } from '../../src/runtime/session.js';
 import { PROJECT_ROOT } from '../helpers/corpus.js';
 import { expectClose } from '../helpers/keras-oracle.js';
 
@@ -102,5 +103,25 @@ describe(`packed nn.MultiheadAttention weights onto Keras MultiHeadAttention (Py
     const { report } = bindWeights(arch, sd, { partial: true });
     expect(report.missing.map((m) => m.role).filter((r) => r === 'weight').length).toBe(3);
     expect(report.unused.map((u) => u.source)).toContain('attn.in_proj_weight');
+  });
+
+  it('hostile packed projections (random shapes, dtypes, missing parts) give a report or a RosettaError, never a crash', () => {
+    const rnd = seededRandom(5);
+    const dims = (): number[] => Array.from({ length: Math.floor(rnd() * 3) }, () => Math.floor(rnd() * 30));
+    for (let trial = 0; trial < 80; trial++) {
+      const arch = build(mhaCase);
+      const sd = torchStateDict(mhaCase.weights.mha!, 'attn');
+      for (const k of [...sd.tensors.keys()]) {
+        const r = rnd();
+        if (r < 0.2) sd.tensors.set(k, new Tensor('float32', dims()));
+        else if (r < 0.3) sd.tensors.set(k, new Tensor('int64', sd.tensors.get(k)!.shape));
+        else if (r < 0.4) sd.tensors.delete(k);
+      }
+      try {
+        bindWeights(arch, sd, { partial: rnd() < 0.5 });
+      } catch (e) {
+        expect(isRosettaError(e), `trial ${trial}: ${String(e)}`).toBe(true);
+      }
+    }
   });
 });
