@@ -15,6 +15,7 @@ import h5wasm, { type Dataset, type File as H5File, type Group as H5Group, type 
 import type { DType } from '../ir/dtype.js';
 import { RosettaError, wrapError } from '../ir/errors.js';
 import { checkedSize, Tensor } from '../ir/tensor.js';
+import { swapBytes, typedFromBytes } from './tensor-bytes.js';
 
 /** The 8-byte HDF5 signature; it sits at offset 0, 512, 1024, 2048… (user block). */
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -247,11 +248,9 @@ export class Hdf5Reader {
       throw new RosettaError('E_TOO_LARGE', `dataset declares ${nbytes} bytes, far beyond what a ${this.fileBytes}-byte file can hold`, { where: { file: this.fileName, entry: path }, hint: 'the file is corrupt or crafted' });
     }
     if (n === 0) return new Tensor(dtype, shape);
-    const raw = this.readRaw(path, nbytes);
-    if (!meta.littleEndian && meta.size > 1) {
-      for (let i = 0; i < raw.length; i += meta.size) raw.subarray(i, i + meta.size).reverse();
-    }
-    return new Tensor(dtype, shape, viewAs(dtype, raw));
+    const raw = this.readRaw(path, nbytes); // a fresh copy at offset 0: ours to swap and view
+    if (!meta.littleEndian) swapBytes(raw, meta.size);
+    return new Tensor(dtype, shape, typedFromBytes(dtype, raw));
   }
 
   /** Read a string dataset (fixed or variable length) as string[]. */
@@ -313,33 +312,6 @@ function dtypeOf(meta: Metadata, fail: () => never): DType {
   // h5py stores numpy bool as an enum over int8; h5wasm reports class 8 (H5T_ENUM).
   if (meta.type === 8 && meta.size === 1) return 'bool';
   return fail();
-}
-
-function viewAs(dtype: DType, raw: Uint8Array): Tensor['data'] {
-  const b = raw.buffer.byteLength === raw.byteLength && raw.byteOffset === 0 ? raw.buffer : raw.slice().buffer;
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(b);
-    case 'float64':
-      return new Float64Array(b);
-    case 'float16':
-    case 'uint16':
-      return new Uint16Array(b);
-    case 'int16':
-      return new Int16Array(b);
-    case 'int32':
-      return new Int32Array(b);
-    case 'uint32':
-      return new Uint32Array(b);
-    case 'int64':
-      return new BigInt64Array(b);
-    case 'uint64':
-      return new BigUint64Array(b);
-    case 'int8':
-      return new Int8Array(b);
-    default:
-      return new Uint8Array(b);
-  }
 }
 
 /**

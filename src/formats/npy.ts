@@ -16,6 +16,7 @@
 import type { DType, TensorData } from '../ir/dtype.js';
 import { RosettaError, check, wrapError } from '../ir/errors.js';
 import { Tensor, checkedSize, stridesOf } from '../ir/tensor.js';
+import { swapBytes, swapUnit, typedFromBytes } from './tensor-bytes.js';
 import { readZip, writeZip } from './zip.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -136,7 +137,7 @@ export function readNpy(bytes: Uint8Array, name = 'array.npy'): Tensor {
   }
   const raw = bytes.subarray(h.dataOffset, h.dataOffset + need);
   try {
-    let data = d.text ? decodeText(raw, n, d, name) : decodeNumeric(raw, n, d);
+    let data = d.text ? decodeText(raw, n, d, name) : decodeNumeric(raw, d);
     if (h.fortranOrder && h.shape.length > 1) data = fortranToC(data, h.shape, d.dtype === 'complex64' || d.dtype === 'complex128' ? 2 : 1);
     return new Tensor(d.dtype, h.shape, data);
   } catch (e) {
@@ -144,50 +145,14 @@ export function readNpy(bytes: Uint8Array, name = 'array.npy'): Tensor {
   }
 }
 
-function decodeNumeric(raw: Uint8Array, n: number, d: ParsedDescr): TensorData {
+function decodeNumeric(raw: Uint8Array, d: ParsedDescr): TensorData {
   // Copy into a fresh, aligned buffer (the source offset need not be aligned). `new Uint8Array(x)`
   // always copies; `slice()` would not on a Node Buffer, whose slice is a view into a shared pool.
   const buf = new Uint8Array(raw);
-  if (d.bigEndian && d.itemSize > 1) {
-    const w = d.dtype === 'complex64' || d.dtype === 'complex128' ? d.itemSize / 2 : d.itemSize;
-    for (let i = 0; i < buf.length; i += w) buf.subarray(i, i + w).reverse();
-  }
-  const ab = buf.buffer;
-  switch (d.dtype) {
-    case 'float16':
-    case 'uint16':
-      return new Uint16Array(ab, 0, n);
-    case 'float32':
-      return new Float32Array(ab, 0, n);
-    case 'float64':
-      return new Float64Array(ab, 0, n);
-    case 'int8':
-      return new Int8Array(ab, 0, n);
-    case 'int16':
-      return new Int16Array(ab, 0, n);
-    case 'int32':
-      return new Int32Array(ab, 0, n);
-    case 'int64':
-      return new BigInt64Array(ab, 0, n);
-    case 'uint8':
-      return new Uint8Array(ab, 0, n);
-    case 'uint32':
-      return new Uint32Array(ab, 0, n);
-    case 'uint64':
-      return new BigUint64Array(ab, 0, n);
-    case 'bool': {
-      // numpy bools are 0/1, but a hostile file may hold other bytes: normalise.
-      const u = new Uint8Array(ab, 0, n);
-      for (let i = 0; i < n; i++) u[i] = u[i] ? 1 : 0;
-      return u;
-    }
-    case 'complex64':
-      return new Float32Array(ab, 0, 2 * n);
-    case 'complex128':
-      return new Float64Array(ab, 0, 2 * n);
-    default:
-      throw new RosettaError('E_INTERNAL', `no numeric decoder for ${d.dtype}`);
-  }
+  if (d.bigEndian) swapBytes(buf, swapUnit(d.dtype));
+  // numpy bools are 0/1, but a hostile file may hold other bytes: normalise.
+  if (d.dtype === 'bool') for (let i = 0; i < buf.length; i++) buf[i] = buf[i] ? 1 : 0;
+  return typedFromBytes(d.dtype, buf);
 }
 
 function decodeText(raw: Uint8Array, n: number, d: ParsedDescr, name: string): string[] {
