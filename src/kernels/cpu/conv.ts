@@ -267,9 +267,14 @@ export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
  */
 const BATCH_COLUMNS_BELOW = 64;
 
+/** Largest column matrix (elements) the batched form builds; beyond it images go one by one. */
+const BATCH_COLUMNS_MAX = 1 << 24;
+
 /** Whether `convForward` takes the one-GEMM-over-all-images form for these shapes. */
 function batchesColumns(s: ConvShapes): boolean {
-  return s.N > 1 && s.group === 1 && s.geom.outSpatial.reduce((a, b) => a * b, 1) < BATCH_COLUMNS_BELOW;
+  const outSize = s.geom.outSpatial.reduce((a, b) => a * b, 1);
+  const kdim = (s.C / s.group) * s.geom.kernel.reduce((a, b) => a * b, 1);
+  return s.N > 1 && s.group === 1 && outSize < BATCH_COLUMNS_BELOW && kdim * s.N * outSize <= BATCH_COLUMNS_MAX;
 }
 
 /**
@@ -348,10 +353,9 @@ function im2colRows<T extends FloatArr>(x: T, N: number, C: number, inSpatial: n
   }
 }
 
-/** Throws E_TOO_LARGE when the im2col buffer `convForward` will allocate is too large. */
+/** Throws E_TOO_LARGE when one image's im2col buffer would be too large (the batched form is bounded). */
 function checkColumns(s: ConvShapes, w: Tensor, ctx: KernelContext): void {
-  const cols = batchesColumns(s) ? [s.N, ...s.geom.outSpatial] : s.geom.outSpatial;
-  sizeChecked([w.shape[1]!, ...s.geom.kernel, ...cols], ctx);
+  sizeChecked([w.shape[1]!, ...s.geom.kernel, ...s.geom.outSpatial], ctx);
 }
 
 /**
