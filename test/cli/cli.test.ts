@@ -15,9 +15,10 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { compareTensors } from '../../src/cli/compare.js';
 import { loadModel, saveModel } from '../../src/node/index.js';
 import { HAS_CORPUS, PROJECT_ROOT, corpusPath } from '../helpers/corpus.js';
+import { TESTDATA_DIR } from '../../scripts/conformance-case.js';
 
 const MODELS = join(PROJECT_ROOT, 'fixtures', 'models');
-const TESTDATA = process.env.ROSETTA_ONNX_TESTDATA ?? '/usr/share/libonnx-testdata/data';
+const TESTDATA = TESTDATA_DIR;
 const HAS_TESTDATA = existsSync(join(TESTDATA, 'node', 'test_relu'));
 if (!HAS_TESTDATA) console.warn(`[rosetta tests] ONNX backend test data not found at ${TESTDATA}: the .pb input test is skipped`);
 

@@ -44,7 +44,7 @@ describe('ONNX import details', () => {
     expect(m!.graph.nodes[0]!.scope).toBe('block.act');
   });
 
-  it.skipIf(!HAS_TESTDATA)('recovers weights and running statistics of a PyTorch BatchNorm export', async () => {
+  it.skipIf(!HAS_TESTDATA)('recovers weights and running statistics of a PyTorch BatchNorm export (skipped without libonnx-testdata)', async () => {
     const path = join(TESTDATA_DIR, 'pytorch-converted', 'test_BatchNorm2d_eval', 'model.onnx');
     const m = await importOnnx(new Uint8Array(readFileSync(path)), { name: path });
     const roles = [...m.graph.params.values()].map((p) => [p.role, p.trainable]);

@@ -30,7 +30,7 @@ async function runOrt(bytes: Uint8Array, feeds: Record<string, Tensor>): Promise
   }
 }
 
-describe.skipIf(!HAS_TESTDATA || !ort)('lowering to older opsets (node suite, onnxruntime-node oracle)', () => {
+describe.skipIf(!HAS_TESTDATA || !ort)('lowering to older opsets (node suite, onnxruntime-node oracle; skipped without libonnx-testdata or onnxruntime-node)', () => {
   it(`opsets ${TARGETS.join(', ')}: refused with a typed error, or bit-identical`, { timeout: 300_000 }, async () => {
     let written = 0;
     let refused = 0;

@@ -20,7 +20,7 @@ describe('broadcastDims', () => {
   });
 });
 
-describe.skipIf(!HAS_TESTDATA)('inferTypes on the ONNX node suite (declared outputs as goldens)', () => {
+describe.skipIf(!HAS_TESTDATA)('inferTypes on the ONNX node suite (declared outputs as goldens; skipped without libonnx-testdata)', () => {
   it('agrees with every declared output it infers, and infers most of them', async () => {
     let declared = 0;
     let inferred = 0;
