@@ -93,7 +93,7 @@ interface Slot {
    * order, while a channels-last (Keras) source stores kernel rows in (spatial, c) order.
    */
   flattenOf?: { channels: number; spatial: number[] };
-  /** Keras MultiHeadAttention projection this slot is (`query`, `key`, `value`), from ParamInfo roles. */
+  /** Keras MultiHeadAttention projection this slot is (`query`, `key`, `value`, `attention_output`), from ParamInfo roles. */
   mhaPart?: string;
 }
 
@@ -209,10 +209,10 @@ function archSlots(g: Graph, keras: KerasRowOrder): Slot[] {
   return slots;
 }
 
-/** `query`/`key`/`value` when the Keras importer named this parameter as a MultiHeadAttention projection. */
+/** `query`/`key`/`value`/`attention_output` when the Keras importer named this parameter as a MultiHeadAttention projection. */
 function mhaPartOf(g: Graph, param: string | undefined): string | undefined {
   const role = param ? g.params.get(param)?.role : undefined;
-  const m = role ? /^(query|key|value)\/kernel$/.exec(role) : null;
+  const m = role ? /^(query|key|value|attention_output)\/kernel$/.exec(role) : null;
   return m ? m[1] : undefined;
 }
 
@@ -231,6 +231,8 @@ interface SourceLayer {
 /** Roles only Keras uses (`bias` is shared by both worlds). */
 const KERAS_ROLES = new Set(['kernel', 'gamma', 'beta', 'moving_mean', 'moving_variance', 'embeddings', 'recurrent_kernel', 'depthwise_kernel', 'pointwise_kernel']);
 const MHA_PARTS = ['query', 'key', 'value', 'attention_output'];
+/** Keras 3 `.weights.h5` names the MultiHeadAttention projections' sub-layers differently. */
+const KERAS3_MHA_PARTS: Record<string, string> = { query_dense: 'query', key_dense: 'key', value_dense: 'value', output_dense: 'attention_output' };
 const TORCH_RNN = /^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$/;
 
 /** Split a key into (layer, role); `/`-separated keys are Keras', dotted ones decided per layer. */
@@ -242,8 +244,8 @@ function splitKey(key: string): { layer: string; role: string; world?: World } {
     // `lstm/lstm_cell/kernel`, `dense/dense/kernel`: the layer is the first component, except the
     // projections of a MultiHeadAttention (`mha/query/kernel`), which are layers of their own
     const base = parts[0] === 'layers' || parts[0] === 'model_weights' ? parts.slice(1) : parts;
-    const sub = base.findIndex((p, i) => i > 0 && MHA_PARTS.includes(p));
-    const layer = sub > 0 ? `${base[0]}/${base[sub]}` : (base[0] ?? '');
+    const sub = base.findIndex((p, i) => i > 0 && (MHA_PARTS.includes(p) || p in KERAS3_MHA_PARTS));
+    const layer = sub > 0 ? `${base[0]}/${KERAS3_MHA_PARTS[base[sub]!] ?? base[sub]}` : (base[0] ?? '');
     // Bidirectional: `bidirectional/forward_lstm/lstm_cell/kernel` (tf.keras 2),
     // `layers/bidirectional/backward_layer/cell/vars/0` (Keras 3): one layer, the backward
     // direction's roles marked like PyTorch's (`kernel_reverse`)
@@ -694,6 +696,10 @@ export function bindWeights(arch: Model, weights: WeightSet, opts: BindOptions =
     for (const li of candidates) {
       const l = layers[li]!;
       if (consumed.has(l)) continue;
+      // the projections of one attention share their shapes: a named Keras part binds only to its own
+      const torchPart = /(^|\.)out_proj$/.test(l.name) ? 'attention_output' : l.keys.has('in_proj_weight') ? 'query' : undefined;
+      const part = l.world === 'keras' ? MHA_PARTS.find((p) => l.name.endsWith(`/${p}`)) : torchPart;
+      if (s.mhaPart && part && part !== s.mhaPart) continue;
       const r = adapt(s, l, src, g);
       if (r) {
         take(l, r, li);

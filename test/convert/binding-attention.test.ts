@@ -13,6 +13,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { bindWeights } from '../../src/convert/binding.js';
+import { getExporter } from '../../src/exporters/index.js';
+import { importFile } from '../../src/importers/index.js';
 import { lowerKerasModel } from '../../src/importers/keras/lower.js';
 import { normalizeModel } from '../../src/importers/keras/normalize.js';
 import type { WeightSet } from '../../src/importers/types.js';
@@ -93,6 +95,33 @@ describe(`packed nn.MultiheadAttention weights onto Keras MultiHeadAttention (Py
     }
     const got = await run(model, mhaCase.inputs.map(tensor));
     expectClose(got[0]!, tensor(mhaCase.outputs[0]!), 1e-4, 1e-5, 'mha_cross');
+  });
+
+  it('state-dict order does not matter: out_proj first still binds to the output projection', async () => {
+    const arch = build(mhaCase);
+    for (const name of arch.graph.params.keys()) (arch.graph.initializers.get(name)!.data as Float32Array).fill(0);
+    const sd = torchStateDict(mhaCase.weights.mha!, 'attn');
+    sd.tensors = new Map([...sd.tensors].reverse());
+    const { model, report } = bindWeights(arch, sd);
+    expect(report.missing).toEqual([]);
+    const got = await run(model, mhaCase.inputs.map(tensor));
+    expectClose(got[0]!, tensor(mhaCase.outputs[0]!), 1e-4, 1e-5, 'mha_cross reversed');
+  });
+
+  it('Keras 3 .weights.h5 names (query_dense … output_dense, layers listed alphabetically) bind each projection to its own slot', async () => {
+    const full = build(mhaCase);
+    const arch = build(mhaCase);
+    for (const name of arch.graph.params.keys()) (arch.graph.initializers.get(name)!.data as Float32Array).fill(0);
+    const files = (await (await getExporter('keras-h5')).exportModel!(full, 'm.weights.h5')).files;
+    const w = await importFile({ name: 'm.weights.h5', bytes: files.get('m.weights.h5')! });
+    if (w.kind !== 'weights') throw new Error('expected weights');
+    expect([...w.weights.tensors.keys()]).toContain('layers/mha/query_dense/vars/0');
+    const { model, report } = bindWeights(arch, w.weights);
+    expect(report.missing).toEqual([]);
+    expect(report.unused).toEqual([]);
+    for (const name of full.graph.params.keys()) {
+      expect(Array.from(model.graph.initializers.get(name)!.data as Float32Array), name).toEqual(Array.from(full.graph.initializers.get(name)!.data as Float32Array));
+    }
   });
 
   it('a packed projection that does not split into the three slots binds nothing (missing, not a crash)', () => {

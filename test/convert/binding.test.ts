@@ -249,6 +249,34 @@ describe('MultiheadAttention: packed in_proj ⇄ separate Q/K/V', () => {
   });
 });
 
+describe('MultiheadAttention: Keras 3 variable names onto the packed projection', () => {
+  it('layers/multi_head_attention/{query,key,value,output}_dense/vars/N merge into in_proj; outputs match PyTorch', async () => {
+    const { arch, weights } = await fixture('attn_model');
+    const sd = weights.tensors;
+    const E = 8;
+    const H = 2;
+    const D = 4;
+    const w = f32(sd.get('attn.in_proj_weight')!);
+    const b = f32(sd.get('attn.in_proj_bias')!);
+    const out: [string, Tensor][] = [];
+    ['query', 'key', 'value'].forEach((part, p) => {
+      const k = new Tensor('float32', [E, H, D]);
+      for (let i = 0; i < E; i++) for (let j = 0; j < H * D; j++) f32(k)[i * H * D + j] = w[(p * E + j) * E + i]!;
+      out.push([`layers/multi_head_attention/${part}_dense/vars/0`, k], [`layers/multi_head_attention/${part}_dense/vars/1`, new Tensor('float32', [H, D], b.slice(p * E, (p + 1) * E))]);
+    });
+    const ow = f32(sd.get('attn.out_proj.weight')!);
+    const ok = new Tensor('float32', [H, D, E]);
+    for (let j = 0; j < H * D; j++) for (let o = 0; o < E; o++) f32(ok)[j * E + o] = ow[o * E + j]!;
+    out.push(['layers/multi_head_attention/output_dense/vars/0', ok], ['layers/multi_head_attention/output_dense/vars/1', sd.get('attn.out_proj.bias')!]);
+    out.push(['layers/layer_normalization/vars/0', sd.get('norm.weight')!], ['layers/layer_normalization/vars/1', sd.get('norm.bias')!]);
+    const { model, report } = bindWeights(arch, ws(out));
+    expect(report.missing).toEqual([]);
+    expect(report.unused).toEqual([]);
+    expect(report.transformed.find((t) => t.sources.includes('layers/multi_head_attention/key_dense/vars/0'))?.transform).toMatch(/query \| key \| value kernels/);
+    await expectPyTorchOutputs('attn_model', model);
+  });
+});
+
 describe.skipIf(!HAS_CORPUS)('binding a real Keras weights-only file (corpus)', () => {
   it('simple_lstm_tf_keras_2_weights.h5 onto the architecture of simple_lstm_tf_keras_2_model.h5 gives that model back', async () => {
     const open = async (f: string) => importFile({ name: f, bytes: readCorpus('keras', f) });
