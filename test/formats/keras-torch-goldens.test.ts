@@ -4,44 +4,18 @@
  * fixtures/keras/torch_goldens.json, written by fixtures/keras/make_torch_goldens.py (which
  * also documents the weight conversions into the Keras layouts).
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { exportTfjs, exportKerasZip } from '../../src/exporters/keras/index.js';
 import { kerasZipImporter } from '../../src/importers/keras/index.js';
-import { lowerKerasModel } from '../../src/importers/keras/lower.js';
-import { normalizeModel } from '../../src/importers/keras/normalize.js';
 import type { Model } from '../../src/ir/graph.js';
-import { Tensor, tensorsBitEqual } from '../../src/ir/tensor.js';
-import { Session } from '../../src/runtime/session.js';
-import { PROJECT_ROOT } from '../helpers/corpus.js';
+import { tensorsBitEqual } from '../../src/ir/tensor.js';
 import { expectClose } from '../helpers/keras-oracle.js';
+import { TORCH_GOLDENS as goldens, buildGoldenModel, goldenTensor as tensor, runModel as run, type TorchGoldenCase } from '../helpers/torch-goldens.js';
 
-type T = { shape: number[]; data: number[] };
-interface Case {
-  name: string;
-  config: unknown;
-  weights: Record<string, T[]>;
-  inputs: T[];
-  outputs: T[];
-}
-const goldens = JSON.parse(readFileSync(`${PROJECT_ROOT}/fixtures/keras/torch_goldens.json`, 'utf8')) as { torch: string; cases: Case[] };
-const tensor = (t: T): Tensor => new Tensor('float32', t.shape, Float32Array.from(t.data));
-
-function build(c: Case): Model {
-  const model = lowerKerasModel(normalizeModel(c.config, c.name), {
-    file: c.name,
-    kerasVersion: '2.15.0',
-    weights: (path) => (c.weights[path[path.length - 1]!] ?? []).map((w, i) => ({ name: `${path.join('/')}/${i}`, tensor: tensor(w) })),
-  });
-  model.metadata['keras.config'] = JSON.stringify(c.config);
+function build(c: TorchGoldenCase): Model {
+  const model = buildGoldenModel(c);
   model.metadata['keras.version'] = '2.15.0';
   return model;
-}
-
-async function run(m: Model, xs: Tensor[]): Promise<Tensor[]> {
-  const s = await Session.create(m);
-  const out = (await s.run(Object.fromEntries(m.graph.inputs.map((inp, i) => [inp.name, xs[i]!])))).outputs;
-  return m.graph.outputs.map((o) => out[o.name] as Tensor);
 }
 
 describe(`Keras layers vs PyTorch ${goldens.torch} goldens`, () => {
