@@ -164,6 +164,17 @@ describe.each(['wasm', 'js'] as const)('Conv matches the naive definition (%s GE
     ref16.data.forEach((v, i) => expect(Math.abs(f16ToF32(y16!.data[i] as number) - v)).toBeLessThan(2e-3));
   });
 
+  it('float64 through the batched-columns form (batch > 1, few outputs, bias)', () => {
+    const x = rand([3, 2, 7, 6], 17);
+    const w = rand([4, 2, 6, 5], 18);
+    const b = rand([4], 19);
+    const ref = naiveConv(x, w, b, 1, [1, 1], [1, 1], [1, 1, 1, 1]);
+    const f64 = (t: Tensor) => new Tensor('float64', t.shape, Float64Array.from(t.data as Float32Array));
+    const [y] = CPU_KERNELS.Conv!([f64(x), f64(w), f64(b)], ctxFor('Conv', { pads: attrInts([1, 1, 1, 1]) })) as Tensor[];
+    expect(y!.shape).toEqual([3, 4, 4, 4]);
+    ref.data.forEach((v, i) => expect(y!.data[i]).toBeCloseTo(v, 12));
+  });
+
   it('rejects a weight whose channels do not match the input', () => {
     expect(() => CPU_KERNELS.Conv!([rand([1, 3, 5, 5], 1), rand([2, 2, 3, 3], 2)], ctxFor('Conv', {}))).toThrow(/E_SHAPE_MISMATCH/);
     expect(() => CPU_KERNELS.Conv!([rand([1, 3, 5, 5], 1), rand([2, 3, 3, 3], 2)], ctxFor('Conv', { auto_pad: attrString('BOGUS') }))).toThrow(/E_INVALID_ATTR/);
