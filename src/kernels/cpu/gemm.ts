@@ -91,7 +91,8 @@ export function sgemm(
     const nc = Math.min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = Math.min(KC, K - pc);
-      packPanelsB(transB, B, bOff, ldb, pc, jc, kc, nc, pb);
+      // op(B)[pc.., jc..] packed into NR-wide panels is op(B)ᵀ[jc.., pc..] packed into MR-high ones (MR = NR).
+      packPanelsA(!transB, B, bOff, ldb, jc, pc, nc, kc, pb, 0);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = Math.min(MC, M - ic);
         packPanelsA(transA, A, aOff, lda, ic, pc, mc, kc, pa, 0);
@@ -117,34 +118,10 @@ function scaleC(M: number, N: number, beta: number, C: Float32Array | Float64Arr
   }
 }
 
-/** Pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide panels, each kc×NR row-major, zero-padded. */
-function packPanelsB(trans: boolean, B: Float32Array, off: number, ld: number, pc: number, jc: number, kc: number, nc: number, out: Float32Array): void {
-  for (let jr = 0; jr < nc; jr += NR) {
-    const nr = Math.min(NR, nc - jr);
-    let o = jr * kc;
-    if (!trans && nr === NR) {
-      let src = off + pc * ld + jc + jr;
-      for (let p = 0; p < kc; p++) {
-        out[o] = B[src]!;
-        out[o + 1] = B[src + 1]!;
-        out[o + 2] = B[src + 2]!;
-        out[o + 3] = B[src + 3]!;
-        o += NR;
-        src += ld;
-      }
-      continue;
-    }
-    for (let p = 0; p < kc; p++) {
-      for (let j = 0; j < NR; j++) {
-        // op(B)[k][n] = trans ? B[n][k] : B[k][n]
-        out[o + j] = j < nr ? (trans ? B[off + (jc + jr + j) * ld + pc + p]! : B[off + (pc + p) * ld + jc + jr + j]!) : 0;
-      }
-      o += NR;
-    }
-  }
-}
-
-/** Pack op(A)[ic:ic+mc, pc:pc+kc] into MR-high panels, each kc×MR (k-major), zero-padded. */
+/**
+ * Pack op(A)[ic:ic+mc, pc:pc+kc] into MR-high panels, each kc×MR (k-major), zero-padded. Also packs
+ * B for the 4×4 kernel: NR-wide panels of op(B) are MR-high panels of op(B)ᵀ, since MR = NR.
+ */
 function packPanelsA(trans: boolean, A: Float32Array, off: number, ld: number, ic: number, pc: number, mc: number, kc: number, out: Float32Array, outOff: number): void {
   for (let ir = 0; ir < mc; ir += MR) {
     const mr = Math.min(MR, mc - ir);
