@@ -35,6 +35,8 @@ export interface TorchLayer {
   nodes: Node[];
   /** Value name of the module's input and of the value the module's output stands for. */
   input: string;
+  /** All inputs when the module takes several (MultiheadAttention: query, key, value). */
+  inputs?: string[];
 }
 
 /** The recognised structure: layers, the state dict and what was rewritten. */
@@ -152,6 +154,7 @@ export function planPyTorch(model: Model, opts: ToPyTorchOptions = {}): TorchPla
     for (const c of consumed) if (c) usedParams.add(c);
   };
   const rnnGroups = new Map<string, TorchLayer>();
+  planKerasAttention(g, order, consumers, producer, plan, pathFor, usedParams);
 
   for (const n of order) {
     if (plan.layerOf.has(n)) continue;
@@ -419,4 +422,95 @@ function planRnn(
     detail: `${lstm ? 'ONNX (i,o,f,c) → PyTorch (i,f,g,o)' : 'ONNX (z,r,h) → PyTorch (r,z,n), linear_before_reset = 1'}; W/R/B → weight_ih_l${l}, weight_hh_l${l}${B ? `, bias_ih_l${l}, bias_hh_l${l}` : ''}${dirs === 2 ? ' (+ _reverse)' : ''}`,
   });
   for (const k of [i[1], i[2], i[3]]) if (k) usedParams.add(k);
+}
+
+/**
+ * A Keras MultiHeadAttention as the Keras importer lowers it (src/importers/keras/lower-attention.ts:
+ * every node scoped by the layer, parameters with roles `query/kernel` … `attention_output/bias`)
+ * becomes one `nn.MultiheadAttention(E, H, { bias, batchFirst: true })`: PyTorch's packed
+ * `in_proj_weight` = the q, k, v kernels transposed and stacked by rows, `out_proj` = the output
+ * kernel transposed. Only the form torch.nn.MultiheadAttention computes is taken: equal feature
+ * sizes (E = H·D for query, key, value and output), no causal mask, and a region whose inner values
+ * are used nowhere else; anything else stays Linears + ops (still exact, other keys).
+ */
+function planKerasAttention(g: Graph, order: Node[], consumers: Map<string, Node[]>, producer: Map<string, Node>, plan: TorchPlan, pathFor: (n: Node, kind: string) => string, usedParams: Set<string>): void {
+  const byScope = new Map<string, Map<string, string>>();
+  for (const [name, info] of g.params) {
+    const m = info.role ? /^(query|key|value|attention_output)\/(kernel|bias)$/.exec(info.role) : null;
+    if (!m || !info.scope) continue;
+    if (!byScope.has(info.scope)) byScope.set(info.scope, new Map());
+    byScope.get(info.scope)!.set(info.role!, name);
+  }
+  for (const [scope, roles] of byScope) {
+    const parts = ['query', 'key', 'value', 'attention_output'];
+    const kernels = parts.map((p) => roles.get(`${p}/kernel`));
+    if (kernels.some((k) => !k || !g.initializers.has(k))) continue;
+    const bias = parts.every((p) => roles.has(`${p}/bias`));
+    if (!bias && parts.some((p) => roles.has(`${p}/bias`))) continue;
+    const K = kernels.map((k) => g.initializers.get(k!)!);
+    const E = K[0]!.shape[0]!;
+    if (K.some((t) => t.rank !== 2 || t.shape[0] !== E || t.shape[1] !== E)) continue;
+    const B = bias ? parts.map((p) => g.initializers.get(roles.get(`${p}/bias`)!)) : [];
+    if (B.some((t) => !t || t.size !== E)) continue;
+    // the projections: MatMul(x, kernel) — their x are the module's inputs
+    const mm = kernels.map((k) => (consumers.get(k!) ?? []).filter((n) => n.opType === 'MatMul' && n.inputs[1] === k && n.scope === scope));
+    if (mm.some((c) => c.length !== 1)) continue;
+    const [qIn, kIn, vIn] = mm.slice(0, 3).map((c) => c[0]!.inputs[0]!);
+    const outMm = mm[3]![0]!;
+    const outAdd = bias ? (consumers.get(outMm.outputs[0]!) ?? []).find((n) => n.opType === 'Add' && n.scope === scope) : undefined;
+    let last = outAdd ?? outMm;
+    if (bias && !outAdd) continue;
+    // the importer names the layer's output with a trailing Identity
+    for (let c = consumers.get(last.outputs[0]!) ?? []; c.length === 1 && c[0]!.opType === 'Identity' && c[0]!.scope === scope; c = consumers.get(last.outputs[0]!) ?? []) last = c[0]!;
+    // the region: the scope's nodes that are not upstream of the inputs
+    const upstream = new Set<Node>();
+    const stack = [qIn, kIn, vIn].map((v) => producer.get(v)).filter((n): n is Node => !!n);
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (upstream.has(n)) continue;
+      upstream.add(n);
+      for (const i of n.inputs) if (producer.has(i)) stack.push(producer.get(i)!);
+    }
+    const region = order.filter((n) => n.scope === scope && !upstream.has(n) && !plan.layerOf.has(n));
+    const inRegion = new Set(region);
+    if (!inRegion.has(last) || region.some((n) => n.opType === 'Sub' || n.opType === 'Where')) continue; // causal/masked: not this form
+    const graphOuts = new Set(g.outputs.map((o) => o.name));
+    const closed = region.every((n) => n === last || n.outputs.every((o) => !o || (!graphOuts.has(o) && (consumers.get(o) ?? []).every((c) => inRegion.has(c)))));
+    if (!closed) continue;
+    // heads: the [0, 0, H, D] Reshape target of a projection
+    let H = 0;
+    for (const n of region) {
+      if (n.opType !== 'Reshape') continue;
+      const sh = g.initializers.get(n.inputs[1] ?? '') ?? constValue(producer.get(n.inputs[1] ?? ''));
+      const v = sh ? Array.from(toFloat32Array(sh)) : [];
+      if (v.length === 4 && v[0] === 0 && v[1] === 0 && v[2]! * v[3]! === E) H = v[2]!;
+    }
+    if (!H) continue;
+    const node = region[region.length - 1] === last ? last : undefined;
+    if (!node) continue;
+    const path = pathFor(last, 'attn');
+    const layer: TorchLayer = { path, className: 'MultiheadAttention', args: [E, H, { bias, batchFirst: true }], nodes: region, input: qIn, inputs: [qIn, kIn, vIn] };
+    plan.layers.push(layer);
+    for (const n of region) plan.layerOf.set(n, layer);
+    // Keras kernels are [in, out] (MatMul); PyTorch stores [out, in], q | k | v stacked by rows
+    const tr = (t: Tensor): Float32Array => toFloat32Array(permute(f32(t), [1, 0]));
+    const inW = new Float32Array(3 * E * E);
+    for (let j = 0; j < 3; j++) inW.set(tr(K[j]!), j * E * E);
+    plan.stateDict.set(`${path}.in_proj_weight`, new Tensor('float32', [3 * E, E], inW));
+    if (bias) {
+      const inB = new Float32Array(3 * E);
+      for (let j = 0; j < 3; j++) inB.set(toFloat32Array(B[j]!), j * E);
+      plan.stateDict.set(`${path}.in_proj_bias`, new Tensor('float32', [3 * E], inB));
+    }
+    plan.stateDict.set(`${path}.out_proj.weight`, new Tensor('float32', [E, E], tr(K[3]!)));
+    if (bias) plan.stateDict.set(`${path}.out_proj.bias`, f32(B[3]!).reshape([E]));
+    for (const k of [...kernels, ...parts.map((p) => roles.get(`${p}/bias`))]) if (k) usedParams.add(k);
+    plan.rewrites.push({ kind: 'attention-packed', scope, detail: `Keras MultiHeadAttention query | key | value kernels [E, H·D] → nn.MultiheadAttention(${E}, ${H}) in_proj_weight [3E, E] (rows q, k, v, transposed); attention_output → out_proj` });
+  }
+}
+
+/** The value of a Constant node's tensor, if `n` is one. */
+function constValue(n: Node | undefined): Tensor | undefined {
+  const v = n?.opType === 'Constant' ? n.attrs.value : undefined;
+  return v?.type === 'tensor' ? v.value : undefined;
 }

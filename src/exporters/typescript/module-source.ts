@@ -185,7 +185,7 @@ export function moduleSource(plan: TorchPlan, opts: ModuleSourceOptions = {}): s
       // MatMul of a MatMul+Add Linear, or an inner RNN layer: only the module's output exists
       throw new RosettaError('E_UNSUPPORTED_OP', `the output of ${n.opType} node '${n.name}' is used on its own, but it is inside module ${l.path}`, { where: { node: n.name }, hint: 'torch.nn returns only the last layer of a multi-layer RNN; export to ONNX' });
     }
-    return [l.input];
+    return l.inputs ?? [l.input];
   };
   const stack = g.outputs.map((o) => producer.get(o.name)).filter((n): n is Node => !!n);
   while (stack.length) {
@@ -214,6 +214,13 @@ export function moduleSource(plan: TorchPlan, opts: ModuleSourceOptions = {}): s
         const p = `p${counter++}`;
         body.push(`    const ${p} = t.op('Pad', [${x}, t.constant(${constant(intTensor(full))})]); // asymmetric pads (F.pad)`);
         x = p;
+      }
+      if (l.className === 'MultiheadAttention') {
+        // torch.nn.MultiheadAttention returns (output, averaged weights): the IR uses the output
+        const o = `o${counter++}`;
+        body.push(`    const [${o}] = ${call}.forward(${(l.inputs ?? [l.input]).map(ref).join(', ')});${comment}`);
+        body.push(`    const ${fresh(n.outputs[0]!)} = ${o};`);
+        continue;
       }
       if (l.className === 'LSTM' || l.className === 'GRU') {
         const opts = l.args[2] as { numLayers: number; bidirectional: boolean };
