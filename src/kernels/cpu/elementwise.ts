@@ -273,6 +273,17 @@ function compare(num: (x: number, y: number) => boolean, big: (x: bigint, y: big
     if (!(comparable(a.dtype) || (strings && a.dtype === 'string'))) throw dtypeError(ctx, a.dtype);
     const shape = outShapeOf([a, b], ctx);
     const out = new Uint8Array(shape.reduce((p, d) => p * d, 1));
+    // Monomorphic float32 loops for same-shape and tensor-vs-scalar comparisons (autograd's ReLU
+    // mask `Greater(y, 0)` runs on every activation of every step); all other cases go generic.
+    if (a.dtype === 'float32' && a.size === out.length && (b.size === 1 || b.size === out.length)) {
+      const ad = a.data as Float32Array;
+      const bd = b.data as Float32Array;
+      if (b.size === 1 && out.length > 1) {
+        const y = bd[0]!;
+        for (let i = 0; i < out.length; i++) out[i] = num(ad[i]!, y) ? 1 : 0;
+      } else for (let i = 0; i < out.length; i++) out[i] = num(ad[i]!, bd[i]!) ? 1 : 0;
+      return [new Tensor('bool', shape, out)];
+    }
     if (isBigIntDType(a.dtype)) binaryMap(a.data as BigArray, a.shape, b.data as BigArray, b.shape, shape, out, (x: bigint, y: bigint) => (big(x, y) ? 1 : 0));
     else if (a.dtype === 'string') binaryMap(a.data as string[], a.shape, b.data as string[], b.shape, shape, out, (x: string, y: string) => (x === y ? 1 : 0));
     else binaryMap(valuesOf(a) as NumArray, a.shape, valuesOf(b) as NumArray, b.shape, shape, out, (x: number, y: number) => (num(x, y) ? 1 : 0));
@@ -317,6 +328,18 @@ const whereKernel: CpuKernel = (inputs, ctx) => {
   const yd = y.data as ArrayLike<unknown>;
   const total = out.size;
   if (total === 0) return [out];
+  // Monomorphic float32 loop for the full-size-condition cases autograd emits (ReLU backward:
+  // Where(mask, g, 0)); the general strided loop below handles every other shape and dtype.
+  if (x.dtype === 'float32' && c.size === total && x.size === total && (y.size === 1 || y.size === total)) {
+    const of = out.data as Float32Array;
+    const xf = x.data as Float32Array;
+    const yf = y.data as Float32Array;
+    if (y.size === 1 && total > 1) {
+      const y0 = yf[0]!;
+      for (let i = 0; i < total; i++) of[i] = cd[i] ? xf[i]! : y0;
+    } else for (let i = 0; i < total; i++) of[i] = cd[i] ? xf[i]! : yf[i]!;
+    return [out];
+  }
   const { dims, strides } = stridedLoop([c.shape, x.shape, y.shape], shape);
   const L = dims.length;
   if (L === 0) {
