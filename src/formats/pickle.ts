@@ -252,6 +252,9 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
     // Any length above 2^53 cannot fit in the remaining bytes; report it as such.
     return hi >= 0x200000 ? Infinity : hi * 0x100000000 + lo;
   };
+  // A bytes object the caller keeps: a copy, never a view of the input. `new Uint8Array(x)` always
+  // copies; `slice()` would not on a Node Buffer (its slice is a view into the caller's bytes).
+  const copyBytes = (s: Uint8Array): Uint8Array => new Uint8Array(s);
   const take = (n: number): Uint8Array => {
     need(n);
     const s = b.subarray(pos, pos + n);
@@ -472,16 +475,16 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): Unpickl
         push(latin1.decode(take(byte())));
         break;
       case 0x42: // BINBYTES 'B'
-        push(take(u32()).slice());
+        push(copyBytes(take(u32())));
         break;
       case 0x43: // SHORT_BINBYTES 'C'
-        push(take(byte()).slice());
+        push(copyBytes(take(byte())));
         break;
       case 0x8e: // BINBYTES8
-        push(take(u64()).slice());
+        push(copyBytes(take(u64())));
         break;
       case 0x96: // BYTEARRAY8
-        push(take(u64()).slice());
+        push(copyBytes(take(u64())));
         break;
       case 0x97: // NEXT_BUFFER
         throw new RosettaError('E_UNSUPPORTED', 'pickle uses out-of-band buffers (protocol 5 NEXT_BUFFER), which a file cannot provide', { where: where() });

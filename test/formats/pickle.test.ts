@@ -109,3 +109,14 @@ describe('pickle writer', () => {
     expect(unpickle(q, { resolveGlobal: (m, n) => (m === 'mymod' ? new PyGlobal(m, n, () => 'built') : undefined) }).value).toBe('built');
   });
 });
+
+describe('pickle: bytes objects are the reader\'s own copies', () => {
+  // Buffer.prototype.slice is a view: a bytes value taken from a Node Buffer (readFileSync's
+  // result) must not change when the caller later reuses or edits that buffer.
+  it('a SHORT_BINBYTES value read from a Node Buffer does not alias it', () => {
+    const input = Buffer.from([0x80, 3, 0x43, 2, 0x61, 0x62, 0x2e]); // PROTO 3, SHORT_BINBYTES b'ab', STOP
+    const v = unpickle(input).value as Uint8Array;
+    input[4] = 0x7a;
+    expect([...v]).toEqual([0x61, 0x62]);
+  });
+});
