@@ -13,7 +13,9 @@
  *    `bn.running_var`, `lstm.weight_ih_l0`; Keras `conv2d/kernel:0`,
  *    `batch_normalization/moving_variance`, `lstm/lstm_cell/kernel`).
  * Each adapter (Linear [out,in] ⇄ Dense [in,out], HWIO → OIHW, depthwise [k…,C,M] → [C·M,1,k…],
- * LSTM/GRU gate orders, split/stacked RNN biases and directions) is recorded as a transform. The
+ * LSTM/GRU gate orders, split/stacked RNN biases and directions incl. Keras Bidirectional
+ * forward_/backward_ layers, MultiheadAttention packed in_proj ⇄ separate query/key/value,
+ * the Flatten→Dense row order by data_format) is recorded as a transform. The
  * report lists applied, transformed, missing and unused tensors; anything missing is an
  * E_BINDING error (the report attached as `detail`) unless `partial` is set.
  * Gate orders: PyTorch LSTM (i,f,g,o), Keras (i,f,c,o), ONNX (i,o,f,c); GRU PyTorch (r,z,n),
