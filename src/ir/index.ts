@@ -1,3 +1,4 @@
+/** The IR: dtypes, tensors, graphs, attributes, typed errors and shape inference (public surface of src/ir). */
 export * from './attrs.js';
 export * from './dtype.js';
 export * from './errors.js';
