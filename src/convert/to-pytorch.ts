@@ -484,7 +484,7 @@ function planKerasAttention(g: Graph, order: Node[], consumers: Map<string, Node
       if (n.opType !== 'Reshape') continue;
       const sh = g.initializers.get(n.inputs[1] ?? '') ?? constValue(producer.get(n.inputs[1] ?? ''));
       const v = sh ? Array.from(toFloat32Array(sh)) : [];
-      if (v.length === 4 && v[0] === 0 && v[1] === 0 && v[2]! * v[3]! === E) H = v[2]!;
+      if (v.length === 4 && v[0] === 0 && v[1] === 0 && Number.isInteger(v[2]) && v[2]! > 0 && v[3]! > 0 && v[2]! * v[3]! === E) H = v[2]!;
     }
     if (!H) continue;
     const node = region[region.length - 1] === last ? last : undefined;

@@ -22,8 +22,10 @@ import { getExporter } from '../../src/exporters/index.js';
 import { toPyTorch } from '../../src/exporters/typescript/index.js';
 import { lowerKerasModel } from '../../src/importers/keras/lower.js';
 import { normalizeModel } from '../../src/importers/keras/normalize.js';
+import { isRosettaError } from '../../src/ir/errors.js';
 import type { Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
+import { seededRandom } from '../../src/runtime/session.js';
 import { PROJECT_ROOT, SYSTEM_PYTHON } from '../helpers/corpus.js';
 import { expectClose } from '../helpers/keras-oracle.js';
 
@@ -124,6 +126,25 @@ describe(`Keras MultiHeadAttention → nn.MultiheadAttention (PyTorch ${goldens.
     expect(res.keys).toEqual(['mha.in_proj_bias', 'mha.in_proj_weight', 'mha.out_proj.bias', 'mha.out_proj.weight']);
     expect(res.allclose, `max abs error ${res.max_abs}`).toBe(true);
   }, 60_000);
+
+  it('hostile attention parameters (random shapes, bad head counts) give a plan or a RosettaError, never a crash', () => {
+    const rnd = seededRandom(9);
+    for (let trial = 0; trial < 60; trial++) {
+      const m = build(mhaCase);
+      const g = m.graph;
+      for (const k of [...g.initializers.keys()]) {
+        const r = rnd();
+        if (r < 0.15) g.initializers.set(k, new Tensor('float32', Array.from({ length: Math.floor(rnd() * 3) }, () => Math.floor(rnd() * 10))));
+        else if (r < 0.25 && g.initializers.get(k)!.dtype === 'int64') g.initializers.set(k, Tensor.from('int64', [4], [0n, 0n, BigInt(Math.floor(rnd() * 7) - 3), BigInt(Math.floor(rnd() * 7) - 3)]));
+      }
+      try {
+        const plan = planPyTorch(m);
+        for (const l of plan.layers.filter((x) => x.className === 'MultiheadAttention')) expect((l.args[0] as number) % (l.args[1] as number)).toBe(0);
+      } catch (e) {
+        expect(isRosettaError(e), `trial ${trial}: ${String(e)}`).toBe(true);
+      }
+    }
+  });
 
   it('causal attention (mha_causal_self) is not nn.MultiheadAttention’s default form: it stays Linears + ops', () => {
     const plan = planPyTorch(build(goldens.cases.find((c) => c.name === 'mha_causal_self')!));
