@@ -23,6 +23,10 @@ import { topoSort, type Graph, type Model, type Node, type RewriteRecord } from 
 import { inferTypes } from '../ir/infer.js';
 import { Tensor, toFloat32Array } from '../ir/tensor.js';
 import { invertPerm, LSTM_ORDER, permute, reorderGates } from '../importers/keras/weight-layout.js';
+import { MultiheadAttention } from '../nn/attention.js';
+import { Trace } from '../nn/trace.js';
+import { TapeRecorder } from '../runtime/autograd.js';
+import { seededRandom } from '../runtime/session.js';
 
 /** A torch.nn module of the converted model. */
 export interface TorchLayer {
@@ -156,6 +160,7 @@ export function planPyTorch(model: Model, opts: ToPyTorchOptions = {}): TorchPla
   };
   const rnnGroups = new Map<string, TorchLayer>();
   planKerasAttention(g, order, consumers, producer, plan, pathFor, usedParams);
+  planPackedAttention(g, order, consumers, producer, plan, pathFor, usedParams);
 
   for (const n of order) {
     if (plan.layerOf.has(n)) continue;
@@ -514,4 +519,99 @@ function planKerasAttention(g: Graph, order: Node[], consumers: Map<string, Node
 function constValue(n: Node | undefined): Tensor | undefined {
   const v = n?.opType === 'Constant' ? n.attrs.value : undefined;
   return v?.type === 'tensor' ? v.value : undefined;
+}
+
+/**
+ * PyTorch's ONNX export of `nn.MultiheadAttention` (one scope: a packed `MatMul [E, 3E]` + `Add`,
+ * Slices, head Reshapes, Softmax, a `Gemm` out_proj, seq-first Transposes). Its exact op list
+ * depends on the exporter, so the region is not trusted by its shape: the candidate
+ * `nn.MultiheadAttention(E, H, { batchFirst })` (every H dividing E, both layouts) must compute
+ * what the region computes on a seeded random input (run synchronously on the CPU tape,
+ * rtol 1e-4) before it replaces the region. Self-attention only (one region input).
+ */
+function planPackedAttention(g: Graph, order: Node[], consumers: Map<string, Node[]>, producer: Map<string, Node>, plan: TorchPlan, pathFor: (n: Node, kind: string) => string, usedParams: Set<string>): void {
+  const scopes = new Set(order.filter((n) => n.scope && !plan.layerOf.has(n)).map((n) => n.scope));
+  const graphOuts = new Set(g.outputs.map((o) => o.name));
+  const types = inferTypes(g);
+  for (const scope of scopes) {
+    const region = order.filter((n) => n.scope === scope && !plan.layerOf.has(n));
+    const inRegion = new Set(region);
+    const produced = new Set(region.flatMap((n) => n.outputs));
+    const external = [...new Set(region.flatMap((n) => n.inputs).filter((v) => v && !produced.has(v) && !g.initializers.has(v)))];
+    const params = [...new Set(region.flatMap((n) => n.inputs).filter((v) => v && g.initializers.has(v) && isFloat(g.initializers.get(v)!)))];
+    if (external.length !== 1 || params.length !== 4) continue;
+    const outs = region.filter((n) => n.outputs.some((o) => o && (graphOuts.has(o) || (consumers.get(o) ?? []).some((c) => !inRegion.has(c)))));
+    if (outs.length !== 1 || outs[0]!.outputs.filter(Boolean).length !== 1) continue;
+    const last = outs[0]!;
+    if (params.some((p) => (consumers.get(p) ?? []).some((c) => !inRegion.has(c)))) continue; // a tied parameter
+    const inT = types.get(external[0]!) ?? g.inputs.find((i) => i.name === external[0])?.type;
+    const inShape = inT?.kind === 'tensor' ? inT.shape : undefined;
+    if (!inShape || inShape.length !== 3 || typeof inShape[2] !== 'number') continue;
+    const E = inShape[2];
+    // the packed projection (MatMul [E, 3E] or Gemm transB [3E, E]) and the output projection
+    const P = params.map((p) => ({ name: p, t: g.initializers.get(p)!, user: (consumers.get(p) ?? [])[0]! }));
+    const asOutIn = (x: (typeof P)[number]): Tensor | undefined => {
+      const u = x.user;
+      if (x.t.rank !== 2) return undefined;
+      if (u.opType === 'MatMul' && u.inputs[1] === x.name) return permute(f32(x.t), [1, 0]);
+      if (u.opType === 'Gemm' && u.inputs[1] === x.name && ATTR_INT(u, 'transB', 0) === 1 && ATTR_INT(u, 'transA', 0) === 0) return f32(x.t);
+      return undefined;
+    };
+    const inW = P.map(asOutIn).find((t) => t && t.shape[0] === 3 * E && t.shape[1] === E);
+    const outW = P.map(asOutIn).find((t) => t && t.shape[0] === E && t.shape[1] === E);
+    const inB = P.find((x) => x.t.rank === 1 && x.t.size === 3 * E);
+    const outB = P.find((x) => x.t.rank === 1 && x.t.size === E);
+    if (!inW || !outW || !inB || !outB || E > 1024) continue;
+    const sd = new Map<string, Tensor>([
+      ['in_proj_weight', inW],
+      ['in_proj_bias', f32(inB.t)],
+      ['out_proj.weight', outW],
+      ['out_proj.bias', f32(outB.t)],
+    ]);
+    // the region's own values on a seeded input of the declared shape (exports fix it), else [2, 3, E]
+    const r = seededRandom(17);
+    const xs = inShape.every((d): d is number => typeof d === 'number' && d > 0) && inShape[0]! * inShape[1]! <= 4096 ? inShape : [2, 3, E];
+    const x = new Tensor('float32', xs, Float32Array.from({ length: xs[0]! * xs[1]! * E }, () => r() * 2 - 1));
+    let want: Tensor | undefined;
+    try {
+      const tape = new TapeRecorder({ decompose: false });
+      tape.values.set(external[0]!, x);
+      for (const [k, t] of g.initializers) tape.values.set(k, t);
+      for (const n of region) tape.runSync(n);
+      want = tape.values.get(last.outputs[0]!);
+    } catch {
+      continue; // the region does not run on this input (fixed shapes): not recognised
+    }
+    if (!want || want.shape.join() !== x.shape.join()) continue;
+    let found: { H: number; batchFirst: boolean } | undefined;
+    for (let H = 1; H <= E && !found; H++) {
+      if (E % H) continue;
+      for (const batchFirst of [true, false]) {
+        const m = new MultiheadAttention(E, H, { batchFirst });
+        m.eval();
+        m.loadStateDict(sd);
+        const tr = new Trace({ training: false });
+        const v = tr.input(x, 'x');
+        const got = m.forward(v, v, v)[0].value;
+        const a = toFloat32Array(got);
+        const b = toFloat32Array(want);
+        if (a.length === b.length && a.every((y, i) => Math.abs(y - b[i]!) <= 1e-5 + 1e-4 * Math.abs(b[i]!))) {
+          found = { H, batchFirst };
+          break;
+        }
+      }
+    }
+    if (!found) continue;
+    const path = pathFor(last, 'attn');
+    const layer: TorchLayer = { path, className: 'MultiheadAttention', args: [E, found.H, { bias: true, batchFirst: found.batchFirst }], nodes: region, input: external[0]!, inputs: [external[0]!, external[0]!, external[0]!] };
+    plan.layers.push(layer);
+    for (const n of region) plan.layerOf.set(n, layer);
+    for (const [k, t] of sd) plan.stateDict.set(`${path}.${k}`, t);
+    for (const p of params) usedParams.add(p);
+    plan.rewrites.push({ kind: 'attention-packed', scope, detail: `PyTorch ONNX attention region (packed MatMul + Add … Gemm) → nn.MultiheadAttention(${E}, ${found.H}, batchFirst ${found.batchFirst}), checked numerically against src/nn's MultiheadAttention` });
+  }
+}
+
+function isFloat(t: Tensor): boolean {
+  return t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16' || t.dtype === 'bfloat16';
 }

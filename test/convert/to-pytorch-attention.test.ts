@@ -17,7 +17,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { bindWeights } from '../../src/convert/binding.js';
 import { planPyTorch } from '../../src/convert/to-pytorch.js';
+import { readNpz } from '../../src/formats/npy.js';
+import { importFile } from '../../src/importers/index.js';
 import { getExporter } from '../../src/exporters/index.js';
 import { toPyTorch } from '../../src/exporters/typescript/index.js';
 import { lowerKerasModel } from '../../src/importers/keras/lower.js';
@@ -71,6 +74,64 @@ function torchTensors(kw: T[]): Map<string, number[]> {
 }
 
 const hasTorch = existsSync(SYSTEM_PYTHON) && spawnSync(SYSTEM_PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+
+const FIX = join(PROJECT_ROOT, 'fixtures', 'convert');
+
+/** fixtures/convert attn_model (PyTorch 1.13, make_fixtures.py): its ONNX export with the .pt bound. */
+async function attnModel(): Promise<{ model: Model; sd: Map<string, Tensor> }> {
+  const open = async (p: string) => importFile({ name: p, bytes: new Uint8Array(readFileSync(p)) });
+  const a = await open(join(FIX, 'attn_model.onnx'));
+  const w = await open(join(PROJECT_ROOT, 'fixtures', 'pytorch', 'attn_model.pt'));
+  if (a.kind !== 'model' || w.kind !== 'weights') throw new Error('fixture kinds');
+  return { model: bindWeights(a.model, w.weights).model, sd: w.weights.tensors };
+}
+
+describe('PyTorch ONNX export of nn.MultiheadAttention → nn.MultiheadAttention (attn_model, PyTorch 1.13)', () => {
+  it('the region becomes one module, checked numerically; keys and tensors equal the original state dict', async () => {
+    const { model, sd } = await attnModel();
+    const plan = planPyTorch(model);
+    expect(plan.layers.filter((l) => l.className === 'MultiheadAttention').map((l) => [l.path, l.args])).toEqual([['attn', [8, 2, { bias: true, batchFirst: true }]]]);
+    expect([...plan.stateDict.keys()].sort()).toEqual([...sd.keys()].sort());
+    for (const [k, t] of sd) expect(Array.from(plan.stateDict.get(k)!.data as Float32Array), k).toEqual(Array.from(t.data as Float32Array));
+  });
+
+  it('the generated module reproduces PyTorch’s recorded outputs', async () => {
+    const { model } = await attnModel();
+    const form = toPyTorch(model, { imports: { nn: join(PROJECT_ROOT, 'src/nn/index.ts'), tensor: join(PROJECT_ROOT, 'src/ir/tensor.ts') } });
+    expect(form.source).toMatch(/attn = new nn\.MultiheadAttention\(8, 2, \{ bias: true, batchFirst: true \}\);/);
+    const file = join(mkdtempSync(join(tmpdir(), 'rosetta-mha-onnx-')), 'attn.ts');
+    writeFileSync(file, form.source);
+    const mod = (await import(/* @vite-ignore */ file)) as { ConvertedModel: new () => { eval(): { loadStateDict(sd: Map<string, Tensor>): unknown; run(...x: Tensor[]): Promise<unknown> } } };
+    const net = new mod.ConvertedModel().eval();
+    net.loadStateDict(form.stateDict);
+    const x = readNpz(new Uint8Array(readFileSync(join(FIX, 'attn_model.inputs.npz'))), 'inputs').get('input')!;
+    const want = readNpz(new Uint8Array(readFileSync(join(FIX, 'attn_model.outputs.npz'))), 'outputs').get('output')!;
+    expectClose((await net.run(x)) as Tensor, want, 1e-4, 1e-5, 'attn_model generated module');
+  });
+
+  it.skipIf(!hasTorch)('the exported .pt loads into make_fixtures.AttnModel with strict=True and reproduces its outputs in real PyTorch (skipped without python3-torch)', async () => {
+    const { model } = await attnModel();
+    const files = (await (await getExporter('pytorch')).exportModel!(model, 'model.pt')).files;
+    const pt = join(mkdtempSync(join(tmpdir(), 'rosetta-attn-pt-')), 'model.pt');
+    writeFileSync(pt, files.get('model.pt')!);
+    const script = [
+      'import sys, json, numpy as np, torch',
+      `sys.path.insert(0, ${JSON.stringify(FIX)})`,
+      'from make_fixtures import EXTRA',
+      'model = EXTRA["attn_model"][0]()',
+      'model.load_state_dict(torch.load(sys.argv[1]), strict=True)',
+      'model.eval()',
+      `x = torch.from_numpy(np.load(${JSON.stringify(FIX)} + "/attn_model.inputs.npz")["input"])`,
+      `want = np.load(${JSON.stringify(FIX)} + "/attn_model.outputs.npz")["output"]`,
+      'with torch.no_grad(): y = model(x).numpy()',
+      'print(json.dumps({"max_abs": float(np.abs(y - want).max()), "allclose": bool(np.allclose(y, want, rtol=1e-4, atol=1e-5))}))',
+    ].join('\n');
+    const r = spawnSync(SYSTEM_PYTHON, ['-c', script, pt], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { max_abs: number; allclose: boolean };
+    expect(res.allclose, `max abs error ${res.max_abs}`).toBe(true);
+  }, 60_000);
+});
 
 describe(`Keras MultiHeadAttention → nn.MultiheadAttention (PyTorch ${goldens.torch} golden)`, () => {
   it('one module with PyTorch keys; the packed tensors equal PyTorch’s own', () => {
