@@ -159,6 +159,25 @@ export class Adam extends Optimizer {
     const stepSize = this.lr / bc1;
     const sqrtBc2 = Math.sqrt(bc2);
     if (this.decoupled && this.weightDecay) for (let i = 0; i < w.length; i++) w[i] = w[i]! * (1 - this.lr * this.weightDecay);
+    if (!vmax && !this.maximize && !this.epsilonHat && !(!this.decoupled && this.weightDecay)) {
+      // PyTorch's default Adam/AdamW: the same arithmetic as the general loop below, in the same
+      // order (bit-identical), with the options and constants in locals so the loop is only loads,
+      // multiplies, a square root and a divide.
+      const b1 = this.beta1;
+      const b2 = this.beta2;
+      const c1 = 1 - b1;
+      const c2 = 1 - b2;
+      const eps = this.eps;
+      for (let i = 0; i < w.length; i++) {
+        const d = g[i]!;
+        const mi = b1 * m[i]! + c1 * d;
+        const vi = b2 * v[i]! + c2 * d * d;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = w[i]! - stepSize * (mi / (Math.sqrt(vi) / sqrtBc2 + eps));
+      }
+      return;
+    }
     for (let i = 0; i < w.length; i++) {
       let d = this.maximize ? -g[i]! : g[i]!;
       if (!this.decoupled && this.weightDecay) d += this.weightDecay * w[i]!;
