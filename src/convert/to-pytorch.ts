@@ -527,18 +527,22 @@ function constValue(n: Node | undefined): Tensor | undefined {
  * depends on the exporter, so the region is not trusted by its shape: the candidate
  * `nn.MultiheadAttention(E, H, { batchFirst })` (every H dividing E, both layouts) must compute
  * what the region computes on a seeded random input (run synchronously on the CPU tape,
- * rtol 1e-4) before it replaces the region. Self-attention only (one region input).
+ * rtol 1e-4) before it replaces the region; where a weight's consumer does not tell its layout
+ * (src/nn's own trace slices the packed weight), both layouts are candidates and the check picks.
+ * Self-attention only (one region input).
  */
 function planPackedAttention(g: Graph, order: Node[], consumers: Map<string, Node[]>, producer: Map<string, Node>, plan: TorchPlan, pathFor: (n: Node, kind: string) => string, usedParams: Set<string>): void {
   const scopes = new Set(order.filter((n) => n.scope && !plan.layerOf.has(n)).map((n) => n.scope));
   const graphOuts = new Set(g.outputs.map((o) => o.name));
   const types = inferTypes(g);
   for (const scope of scopes) {
-    const region = order.filter((n) => n.scope === scope && !plan.layerOf.has(n));
+    // the scope and its children (src/nn traces out_proj under `attn.out_proj`)
+    const region = order.filter((n) => (n.scope === scope || n.scope.startsWith(`${scope}.`)) && !plan.layerOf.has(n));
     const inRegion = new Set(region);
     const produced = new Set(region.flatMap((n) => n.outputs));
     const external = [...new Set(region.flatMap((n) => n.inputs).filter((v) => v && !produced.has(v) && !g.initializers.has(v)))];
-    const params = [...new Set(region.flatMap((n) => n.inputs).filter((v) => v && g.initializers.has(v) && isFloat(g.initializers.get(v)!)))];
+    // parameters: float initializers beyond scalars (a traced 1/√D scale is a constant)
+    const params = [...new Set(region.flatMap((n) => n.inputs).filter((v) => v && g.initializers.has(v) && isFloat(g.initializers.get(v)!) && g.initializers.get(v)!.size > 1))];
     if (external.length !== 1 || params.length !== 4) continue;
     const outs = region.filter((n) => n.outputs.some((o) => o && (graphOuts.has(o) || (consumers.get(o) ?? []).some((c) => !inRegion.has(c)))));
     if (outs.length !== 1 || outs[0]!.outputs.filter(Boolean).length !== 1) continue;
@@ -550,24 +554,30 @@ function planPackedAttention(g: Graph, order: Node[], consumers: Map<string, Nod
     const E = inShape[2];
     // the packed projection (MatMul [E, 3E] or Gemm transB [3E, E]) and the output projection
     const P = params.map((p) => ({ name: p, t: g.initializers.get(p)!, user: (consumers.get(p) ?? [])[0]! }));
-    const asOutIn = (x: (typeof P)[number]): Tensor | undefined => {
+    /** [out, in] candidates: the one the consumer implies, or both when it does not say (Slice…). */
+    const asOutIn = (x: (typeof P)[number]): Tensor[] => {
       const u = x.user;
-      if (x.t.rank !== 2) return undefined;
-      if (u.opType === 'MatMul' && u.inputs[1] === x.name) return permute(f32(x.t), [1, 0]);
-      if (u.opType === 'Gemm' && u.inputs[1] === x.name && ATTR_INT(u, 'transB', 0) === 1 && ATTR_INT(u, 'transA', 0) === 0) return f32(x.t);
-      return undefined;
+      if (x.t.rank !== 2) return [];
+      if (u.opType === 'MatMul' && u.inputs[1] === x.name) return [permute(f32(x.t), [1, 0])];
+      if (u.opType === 'Gemm' && u.inputs[1] === x.name && ATTR_INT(u, 'transA', 0) === 0) return [ATTR_INT(u, 'transB', 0) === 1 ? f32(x.t) : permute(f32(x.t), [1, 0])];
+      return [f32(x.t), permute(f32(x.t), [1, 0])];
     };
-    const inW = P.map(asOutIn).find((t) => t && t.shape[0] === 3 * E && t.shape[1] === E);
-    const outW = P.map(asOutIn).find((t) => t && t.shape[0] === E && t.shape[1] === E);
+    const inWs = P.flatMap(asOutIn).filter((t) => t.shape[0] === 3 * E && t.shape[1] === E);
+    const outWs = P.filter((x) => x.t.rank === 2 && x.t.shape[0] === E && x.t.shape[1] === E).flatMap(asOutIn);
     const inB = P.find((x) => x.t.rank === 1 && x.t.size === 3 * E);
     const outB = P.find((x) => x.t.rank === 1 && x.t.size === E);
-    if (!inW || !outW || !inB || !outB || E > 1024) continue;
-    const sd = new Map<string, Tensor>([
-      ['in_proj_weight', inW],
-      ['in_proj_bias', f32(inB.t)],
-      ['out_proj.weight', outW],
-      ['out_proj.bias', f32(outB.t)],
-    ]);
+    if (!inWs.length || !outWs.length || !inB || !outB || E > 1024) continue;
+    const candidates = inWs.flatMap((inW) =>
+      outWs.map(
+        (outW) =>
+          new Map<string, Tensor>([
+            ['in_proj_weight', inW],
+            ['in_proj_bias', f32(inB.t)],
+            ['out_proj.weight', outW],
+            ['out_proj.bias', f32(outB.t)],
+          ]),
+      ),
+    );
     // the region's own values on a seeded input of the declared shape (exports fix it), else [2, 3, E]
     const r = seededRandom(17);
     const xs = inShape.every((d): d is number => typeof d === 'number' && d > 0) && inShape[0]! * inShape[1]! <= 4096 ? inShape : [2, 3, E];
@@ -583,8 +593,8 @@ function planPackedAttention(g: Graph, order: Node[], consumers: Map<string, Nod
       continue; // the region does not run on this input (fixed shapes): not recognised
     }
     if (!want || want.shape.join() !== x.shape.join()) continue;
-    let found: { H: number; batchFirst: boolean } | undefined;
-    for (let H = 1; H <= E && !found; H++) {
+    let found: { H: number; batchFirst: boolean; sd: Map<string, Tensor> } | undefined;
+    for (const sd of candidates) for (let H = 1; H <= E && !found; H++) {
       if (E % H) continue;
       for (const batchFirst of [true, false]) {
         const m = new MultiheadAttention(E, H, { batchFirst });
@@ -596,17 +606,17 @@ function planPackedAttention(g: Graph, order: Node[], consumers: Map<string, Nod
         const a = toFloat32Array(got);
         const b = toFloat32Array(want);
         if (a.length === b.length && a.every((y, i) => Math.abs(y - b[i]!) <= 1e-5 + 1e-4 * Math.abs(b[i]!))) {
-          found = { H, batchFirst };
+          found = { H, batchFirst, sd };
           break;
         }
       }
     }
     if (!found) continue;
-    const path = pathFor(last, 'attn');
+    const path = pathFor({ ...last, scope }, 'attn'); // the region's scope, not its last node's (`attn.out_proj`)
     const layer: TorchLayer = { path, className: 'MultiheadAttention', args: [E, found.H, { bias: true, batchFirst: found.batchFirst }], nodes: region, input: external[0]!, inputs: [external[0]!, external[0]!, external[0]!] };
     plan.layers.push(layer);
     for (const n of region) plan.layerOf.set(n, layer);
-    for (const [k, t] of sd) plan.stateDict.set(`${path}.${k}`, t);
+    for (const [k, t] of found.sd) plan.stateDict.set(`${path}.${k}`, t);
     for (const p of params) usedParams.add(p);
     plan.rewrites.push({ kind: 'attention-packed', scope, detail: `PyTorch ONNX attention region (packed MatMul + Add … Gemm) → nn.MultiheadAttention(${E}, ${found.H}, batchFirst ${found.batchFirst}), checked numerically against src/nn's MultiheadAttention` });
   }

@@ -20,6 +20,7 @@ import { describe, expect, it } from 'vitest';
 import { bindWeights } from '../../src/convert/binding.js';
 import { planPyTorch } from '../../src/convert/to-pytorch.js';
 import { readNpz } from '../../src/formats/npy.js';
+import { Module, MultiheadAttention, type Var } from '../../src/nn/index.js';
 import { importFile } from '../../src/importers/index.js';
 import { getExporter } from '../../src/exporters/index.js';
 import { toPyTorch } from '../../src/exporters/typescript/index.js';
@@ -133,6 +134,26 @@ describe('PyTorch ONNX export of nn.MultiheadAttention → nn.MultiheadAttention
   }, 60_000);
 });
 
+describe('src/nn MultiheadAttention traced to IR → nn.MultiheadAttention again', () => {
+  for (const batchFirst of [true, false]) {
+    it(`batchFirst ${batchFirst}: the traced model plans to one module whose state dict equals the module's own`, () => {
+      class Net extends Module {
+        attn = new MultiheadAttention(8, 2, { batchFirst });
+        forward(x: Var): Var {
+          return (this.attn.call(x, x, x) as Var[])[0]!;
+        }
+      }
+      const net = new Net();
+      const ir = net.toModel([batchFirst ? [2, 5, 8] : [5, 2, 8]]);
+      const plan = planPyTorch(ir);
+      expect(plan.layers.map((l) => [l.path, l.className, l.args])).toEqual([['attn', 'MultiheadAttention', [8, 2, { bias: true, batchFirst }]]]);
+      const own = net.stateDict();
+      expect([...plan.stateDict.keys()].sort()).toEqual([...own.keys()].sort());
+      for (const [k, t] of own) expect(Array.from(plan.stateDict.get(k)!.data as Float32Array), k).toEqual(Array.from(t.data as Float32Array));
+    });
+  }
+});
+
 describe(`Keras MultiHeadAttention → nn.MultiheadAttention (PyTorch ${goldens.torch} golden)`, () => {
   it('one module with PyTorch keys; the packed tensors equal PyTorch’s own', () => {
     const plan = planPyTorch(build(mhaCase));
@@ -150,7 +171,7 @@ describe(`Keras MultiHeadAttention → nn.MultiheadAttention (PyTorch ${goldens.
     const m = build(mhaCase);
     const form = toPyTorch(m, { imports: { nn: join(PROJECT_ROOT, 'src/nn/index.ts'), tensor: join(PROJECT_ROOT, 'src/ir/tensor.ts') } });
     expect(form.source).toContain('mha = new nn.MultiheadAttention(8, 2, { bias: true, batchFirst: true });');
-    expect(form.source).toMatch(/= this\.mha\.forward\(v0, v1, v1\);/);
+    expect(form.source).toMatch(/= this\.mha\.call\(v0, v1, v1\) as Var\[\];/);
     const file = join(mkdtempSync(join(tmpdir(), 'rosetta-mha-')), 'mha.ts');
     writeFileSync(file, form.source);
     const mod = (await import(/* @vite-ignore */ file)) as { ConvertedModel: new () => { eval(): { loadStateDict(sd: Map<string, Tensor>): unknown; run(...x: Tensor[]): Promise<unknown> } } };

@@ -218,7 +218,8 @@ export function moduleSource(plan: TorchPlan, opts: ModuleSourceOptions = {}): s
       if (l.className === 'MultiheadAttention') {
         // torch.nn.MultiheadAttention returns (output, averaged weights): the IR uses the output
         const o = `o${counter++}`;
-        body.push(`    const [${o}] = ${call}.forward(${(l.inputs ?? [l.input]).map(ref).join(', ')});${comment}`);
+        // call (not forward) so a re-trace scopes the module's nodes by its path, as other modules
+        body.push(`    const [${o}] = ${call}.call(${(l.inputs ?? [l.input]).map(ref).join(', ')}) as Var[];${comment}`);
         body.push(`    const ${fresh(n.outputs[0]!)} = ${o};`);
         continue;
       }
