@@ -10,8 +10,9 @@
  * BatchNormalization → BatchNorm1d/2d (epsilon exact, momentum m → 1 − m), LayerNormalization,
  * Gather on a weight → Embedding, LSTM/GRU → nn.LSTM/nn.GRU (nodes sharing a scope form one
  * multi-layer module; ONNX gates i,o,f,c → PyTorch i,f,g,o and z,r,h → r,z,n, B split into
- * bias_ih/bias_hh); and per region, a Keras-lowered MultiHeadAttention → nn.MultiheadAttention
- * (packed in_proj, see `planKerasAttention`). Every other node is parameter-free and stays an op of the same IR, called
+ * bias_ih/bias_hh); and per region, attention → nn.MultiheadAttention (packed in_proj): the Keras
+ * lowering matched by its parameter roles (`planKerasAttention`), PyTorch's ONNX export and src/nn's
+ * trace accepted only after a numeric check against src/nn's module (`planPackedAttention`). Every other node is parameter-free and stays an op of the same IR, called
  * through the trace (`t.op('MaxPool', …)`), which is what the `src/nn` modules emit themselves.
  * Parameters consumed by anything else (a PRelu slope, a scale in a Mul) have no torch.nn home:
  * that is an error naming the node, unless `allowCustom`, which keeps them as buffers of a
