@@ -110,6 +110,26 @@ describe('PyTorch ONNX export of nn.MultiheadAttention → nn.MultiheadAttention
     expectClose((await net.run(x)) as Tensor, want, 1e-4, 1e-5, 'attn_model generated module');
   });
 
+  it('hostile parameters in the exported region give a plan or a RosettaError, never a crash', async () => {
+    const rnd = seededRandom(13);
+    for (let trial = 0; trial < 30; trial++) {
+      const { model } = await attnModel();
+      const g = model.graph;
+      for (const k of [...g.initializers.keys()]) {
+        const t = g.initializers.get(k)!;
+        const r = rnd();
+        if (r < 0.15) g.initializers.set(k, new Tensor('float32', [...t.shape].reverse()));
+        else if (r < 0.25) g.initializers.set(k, new Tensor('float32', [3 * Math.floor(rnd() * 5), 8]));
+        else if (r < 0.3 && t.dtype === 'float32') g.initializers.set(k, new Tensor('float32', t.shape, Float32Array.from({ length: t.size }, () => (rnd() < 0.5 ? NaN : Infinity))));
+      }
+      try {
+        planPyTorch(model);
+      } catch (e) {
+        expect(isRosettaError(e), `trial ${trial}: ${String(e)}`).toBe(true);
+      }
+    }
+  });
+
   it.skipIf(!hasTorch)('the exported .pt loads into make_fixtures.AttnModel with strict=True and reproduces its outputs in real PyTorch (skipped without python3-torch)', async () => {
     const { model } = await attnModel();
     const files = (await (await getExporter('pytorch')).exportModel!(model, 'model.pt')).files;
