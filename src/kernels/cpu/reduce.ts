@@ -30,6 +30,11 @@ interface ReducePlan {
   count: number;
   /** True when output o reads exactly the input run [o·count, (o+1)·count). */
   trailing: boolean;
+  /**
+   * Set when the kept axes are one contiguous block between reduced ones (a conv bias gradient:
+   * [N, C, H, W] over N, H and W): output o reads x[(b·outSize + o)·inner + i] for b < outer, i < inner.
+   */
+  block?: { outer: number; inner: number };
 }
 
 /** Axes from the optional second input (or a legacy `axes` attribute); null = "no axes given". */
@@ -66,12 +71,24 @@ export function planReduce(shape: readonly number[], axes: number[] | null, keep
     if (reduced[i]) seenReduced = true;
     else if (seenReduced) trailing = false;
   }
+  let first = -1;
+  let last = -1;
+  for (let i = 0; i < rank; i++) {
+    if (reduced[i] || shape[i] === 1) continue;
+    if (first < 0) first = i;
+    last = i;
+  }
+  let block: ReducePlan['block'];
+  if (first >= 0 && sizeOf(shape.slice(first, last + 1)) === outSize) {
+    block = { outer: sizeOf(shape.slice(0, first)), inner: sizeOf(shape.slice(last + 1)) };
+  }
   let map: Int32Array | undefined;
   return {
     outShape,
     outSize,
     count,
     trailing,
+    block,
     // Built on first use: the trailing sum/mean loops never need it.
     get map(): Int32Array {
       if (!map) {
@@ -132,6 +149,20 @@ function reduceNumbers(kind: ReduceKind, x: NumArray | BigArray, plan: ReducePla
       let a = 0;
       for (const e = k + plan.count; k < e; k++) a += xs[k]!;
       acc[o] = a;
+    }
+    if (kind === 'mean') for (let o = 0; o < outSize; o++) acc[o] /= plan.count;
+    return acc;
+  }
+  if (plan.block && (kind === 'sum' || kind === 'mean')) {
+    // Each output accumulates its elements in flat input order, as the indexed loop below would
+    // (bit-identical), without building that loop's n-element index map.
+    const { outer, inner } = plan.block;
+    for (let b = 0, k = 0; b < outer; b++) {
+      for (let o = 0; o < outSize; o++) {
+        let a = acc[o]!;
+        for (const e = k + inner; k < e; k++) a += xs[k]!;
+        acc[o] = a;
+      }
     }
     if (kind === 'mean') for (let o = 0; o < outSize; o++) acc[o] /= plan.count;
     return acc;
