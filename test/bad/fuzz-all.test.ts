@@ -18,7 +18,7 @@
  * 2-core machine. The mutation stream is deterministic (mulberry32), so a failure reproduces with
  * the printed case label.
  */
-import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectFormat, importFile } from '../../src/importers/index.js';
@@ -253,16 +253,43 @@ async function runCase(c: Case): Promise<Outcome> {
   }
 }
 
-const SEEDS = collectSeeds();
-const CASES = makeCases(SEEDS);
+/**
+ * Known hangs, skipped by label until fixed (see the skipped regression test below): libhdf5
+ * (inside h5wasm) loops forever on this corrupted object header, so no JS-side check can stop it.
+ */
+const KNOWN_HANGS = new Set(['corpus/act_ELU_0_model.h5 zero@2116+42', 'corpus/act_Softmax_0_model.h5 dup@6177+242->2870']);
+
+/** FUZZ_SEEDS=regex limits a long exploratory run (FUZZ_MUTATIONS=300) to some seeds. */
+const SEEDS = collectSeeds().filter((s) => !process.env.FUZZ_SEEDS || new RegExp(process.env.FUZZ_SEEDS).test(s.name));
+const CASES = makeCases(SEEDS).filter((c) => !KNOWN_HANGS.has(c.label));
 
 describe('cross-format fuzzing through detectFormat + importFile', () => {
   if (!HAS_CORPUS) it.skip('corpus seeds (pytorch, safetensors, keras, tfjs): corpus absent, only fixture and ONNX-suite seeds run', () => {});
   if (!existsSync(ONNX_SUITE_DIR)) it.skip('Debian ONNX suite seeds: libonnx-testdata not installed', () => {});
 
+  // Found by this file with FUZZ_MUTATIONS=300: import never returns (wasm loop inside libhdf5's
+  // object-header decoder; 60 s timeout reproduces it). Needs HDF5 parsing in a worker with a time
+  // limit (src/formats/hdf5.ts); skipped so the suite does not hang.
+  it.skip('known hang: act_ELU_0_model.h5 with bytes 2116..2157 zeroed must fail with a RosettaError, not hang', () => {});
+  it.skip('known hang: act_Softmax_0_model.h5 with bytes 6177..6418 duplicated at 2870 must fail with a RosettaError, not hang', () => {});
+
+  // Regression (found by this file, FUZZ_MUTATIONS=300): a flipped byte in a tfjs GRU layer name
+  // left it with no weights and the Keras 1 regrouping read w[0].name of an empty list (TypeError).
+  it.skipIf(!HAS_CORPUS)('tfjs GRU whose name matches no weights: E_MISSING_WEIGHT naming the file, not a TypeError', async () => {
+    const tfjs = join(CORPUS_DIR, 'tfjs/embedding_gru');
+    const bytes = read(join(tfjs, 'model.json'));
+    bytes[1213]! ^= 0x20;
+    bytes.fill(0xff, 1208, 1212);
+    const weights = read(join(tfjs, 'weights.bin'));
+    const err = await importFile({ name: 'fuzz/model.json', bytes, readSibling: async () => weights }).then(() => undefined, (e: unknown) => e);
+    expect(isRosettaError(err), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(/^E_MISSING_WEIGHT: .*fuzz\/model\.json/);
+  });
+
   it('has seeds of every format', async () => {
     const formats = new Set<string>();
     for (const s of SEEDS) formats.add(s.kind === 'model' ? await detectFormat(s.bytes, s.name) : s.kind);
+    if (process.env.FUZZ_SEEDS) return; // a filtered exploratory run need not cover every format
     const want = ['onnx', 'pytorch', 'npy', 'npz', ...(HAS_CORPUS ? ['safetensors', 'keras-h5', 'keras-json', 'tfjs'] : [])];
     for (const f of want) expect(formats, `seed format ${f}`).toContain(f);
   });
@@ -272,6 +299,8 @@ describe('cross-format fuzzing through detectFormat + importFile', () => {
     const stats = { cases: 0, ok: 0, import: 0, run: 0, export: 0 };
     const codes = new Map<string, number>();
     for (const c of CASES) {
+      // FUZZ_TRACE=file logs each label before it runs, so a hang names its case.
+      if (process.env.FUZZ_TRACE) appendFileSync(process.env.FUZZ_TRACE, `${c.label}\n`);
       const rss0 = process.memoryUsage().rss;
       const t0 = performance.now();
       try {

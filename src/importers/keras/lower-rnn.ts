@@ -42,6 +42,9 @@ function concatLast(ts: Tensor[]): Tensor {
 
 /** Keras 1 split-gate weights → Keras 2 (kernel, recurrent_kernel, bias). */
 export function keras1Recurrent(kind: Kind, w: KerasWeight[]): KerasWeight[] {
+  // Only the exact Keras 1 counts are regrouped; anything else (e.g. no weights found for a
+  // hostile layer name) goes on unchanged to takeWeights' count check, which reports it.
+  if (!((kind === 'LSTM' && w.length === 12) || (kind === 'GRU' && w.length === 9))) return w;
   const f32 = (k: KerasWeight): Tensor => (k.tensor.dtype === 'float32' ? k.tensor : new Tensor('float32', k.tensor.shape, Float32Array.from(k.tensor.toNumbers())));
   const pick = (idx: number[]): Tensor => concatLast(idx.map((i) => f32(w[i]!)));
   const base = w[0]!.name.replace(/_W(_[a-z])?(:0)?$/, '');
