@@ -286,6 +286,15 @@ describe('cross-format fuzzing through detectFormat + importFile', () => {
     expect((err as Error).message).toMatch(/^E_MISSING_WEIGHT: .*fuzz\/model\.json/);
   });
 
+  // Regression (found by this file): Keras layer-lowering errors carried only `where.layer`, so
+  // e.g. an unknown recurrent activation in a to_json() file did not name the file.
+  it.skipIf(!HAS_CORPUS)('keras-json with an unknown recurrent activation: E_UNSUPPORTED_LAYER naming the file', async () => {
+    const text = readFileSync(join(CORPUS_DIR, 'keras/simple_lstm_tf_keras_2_config.json'), 'utf8').replace(/"hard_sigmoid"/g, '"xard_sigmoid"');
+    const err = await importFile({ name: 'fuzz/lstm.json', bytes: new TextEncoder().encode(text) }).then(() => undefined, (e: unknown) => e);
+    expect(isRosettaError(err), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(/^E_UNSUPPORTED_LAYER: recurrent activation 'xard_sigmoid'.*fuzz\/lstm\.json/);
+  });
+
   it('has seeds of every format', async () => {
     const formats = new Set<string>();
     for (const s of SEEDS) formats.add(s.kind === 'model' ? await detectFormat(s.bytes, s.name) : s.kind);

@@ -13,7 +13,7 @@
  */
 import { attrFloat, attrInt } from '../../ir/attrs.js';
 import type { DType } from '../../ir/dtype.js';
-import { RosettaError } from '../../ir/errors.js';
+import { RosettaError, isRosettaError } from '../../ir/errors.js';
 import type { Model } from '../../ir/graph.js';
 import { Tensor } from '../../ir/tensor.js';
 import { applyActivation } from './activations.js';
@@ -149,7 +149,7 @@ function lowerGraph(ctx: LowerCtx, norm: NormModel, given: Map<string, KValue>):
         continue;
       }
       const ins = call.inputs.map((r) => values.get(refKey(r))!);
-      const outs = lowerLayer(ctx, item.layer, ins, call.kwargs);
+      const outs = withFile(ctx.file, () => lowerLayer(ctx, item.layer, ins, call.kwargs));
       ctx.onLayerOutput?.(item.layer.name, item.layer.className, outs.map((v) => v.shape), ctx.path.length);
       const at = item.node + (nodeOffset.get(item.layer.name) ?? 0);
       outs.forEach((v, t) => values.set(refKey({ layer: item.layer.name, node: at, tensor: t }), v));
@@ -585,3 +585,15 @@ function timeDistributed(ctx: LowerCtx, layer: NormLayer, x0: KValue, kwargs: Re
   return { name: b.op1('Reshape', [y.name, target], {}, name), shape: [x.shape[0]!, x.shape[1]!, ...outRest], layout: 'keras', dtype: y.dtype };
 }
 
+/**
+ * Layer lowering helpers throw with `where: { layer }` only; every error leaving the importer must
+ * also name the file (found by test/bad/fuzz-all.test.ts), so it is added here, once.
+ */
+function withFile<T>(file: string | undefined, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (file === undefined || !isRosettaError(e) || e.where.file !== undefined || e.message.includes(file)) throw e;
+    throw new RosettaError(e.code, e.message.slice(e.code.length + 2), { where: { file }, cause: e, detail: e.detail });
+  }
+}
