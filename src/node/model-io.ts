@@ -13,11 +13,12 @@ import type { Model } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { formatForOutput, getExporter } from '../exporters/index.js';
 import type { ExportOptions, ExportResult } from '../exporters/types.js';
-import { importFile } from '../importers/index.js';
+import { detectFormat, importFile } from '../importers/index.js';
 import type { FormatName, ImportOptions, ImportResult, WeightSet } from '../importers/types.js';
 import { isNpy, readNpy, readNpz, writeNpy, writeNpz } from '../formats/npy.js';
 import { isZip } from '../formats/zip.js';
 import { openFile, readBytes, writeFilesInside } from './files.js';
+import { HDF5_FORMATS, preflightImport } from './hdf5-guard.js';
 
 /** Options for loading: importer options plus a forced format (`--from`). */
 export interface LoadOptions extends ImportOptions {
@@ -26,7 +27,11 @@ export interface LoadOptions extends ImportOptions {
 
 /** Read and import any supported file: a model or a weight set. */
 export async function loadFile(path: string, opts: LoadOptions = {}): Promise<ImportResult> {
-  return importFile(await openFile(path), opts);
+  const src = await openFile(path);
+  const format = opts.format ?? (await detectFormat(src.bytes, src.name));
+  // libhdf5 can loop forever on corrupt files: bound it in a worker first (see hdf5-guard.ts).
+  if (HDF5_FORMATS.has(format)) await preflightImport(path, { ...opts, format });
+  return importFile(src, { ...opts, format });
 }
 
 /** Read and import a model; a weights-only file is an E_USAGE error saying so. */

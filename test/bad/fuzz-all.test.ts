@@ -268,10 +268,12 @@ describe('cross-format fuzzing through detectFormat + importFile', () => {
   if (!existsSync(ONNX_SUITE_DIR)) it.skip('Debian ONNX suite seeds: libonnx-testdata not installed', () => {});
 
   // Found by this file with FUZZ_MUTATIONS=300: import never returns (wasm loop inside libhdf5's
-  // object-header decoder; 60 s timeout reproduces it). Needs HDF5 parsing in a worker with a time
-  // limit (src/formats/hdf5.ts); skipped so the suite does not hang.
-  it.skip('known hang: act_ELU_0_model.h5 with bytes 2116..2157 zeroed must fail with a RosettaError, not hang', () => {});
-  it.skip('known hang: act_Softmax_0_model.h5 with bytes 6177..6418 duplicated at 2870 must fail with a RosettaError, not hang', () => {});
+  // object-header decoder). The bytes-level `importFile` used here cannot interrupt a synchronous
+  // wasm loop, so these two cases are left out of this loop; the Node entry points (`loadFile`, the
+  // CLI) bound HDF5 imports with a worker-thread time limit, proven on the first case by
+  // test/bad/hdf5-hang.test.ts (E_LIMIT).
+  it.skip('known hang at the bytes level (bounded in src/node/hdf5-guard.ts, see hdf5-hang.test.ts): act_ELU_0_model.h5 with bytes 2116..2157 zeroed', () => {});
+  it.skip('known hang at the bytes level (bounded in src/node/hdf5-guard.ts): act_Softmax_0_model.h5 with bytes 6177..6418 duplicated at 2870', () => {});
 
   // Regression (found by this file, FUZZ_MUTATIONS=300): a flipped byte in a tfjs GRU layer name
   // left it with no weights and the Keras 1 regrouping read w[0].name of an empty list (TypeError).
