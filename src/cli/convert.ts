@@ -28,6 +28,8 @@ import { formatNumber, table, type CliIo } from './io.js';
 
 export interface ConvertOptions {
   from?: FormatName;
+  /** Entry of a checkpoint to take the weights from (`state_dict`, `model.ema`). */
+  key?: string;
   to?: FormatName;
   opset?: number;
   verify?: boolean;
@@ -180,7 +182,7 @@ function printLayers(r: LayerReport, tol: Tolerance, io: CliIo): void {
 /** The `convert` command. */
 export async function convertCommand(input: string, output: string, opts: ConvertOptions, io: CliIo): Promise<number> {
   const tol = tolerance(opts);
-  const file = await loadFile(input, { format: opts.from });
+  const file = await loadFile(input, { format: opts.from, key: opts.key });
   const archOpts: ArchOptions = { format: opts.from, arch: opts.arch, map: opts.map, partial: opts.partial };
   let binding: BindingReport | undefined;
   let loaded: ImportResult = file;

@@ -51,6 +51,8 @@ export interface FinetuneOptions {
   map?: string[];
   partial?: boolean;
   from?: FormatName;
+  /** Entry of a checkpoint to take the weights from. */
+  key?: string;
   to?: FormatName;
   data: string;
   val?: string;
@@ -98,7 +100,7 @@ export async function finetune(modelPath: string, opts: FinetuneOptions, io: Cli
   const t0 = performance.now();
 
   // 1. The model: a full model file, or a weights file bound to --arch.
-  const loaded = await loadFile(modelPath, { format: opts.from });
+  const loaded = await loadFile(modelPath, { format: opts.from, key: opts.key });
   let model: Model;
   let source: WeightSet | undefined;
   let binding: BindingReport | undefined;

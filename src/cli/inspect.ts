@@ -151,8 +151,8 @@ function renderWeights(w: WeightsInspection): string {
 }
 
 /** The `inspect` command. */
-export async function inspectCommand(file: string, opts: { json?: boolean; from?: FormatName }, io: CliIo): Promise<number> {
-  const r = await loadFile(file, { format: opts.from });
+export async function inspectCommand(file: string, opts: { json?: boolean; from?: FormatName; key?: string }, io: CliIo): Promise<number> {
+  const r = await loadFile(file, { format: opts.from, key: opts.key });
   const info = r.kind === 'model' ? inspectModel(r.model, file) : inspectWeights(r.weights, file, r.weights.format);
   if (opts.json) io.stdout(JSON.stringify(info, null, 2) + '\n');
   else io.stdout(info.kind === 'model' ? renderModel(info) : renderWeights(info));

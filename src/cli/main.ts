@@ -61,7 +61,8 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .argument('<file>', 'model or weights file')
     .option('--json', 'print JSON instead of tables')
     .addOption(formatOption('--from <format>', 'force the input format'))
-    .action(async (file: string, o: { json?: boolean; from?: FormatName }) => exit(await inspectCommand(file, o, io)));
+    .option('--key <name>', 'take the weights from this entry of a checkpoint (e.g. state_dict, model_state_dict, model.ema)')
+    .action(async (file: string, o: { json?: boolean; from?: FormatName; key?: string }) => exit(await inspectCommand(file, o, io)));
 
   p.command('run')
     .description('run a model once and write each output as DIR/<output name>.npy')
@@ -78,6 +79,7 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .argument('<in>', 'input model or weights file')
     .argument('<out>', 'output file (its extension picks the format unless --to is given)')
     .addOption(formatOption('--from <format>', 'force the input format'))
+    .option('--key <name>', 'take the weights from this entry of a checkpoint (e.g. state_dict, model_state_dict, model.ema)')
     .addOption(formatOption('--to <format>', 'force the output format'))
     .option('--opset <n>', 'ONNX output: target opset', integer('--opset'))
     .option('--optimize', 'fold constants, cancel transpose pairs and remove dead code before writing')
@@ -124,6 +126,7 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .description('train any importable model on the IR (PyTorch-style loop over the runtime\'s autograd) and write the tuned model or weights')
     .argument('<model>', 'model file, or a weights file with --arch')
     .option('--arch <file>', 'architecture (any full model file) for a weights-only MODEL')
+    .option('--key <name>', 'take the weights from this entry of a checkpoint (e.g. state_dict, model_state_dict, model.ema)')
     .option('--map <regex=replacement>', 'rename weight keys before binding (repeatable)', collect)
     .option('--partial', 'allow architecture parameters without weights')
     .addOption(formatOption('--from <format>', 'force the model format'))

@@ -249,6 +249,23 @@ describe.skipIf(!HAS_CORPUS)('CLI on third-party files (corpus)', () => {
     expect(j.tensors).toHaveLength(20);
   });
 
+  it('--key picks another entry of a checkpoint (inspect and convert)', async () => {
+    const plain = JSON.parse((await cli('inspect', corpusPath('pytorch', 'checkpoint.pt'), '--json')).out);
+    const names = (x: { tensors: { name: string }[] }) => x.tensors.map((t) => t.name);
+    expect(names(plain)).toContain('fc1.weight');
+    const opt = JSON.parse((await cli('inspect', corpusPath('pytorch', 'checkpoint.pt'), '--json', '--key', 'optimizer_state_dict')).out);
+    expect(names(opt).length).toBeGreaterThan(0);
+    expect(names(opt)).not.toContain('fc1.weight');
+    const dir = tmp();
+    const r = await cli('convert', corpusPath('pytorch', 'checkpoint.pt'), join(dir, 'opt.safetensors'), '--key', 'optimizer_state_dict');
+    expect(r.code).toBe(0);
+    const back = JSON.parse((await cli('inspect', join(dir, 'opt.safetensors'), '--json')).out);
+    expect(names(back).sort()).toEqual(names(opt).sort());
+    const bad = await cli('inspect', corpusPath('pytorch', 'checkpoint.pt'), '--key', 'no_such_entry');
+    expect(bad.code).toBe(2); // E_USAGE is a usage error: exit status 2
+    expect(bad.err).toMatch(/^E_USAGE/);
+  });
+
   it('converts a state dict to safetensors and verifies it tensor by tensor', async () => {
     const dir = tmp();
     const r = await cli('convert', corpusPath('pytorch', 'mnist.pt'), join(dir, 'mnist.safetensors'), '--verify');

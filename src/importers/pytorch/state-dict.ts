@@ -121,7 +121,7 @@ export function flattenStateDict(value: PickleValue, opts: { key?: string; where
           if (s !== undefined) metadata[k] = s;
         }
         const others = top.filter(([k, v]) => k !== wrapper[0] && hasTensors(v)).map(([k]) => k);
-        notes.push(`checkpoint: read the state dict under '${wrapper[0]}'${others.length ? `; also holds ${others.join(', ')} (read one with the 'key' import option, e.g. key: '${others[0]}')` : ''}`);
+        notes.push(`checkpoint: read the state dict under '${wrapper[0]}'${others.length ? `; also holds ${others.join(', ')} (pick one with --key ${others[0]} on the command line, or the 'key' import option)` : ''}`);
       }
     }
   }
