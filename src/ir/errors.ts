@@ -45,6 +45,8 @@ export class RosettaError extends Error {
   readonly code: ErrorCode;
   readonly where: ErrorWhere;
   readonly hint?: string;
+  /** The message without code, location and hint: for re-throwing with more location. */
+  readonly bare: string;
   /** Extra machine-readable detail (e.g. a binding report). */
   readonly detail?: unknown;
 
@@ -56,6 +58,7 @@ export class RosettaError extends Error {
     super(formatMessage(code, message, opts.where ?? {}, opts.hint), { cause: opts.cause });
     this.name = 'RosettaError';
     this.code = code;
+    this.bare = message;
     this.where = opts.where ?? {};
     this.hint = opts.hint;
     this.detail = opts.detail;

@@ -181,7 +181,7 @@ export class Session {
     } catch (e) {
       if (isRosettaError(e)) {
         if (e.where.node === undefined) {
-          throw new RosettaError(e.code, e.message.replace(/^E_[A-Z_]+: /, ''), { where: { ...e.where, node: `${node.name} (${node.opType})` }, hint: e.hint, cause: e, detail: e.detail });
+          throw new RosettaError(e.code, e.bare ?? e.message, { where: { ...e.where, node: `${node.name} (${node.opType})` }, hint: e.hint, cause: e, detail: e.detail });
         }
         throw e;
       }

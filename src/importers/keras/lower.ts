@@ -594,6 +594,6 @@ function withFile<T>(file: string | undefined, f: () => T): T {
     return f();
   } catch (e) {
     if (file === undefined || !isRosettaError(e) || e.where.file !== undefined || e.message.includes(file)) throw e;
-    throw new RosettaError(e.code, e.message.slice(e.code.length + 2), { where: { file }, cause: e, detail: e.detail });
+    throw new RosettaError(e.code, e.bare, { where: { ...e.where, file }, hint: e.hint, cause: e, detail: e.detail });
   }
 }
