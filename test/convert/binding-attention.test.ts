@@ -10,42 +10,18 @@
  * [E, H, D][i][h][d] = in_proj_weight[p·E + h·D + d][i]; attention_output [H, D, E][h][d][o] =
  * out_proj.weight[o][h·D + d]) as plain index loops, independent of the binder.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { bindWeights } from '../../src/convert/binding.js';
 import { getExporter } from '../../src/exporters/index.js';
 import { importFile } from '../../src/importers/index.js';
-import { lowerKerasModel } from '../../src/importers/keras/lower.js';
-import { normalizeModel } from '../../src/importers/keras/normalize.js';
 import type { WeightSet } from '../../src/importers/types.js';
 import { isRosettaError } from '../../src/ir/errors.js';
-import type { Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { Session, seededRandom } from '../../src/runtime/session.js';
-import { PROJECT_ROOT } from '../helpers/corpus.js';
+import { seededRandom } from '../../src/runtime/session.js';
 import { expectClose } from '../helpers/keras-oracle.js';
+import { TORCH_GOLDENS as goldens, buildGoldenModel as build, goldenTensor as tensor, runModel as run, type GoldenTensor as T } from '../helpers/torch-goldens.js';
 
-type T = { shape: number[]; data: number[] };
-interface Case {
-  name: string;
-  config: unknown;
-  weights: Record<string, T[]>;
-  inputs: T[];
-  outputs: T[];
-}
-const goldens = JSON.parse(readFileSync(`${PROJECT_ROOT}/fixtures/keras/torch_goldens.json`, 'utf8')) as { torch: string; cases: Case[] };
-const tensor = (t: T): Tensor => new Tensor('float32', t.shape, Float32Array.from(t.data));
 const mhaCase = goldens.cases.find((c) => c.name === 'mha_cross')!;
-
-function build(c: Case): Model {
-  const model = lowerKerasModel(normalizeModel(c.config, c.name), {
-    file: c.name,
-    kerasVersion: '2.15.0',
-    weights: (path) => (c.weights[path[path.length - 1]!] ?? []).map((w, i) => ({ name: `${path.join('/')}/${i}`, tensor: tensor(w) })),
-  });
-  model.metadata['keras.config'] = JSON.stringify(c.config);
-  return model;
-}
 
 /** PyTorch's state dict of the golden's nn.MultiheadAttention, from its Keras-layout weights. */
 function torchStateDict(kw: T[], prefix: string): WeightSet {
@@ -68,11 +44,6 @@ function torchStateDict(kw: T[], prefix: string): WeightSet {
   return { format: 'pytorch', tensors, metadata: {}, notes: [] };
 }
 
-async function run(m: Model, xs: Tensor[]): Promise<Tensor[]> {
-  const s = await Session.create(m);
-  const out = (await s.run(Object.fromEntries(m.graph.inputs.map((inp, i) => [inp.name, xs[i]!])))).outputs;
-  return m.graph.outputs.map((o) => out[o.name] as Tensor);
-}
 
 describe(`packed nn.MultiheadAttention weights onto Keras MultiHeadAttention (PyTorch ${goldens.torch} golden)`, () => {
   it('in_proj_weight / in_proj_bias split into query, key, value; outputs match PyTorch', async () => {

@@ -24,36 +24,15 @@ import { Module, MultiheadAttention, type Var } from '../../src/nn/index.js';
 import { importFile } from '../../src/importers/index.js';
 import { getExporter } from '../../src/exporters/index.js';
 import { toPyTorch } from '../../src/exporters/typescript/index.js';
-import { lowerKerasModel } from '../../src/importers/keras/lower.js';
-import { normalizeModel } from '../../src/importers/keras/normalize.js';
 import { isRosettaError } from '../../src/ir/errors.js';
 import type { Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { seededRandom } from '../../src/runtime/session.js';
 import { PROJECT_ROOT, SYSTEM_PYTHON } from '../helpers/corpus.js';
 import { expectClose } from '../helpers/keras-oracle.js';
+import { TORCH_GOLDENS as goldens, buildGoldenModel as build, goldenTensor as tensor, type GoldenTensor as T } from '../helpers/torch-goldens.js';
 
-type T = { shape: number[]; data: number[] };
-interface Case {
-  name: string;
-  config: unknown;
-  weights: Record<string, T[]>;
-  inputs: T[];
-  outputs: T[];
-}
-const goldens = JSON.parse(readFileSync(`${PROJECT_ROOT}/fixtures/keras/torch_goldens.json`, 'utf8')) as { torch: string; cases: Case[] };
-const tensor = (t: T): Tensor => new Tensor('float32', t.shape, Float32Array.from(t.data));
 const mhaCase = goldens.cases.find((c) => c.name === 'mha_cross')!;
-
-function build(c: Case): Model {
-  const model = lowerKerasModel(normalizeModel(c.config, c.name), {
-    file: c.name,
-    kerasVersion: '2.15.0',
-    weights: (path) => (c.weights[path[path.length - 1]!] ?? []).map((w, i) => ({ name: `${path.join('/')}/${i}`, tensor: tensor(w) })),
-  });
-  model.metadata['keras.config'] = JSON.stringify(c.config);
-  return model;
-}
 
 /** PyTorch's packed tensors from the golden's Keras-layout weights (index loops). */
 function torchTensors(kw: T[]): Map<string, number[]> {
