@@ -44,6 +44,29 @@ export function convShapes(x: Tensor, w: Tensor, ctx: KernelContext): ConvShapes
 }
 
 /**
+ * A 1-D or 2-D window geometry as a 2-D plane (1-D: height 1, no vertical stride/pad), so the
+ * im2col variants below share one set of loops. Computed once per call, never per element.
+ */
+function plane(inSpatial: number[], g: Geometry) {
+  const two = inSpatial.length === 2;
+  const last = inSpatial.length - 1;
+  return {
+    H: two ? inSpatial[0]! : 1,
+    W: inSpatial[last]!,
+    KH: two ? g.kernel[0]! : 1,
+    KW: g.kernel[last]!,
+    OH: two ? g.outSpatial[0]! : 1,
+    OW: g.outSpatial[last]!,
+    sh: two ? g.strides[0]! : 1,
+    sw: g.strides[last]!,
+    dh: two ? g.dilations[0]! : 1,
+    dw: g.dilations[last]!,
+    pt: two ? g.padBegin[0]! : 0,
+    pl: g.padBegin[last]!,
+  };
+}
+
+/**
  * im2col for one (batch, group) slice starting at `xOff`: rows are (c, k...) in weight order,
  * columns are output positions; row r starts at col[colOff + r·ld] (`ld` defaults to the number of
  * output positions, a dense matrix). Out-of-range taps read 0.
@@ -52,18 +75,7 @@ function im2col<T extends FloatArr>(x: T, xOff: number, Cg: number, inSpatial: n
   const nd = inSpatial.length;
   const outSize = g.outSpatial.reduce((a, b) => a * b, 1);
   if (nd <= 2) {
-    const H = nd === 2 ? inSpatial[0]! : 1;
-    const W = inSpatial[nd - 1]!;
-    const KH = nd === 2 ? g.kernel[0]! : 1;
-    const KW = g.kernel[nd - 1]!;
-    const OH = nd === 2 ? g.outSpatial[0]! : 1;
-    const OW = g.outSpatial[nd - 1]!;
-    const sh = nd === 2 ? g.strides[0]! : 1;
-    const sw = g.strides[nd - 1]!;
-    const dh = nd === 2 ? g.dilations[0]! : 1;
-    const dw = g.dilations[nd - 1]!;
-    const pt = nd === 2 ? g.padBegin[0]! : 0;
-    const pl = g.padBegin[nd - 1]!;
+    const { H, W, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl } = plane(inSpatial, g);
     let row = 0;
     for (let c = 0; c < Cg; c++) {
       const xc = xOff + c * H * W;
@@ -138,17 +150,7 @@ function im2col<T extends FloatArr>(x: T, xOff: number, Cg: number, inSpatial: n
  */
 function im2colPacker(x: Float32Array, xOff: number, inSpatial: number[], g: Geometry): PanelPacker {
   const nd = inSpatial.length;
-  const H = nd === 2 ? inSpatial[0]! : 1;
-  const W = inSpatial[nd - 1]!;
-  const KH = nd === 2 ? g.kernel[0]! : 1;
-  const KW = g.kernel[nd - 1]!;
-  const OW = g.outSpatial[nd - 1]!;
-  const sh = nd === 2 ? g.strides[0]! : 1;
-  const sw = g.strides[nd - 1]!;
-  const dh = nd === 2 ? g.dilations[0]! : 1;
-  const dw = g.dilations[nd - 1]!;
-  const pt = nd === 2 ? g.padBegin[0]! : 0;
-  const pl = g.padBegin[nd - 1]!;
+  const { H, W, KH, KW, OW, sh, sw, dh, dw, pt, pl } = plane(inSpatial, g);
   return (pc, jc, kc, nc, out, off) => {
     const kc8 = kc * 8;
     for (let kk = 0; kk < kc; kk++) {
@@ -313,18 +315,7 @@ function convBatchedColumns<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
  */
 function im2colRows<T extends FloatArr>(x: T, N: number, C: number, inSpatial: number[], g: Geometry, col: T): void {
   const nd = inSpatial.length;
-  const H = nd === 2 ? inSpatial[0]! : 1;
-  const W = inSpatial[nd - 1]!;
-  const KH = nd === 2 ? g.kernel[0]! : 1;
-  const KW = g.kernel[nd - 1]!;
-  const OH = nd === 2 ? g.outSpatial[0]! : 1;
-  const OW = g.outSpatial[nd - 1]!;
-  const sh = nd === 2 ? g.strides[0]! : 1;
-  const sw = g.strides[nd - 1]!;
-  const dh = nd === 2 ? g.dilations[0]! : 1;
-  const dw = g.dilations[nd - 1]!;
-  const pt = nd === 2 ? g.padBegin[0]! : 0;
-  const pl = g.padBegin[nd - 1]!;
+  const { H, W, KH, KW, OH, OW, sh, sw, dh, dw, pt, pl } = plane(inSpatial, g);
   let o = 0;
   for (let n = 0; n < N; n++) {
     for (let oh = 0; oh < OH; oh++) {
