@@ -68,6 +68,13 @@ export function sgemm(
   ldc: number,
 ): void {
   if (M === 0 || N === 0) return;
+  const w = kernelChoice === 'wasm' && K > 0 && alpha !== 0 && !(M <= SMALL_M && !transA) ? wasmGemm() : undefined;
+  if (w) {
+    // C's old values matter only when beta ≠ 0; sgemmWasm zeroes its copy of C itself otherwise.
+    if (beta !== 0) scaleC(M, N, beta, C, cOff, ldc);
+    sgemmWasm(w, transA, transB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, undefined, undefined, beta === 0);
+    return;
+  }
   scaleC(M, N, beta, C, cOff, ldc);
   if (K === 0 || alpha === 0) return;
   if (M <= SMALL_M && !transA) {
@@ -76,11 +83,6 @@ export function sgemm(
     if (ws) smallMDotWasm(ws, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
     else if (transB) smallMDot(M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
     else smallMAxpy(M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
-    return;
-  }
-  const w = kernelChoice === 'wasm' ? wasmGemm() : undefined;
-  if (w) {
-    sgemmWasm(w, transA, transB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc);
     return;
   }
   if (packB.length < KC * Math.min(N + NR, NC + NR)) packB = new Float32Array(KC * (Math.min(N, NC) + NR));
@@ -265,8 +267,7 @@ export function fixedRightOperand(transB: boolean, K: number, N: number, B: Floa
   const pre: PackedB = { K, N, data };
   return (M, A, aOff, lda, C, cOff, ldc) => {
     if (M === 0) return;
-    scaleC(M, N, 0, C, cOff, ldc);
-    sgemmWasm(w, false, transB, M, N, K, 1, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, pre);
+    sgemmWasm(w, false, transB, M, N, K, 1, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, pre, undefined, true);
   };
 }
 
@@ -285,9 +286,9 @@ export function sgemmImplicitB(M: number, N: number, K: number, alpha: number, A
   const w = kernelChoice === 'wasm' ? wasmGemm() : undefined;
   if (!w) return false;
   if (M === 0 || N === 0) return true;
-  scaleC(M, N, beta, C, cOff, ldc);
+  if (K === 0 || alpha === 0 || beta !== 0) scaleC(M, N, beta, C, cOff, ldc);
   if (K === 0 || alpha === 0) return true;
-  sgemmWasm(w, false, false, M, N, K, alpha, A, aOff, lda, C, 0, 0, C, cOff, ldc, undefined, packB);
+  sgemmWasm(w, false, false, M, N, K, alpha, A, aOff, lda, C, 0, 0, C, cOff, ldc, undefined, packB, beta === 0);
   return true;
 }
 
@@ -300,7 +301,7 @@ const C_BLOCK_FLOATS = 1 << 20;
  * back: only memcpy-speed `set` calls touch C from JS. Packed panels live in the module memory too.
  * `pre` supplies op(B) already packed (`fixedRightOperand`), in WNC-wide column blocks.
  */
-function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number, pre?: PackedB, packer?: PanelPacker): void {
+function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, aOff: number, lda: number, B: Float32Array, bOff: number, ldb: number, C: Float32Array, cOff: number, ldc: number, pre?: PackedB, packer?: PanelPacker, zeroC = false): void {
   const mPad = Math.ceil(M / MR) * MR;
   const ncMax = pre ? WNC : Math.max(WNR, Math.min(WNC, Math.floor(C_BLOCK_FLOATS / mPad / WNR) * WNR));
   // Layout in floats: [packed A (MC+MR)·KC][packed B KC·ncMax][C block mPad·ncMax]
@@ -315,7 +316,8 @@ function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: 
     const nc = Math.min(ncMax, N - jc);
     const nPanels = Math.ceil(nc / WNR);
     const ldcW = nPanels * WNR;
-    for (let i = 0; i < M; i++) heap.set(C.subarray(cOff + i * ldc + jc, cOff + i * ldc + jc + nc), cF + i * ldcW);
+    if (zeroC) heap.fill(0, cF, cF + M * ldcW);
+    else for (let i = 0; i < M; i++) heap.set(C.subarray(cOff + i * ldc + jc, cOff + i * ldc + jc + nc), cF + i * ldcW);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = Math.min(KC, K - pc);
       if (pre) {
@@ -333,7 +335,8 @@ function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: 
         for (let ir = 0; ir < mc; ir += MR) w.panels(kc, (aF + ir * kc) * 4, bF * 4, (cF + (ic + ir) * ldcW) * 4, nPanels, ldcW * 4, alpha);
       }
     }
-    for (let i = 0; i < M; i++) C.set(heap.subarray(cF + i * ldcW, cF + i * ldcW + nc), cOff + i * ldc + jc);
+    if (ldcW === nc && ldc === nc) C.set(heap.subarray(cF, cF + M * nc), cOff + jc); // both sides dense: one copy
+    else for (let i = 0; i < M; i++) C.set(heap.subarray(cF + i * ldcW, cF + i * ldcW + nc), cOff + i * ldc + jc);
   }
 }
 
