@@ -34,6 +34,19 @@ const int = (value: number): Attr => ({ type: 'int', value });
 const float = (value: number): Attr => ({ type: 'float', value });
 const str = (value: string): Attr => ({ type: 'string', value });
 const pos = (...shape: number[]): Init => ({ shape, positive: true });
+const f32 = (v: number[]): Tensor => Tensor.from('float32', [v.length], v);
+/** A Resize case: X [shape], roi (optional), scales or sizes, attributes. */
+const resize = (name: string, shape: number[], how: { scales?: number[]; sizes?: number[]; roi?: number[] }, attrs: AttrMap): Case => ({
+  name: `Resize ${name}`,
+  op: 'Resize',
+  inputs: [shape],
+  consts: {
+    ...(how.roi ? { 1: f32(how.roi) } : {}),
+    ...(how.scales ? { 2: f32(how.scales) } : {}),
+    ...(how.sizes ? { 3: i64(how.sizes) } : {}),
+  },
+  attrs,
+});
 
 const CASES: Case[] = [
   { name: 'Add broadcast', op: 'Add', inputs: [[2, 3, 4], [3, 1]] },
@@ -96,6 +109,34 @@ const CASES: Case[] = [
   { name: 'Einsum attention scores', op: 'Einsum', inputs: [[2, 2, 3, 4], [2, 2, 5, 4]], attrs: { equation: str('bhqd,bhkd->bhqk') } },
   { name: 'Einsum sum out a letter only one operand has', op: 'Einsum', inputs: [[2, 3], [3]], attrs: { equation: str('ij,j->j') } },
   { name: 'Pad constant', op: 'Pad', inputs: [[2, 3]], consts: { 1: i64([1, 0, 0, 2]) } },
+  { name: 'Pad constant, negative pads crop, differentiable fill value', op: 'Pad', inputs: [[3, 4, 5], null, []], consts: { 1: i64([-1, 2, 0, 1, -2, -1]) } },
+  { name: 'Pad constant with axes', op: 'Pad', inputs: [[2, 3, 4]], consts: { 1: i64([1, -1, 0, 2]), 3: i64([-1, 1]) } },
+  { name: 'Pad reflect 2-D', op: 'Pad', inputs: [[2, 3, 4, 5]], consts: { 1: i64([0, 0, 2, 1, 0, 0, 1, 3]) }, attrs: { mode: str('reflect') } },
+  { name: 'Pad reflect with axes and negative pads', op: 'Pad', inputs: [[2, 4, 5]], consts: { 1: i64([-1, 3, 2, -1]), 3: i64([2, -2]) }, attrs: { mode: str('reflect') } },
+  { name: 'Pad reflect wider than the axis (mirrors twice), axis of 1', op: 'Pad', inputs: [[3, 1, 3]], consts: { 1: i64([0, 2, 5, 0, 1, 4]) }, attrs: { mode: str('reflect') } },
+  { name: 'Pad edge', op: 'Pad', inputs: [[2, 3, 4]], consts: { 1: i64([0, 2, 1, 0, 1, 3]) }, attrs: { mode: str('edge') } },
+  { name: 'Pad edge wide (fan-in 11: scatter form)', op: 'Pad', inputs: [[2, 3]], consts: { 1: i64([0, 10, 0, 9]) }, attrs: { mode: str('edge') } },
+  { name: 'Pad edge 1-D cropping one end', op: 'Pad', inputs: [[6]], consts: { 1: i64([-2, 3]) }, attrs: { mode: str('edge') } },
+  { name: 'Pad wrap, pads wider than the axis', op: 'Pad', inputs: [[1, 2, 3, 4]], consts: { 1: i64([0, 0, 4, 2, 0, 0, 5, 1]) }, attrs: { mode: str('wrap') } },
+  { name: 'Pad wrap with cropping', op: 'Pad', inputs: [[3, 5]], consts: { 1: i64([1, -2, -1, 3]) }, attrs: { mode: str('wrap') } },
+  resize('nearest asymmetric floor ×2', [1, 2, 3, 3], { scales: [1, 1, 2, 2] }, { mode: str('nearest'), coordinate_transformation_mode: str('asymmetric'), nearest_mode: str('floor') }),
+  resize('nearest half_pixel round_prefer_floor downsample', [1, 1, 5, 7], { sizes: [1, 1, 2, 3] }, {}),
+  resize('nearest align_corners round_prefer_ceil', [1, 2, 3, 4], { sizes: [1, 2, 5, 7] }, { coordinate_transformation_mode: str('align_corners'), nearest_mode: str('round_prefer_ceil') }),
+  resize('nearest tf_half_pixel_for_nn ceil', [2, 1, 4, 3], { scales: [1, 1, 1.7, 2.4] }, { coordinate_transformation_mode: str('tf_half_pixel_for_nn'), nearest_mode: str('ceil') }),
+  resize('nearest pytorch_half_pixel with axes', [1, 2, 3, 5], { scales: [0.6, 1.5] }, { coordinate_transformation_mode: str('pytorch_half_pixel'), axes: ints([3, 2]) }),
+  resize('nearest ×9.5 (fan-in 10: scatter form)', [1, 1, 2, 2], { sizes: [1, 1, 2, 19] }, { coordinate_transformation_mode: str('asymmetric'), nearest_mode: str('floor') }),
+  resize('linear half_pixel ×2', [1, 2, 3, 4], { scales: [1, 1, 2, 2] }, { mode: str('linear') }),
+  resize('linear pytorch_half_pixel downsample', [1, 1, 7, 5], { sizes: [1, 1, 3, 2] }, { mode: str('linear'), coordinate_transformation_mode: str('pytorch_half_pixel') }),
+  resize('linear align_corners', [2, 1, 3, 4], { sizes: [2, 1, 5, 6] }, { mode: str('linear'), coordinate_transformation_mode: str('align_corners') }),
+  resize('linear asymmetric with axes', [1, 2, 4, 3], { scales: [1.5, 2.5] }, { mode: str('linear'), coordinate_transformation_mode: str('asymmetric'), axes: ints([2, 3]) }),
+  resize('linear half_pixel_symmetric', [1, 1, 4, 5], { scales: [1, 1, 1.6, 0.7] }, { mode: str('linear'), coordinate_transformation_mode: str('half_pixel_symmetric') }),
+  resize('linear tf_crop_and_resize with extrapolation', [1, 1, 4, 5], { roi: [0, 0, 0.2, -0.1, 1, 1, 0.9, 1.2], sizes: [1, 1, 3, 6] }, { mode: str('linear'), coordinate_transformation_mode: str('tf_crop_and_resize'), extrapolation_value: float(0.5) }),
+  resize('linear keep_aspect_ratio_policy not_larger', [1, 1, 4, 6], { sizes: [6, 7] }, { mode: str('linear'), axes: ints([2, 3]), keep_aspect_ratio_policy: str('not_larger') }),
+  resize('linear ×15 (fan-in > 8: scatter form)', [1, 1, 2, 3], { sizes: [1, 1, 2, 45] }, { mode: str('linear'), coordinate_transformation_mode: str('align_corners') }),
+  resize('trilinear 3-D', [1, 1, 3, 3, 2], { scales: [1, 1, 2, 1.5, 2] }, { mode: str('linear') }),
+  resize('cubic half_pixel ×2', [1, 1, 4, 5], { scales: [1, 1, 2, 2] }, { mode: str('cubic') }),
+  resize('cubic A=-0.5 exclude_outside align_corners', [1, 2, 5, 4], { sizes: [1, 2, 7, 3] }, { mode: str('cubic'), cubic_coeff_a: float(-0.5), exclude_outside: int(1), coordinate_transformation_mode: str('align_corners') }),
+  resize('cubic pytorch_half_pixel downsample', [1, 1, 8, 6], { sizes: [1, 1, 3, 4] }, { mode: str('cubic'), coordinate_transformation_mode: str('pytorch_half_pixel') }),
   { name: 'Expand', op: 'Expand', inputs: [[3, 1]], consts: { 1: i64([2, 3, 4]) } },
   { name: 'Tile', op: 'Tile', inputs: [[2, 3]], consts: { 1: i64([2, 2]) } },
   { name: 'Gather axis 0 (Embedding)', op: 'Gather', inputs: [[5, 3]], consts: { 1: i64([0, 4, 0, 2, 3, 4], [2, 3]) } },

@@ -1,6 +1,8 @@
 /**
  * Gradient rules for data-movement ops: Reshape/Flatten/Squeeze/Unsqueeze (reshape back),
- * Transpose (inverse permutation), Concat/Split (slice/concat), Slice (pad back), Pad (slice),
+ * Transpose (inverse permutation), Concat/Split (slice/concat), Slice (pad back), Pad (constant:
+ * the opposite Pad, which also undoes cropping; edge/reflect/wrap: the transposed index table per
+ * axis, see axis-map.ts), Resize (resize.ts),
  * Expand/Tile (sum back), Gather/GatherElements (scatter-add).
  * Spec for each forward op: https://onnx.ai/onnx/operators/
  */
@@ -9,12 +11,73 @@ import type { DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import type { Node } from '../../ir/graph.js';
 import type { IrBuilder } from './builder.js';
+import { axisAdjoint, type AxisMap } from './axis-map.js';
 import type { GradRule } from './elementwise.js';
+import { resizeRule } from './resize.js';
 
 const norm = (a: number, rank: number): number => (a < 0 ? a + rank : a);
 
 /** Reshape the output gradient back to the (single) data input's shape. */
 const reshapeBack: GradRule = (b, n, [g]) => [g ? b.reshape(g, b.shape(n.inputs[0]!)) : undefined, ...n.inputs.slice(1).map(() => undefined)];
+
+/**
+ * Pad: every output position along a padded axis reads one input position (or the fill value), by
+ * the same per-axis table the forward kernel uses (src/kernels/cpu/shape.ts): `o − before`, mapped
+ * into range by edge clamping, wrapping or mirroring without repeating the edge (reflect). Negative
+ * pads crop. Constant mode needs no table: the gradient is the Pad with negated pads.
+ */
+const padRule: GradRule = (b, n, [g], a) => {
+  if (!g) return n.inputs.map(() => undefined);
+  const mode = a.string('mode', 'constant');
+  const xs = b.shape(n.inputs[0]!);
+  const rank = xs.length;
+  const pads = b.intValues(n.inputs[1]!);
+  const axes = n.inputs[3] ? b.intValues(n.inputs[3]).map((x) => norm(x, rank)) : xs.map((_, i) => i);
+  const before = new Array<number>(rank).fill(0);
+  const after = new Array<number>(rank).fill(0);
+  axes.forEach((ax, i) => {
+    before[ax] = pads[i]!;
+    after[ax] = pads[i + axes.length]!;
+  });
+  const rest = n.inputs.slice(1).map(() => undefined);
+  if (mode === 'constant') {
+    const gx = b.op('Pad', [g, b.ints([...before, ...after].map((p) => -p))]);
+    // The fill value's gradient: everything the input's copy did not receive.
+    const cv = n.inputs[2];
+    const all = (v: string, r: number): string => b.reduceSum(v, Array.from({ length: r }, (_, i) => i), false);
+    const gc = cv ? b.reshape(b.sub(all(g, rank), all(gx, rank)), b.shape(cv)) : undefined;
+    return [gx, undefined, gc, undefined];
+  }
+  if (mode !== 'edge' && mode !== 'reflect' && mode !== 'wrap') throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Pad mode '${mode}' is not differentiable`, { where: { node: n.name } });
+  const shape = b.shape(n.outputs[0]!).slice();
+  let acc = g;
+  for (let d = 0; d < rank; d++) {
+    if (before[d] === 0 && after[d] === 0) continue;
+    const m = padAxisMap(xs[d]!, shape[d]!, before[d]!, mode);
+    acc = axisAdjoint(b, acc, shape, d, m, b.dtypeOf(n.inputs[0]!));
+    shape[d] = xs[d]!;
+  }
+  return [acc, ...rest];
+};
+
+function padAxisMap(dim: number, outLen: number, before: number, mode: string): AxisMap {
+  const idx = new Int32Array(outLen);
+  for (let o = 0; o < outLen; o++) {
+    let i = o - before;
+    if (i < 0 || i >= dim) {
+      if (mode === 'edge') i = i < 0 ? 0 : dim - 1;
+      else if (mode === 'wrap') i = ((i % dim) + dim) % dim;
+      else if (dim === 1) i = 0;
+      else {
+        const period = 2 * (dim - 1);
+        i = ((i % period) + period) % period;
+        if (i >= dim) i = period - i;
+      }
+    }
+    idx[o] = i;
+  }
+  return { inLen: dim, outLen, n: 1, idx, w: new Float64Array(outLen).fill(1) };
+}
 
 export const shapeRules: Record<string, GradRule> = {
   Reshape: reshapeBack,
@@ -67,23 +130,8 @@ export const shapeRules: Record<string, GradRule> = {
     });
     return [b.op('Pad', [g, b.ints(pads)]), ...n.inputs.slice(1).map(() => undefined)];
   },
-  Pad: (b, n, [g], a) => {
-    if (!g) return n.inputs.map(() => undefined);
-    const mode = a.string('mode', 'constant');
-    if (mode !== 'constant') throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Pad mode '${mode}' is not differentiable yet`, { where: { node: n.name } });
-    const xs = b.shape(n.inputs[0]!);
-    const rank = xs.length;
-    const pads = b.intValues(n.inputs[1]!);
-    const axes = n.inputs[3] ? b.intValues(n.inputs[3]).map((x) => norm(x, rank)) : xs.map((_, i) => i);
-    const starts: number[] = [];
-    const ends: number[] = [];
-    axes.forEach((ax, i) => {
-      if (pads[i]! < 0 || pads[i + axes.length]! < 0) throw new RosettaError('E_UNSUPPORTED_OP', 'autograd: Pad with negative pads is not differentiable yet', { where: { node: n.name } });
-      starts.push(pads[i]!);
-      ends.push(pads[i]! + xs[ax]!);
-    });
-    return [b.slice(g, starts, ends, axes), ...n.inputs.slice(1).map(() => undefined)];
-  },
+  Pad: padRule,
+  Resize: resizeRule,
   Expand: (b, n, [g]) => [g ? b.sumTo(g, b.shape(n.outputs[0]!), b.shape(n.inputs[0]!)) : undefined, undefined],
   Tile: (b, n, [g]) => {
     if (!g) return [undefined, undefined];
