@@ -114,6 +114,8 @@ function inferNode(n: Node, t: (i: number) => TT | undefined, c: (i: number) => 
   const x = t(0);
   const xs = x?.shape;
   const op = n.domain === '' ? n.opType : '';
+  // Gradient (ai.onnx.preview.training): output k is dy/d xs[k], typed like input k (the value of xs[k]).
+  if (n.domain === 'ai.onnx.preview.training' && n.opType === 'Gradient') return n.outputs.map((_, k) => ({ ...t(k) }));
   if (SAME.has(op)) {
     const outs: TT[] = [{ ...x }];
     if (op === 'Dropout') outs.push({ dtype: 'bool', shape: xs });

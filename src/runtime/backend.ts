@@ -17,6 +17,11 @@ export interface RunContext {
   training: boolean;
   /** Seeded random source for Dropout/RandomNormal etc. (returns [0,1)). */
   random(): number;
+  /**
+   * The graph the running node belongs to (the enclosing body for subgraph nodes). Optional: only
+   * ops defined over their enclosing graph read it (ai.onnx.preview.training Gradient).
+   */
+  graph?: Graph;
 }
 
 /** A tensor held by a backend. For the CPU backend this *is* a host `Tensor`. */

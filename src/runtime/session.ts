@@ -127,6 +127,7 @@ export class Session {
     if (parent) for (const n of graph.nodes) for (const d of nodeDependencies(n)) if (d && !local.has(d) && !graph.initializers.has(d)) outerNames.add(d);
     const { order, lastUse } = this.plan(graph, outerNames);
     const ctx: RunContext = {
+      graph,
       training: this.opts.training ?? false,
       random: this.random,
       runSubgraph: async (g, feeds) => {

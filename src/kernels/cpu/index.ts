@@ -2,6 +2,7 @@
  * The CPU kernel table: every op the reference backend implements, merged from one module per
  * family. The supported-op list is derived from this table, never maintained by hand.
  */
+import { gradientKernels } from '../../runtime/gradient-op.js';
 import { controlKernels } from './control.js';
 import { elementwiseKernels } from './elementwise.js';
 import type { KernelTable } from './kernel.js';
@@ -28,6 +29,7 @@ export const CPU_KERNELS: KernelTable = Object.assign(
   quantKernels,
   miscKernels,
   trainingKernels,
+  gradientKernels,
 );
 
 export function cpuSupportedOps(): string[] {
