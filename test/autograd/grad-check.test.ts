@@ -29,6 +29,7 @@ interface Case {
 }
 
 const i64 = (v: number[], shape = [v.length]): Tensor => new Tensor('int64', shape, BigInt64Array.from(v.map(BigInt)));
+const i32 = (v: number[]): Tensor => new Tensor('int32', [v.length], Int32Array.from(v));
 const ints = (value: number[]): Attr => ({ type: 'ints', value });
 const int = (value: number): Attr => ({ type: 'int', value });
 const float = (value: number): Attr => ({ type: 'float', value });
@@ -40,11 +41,9 @@ const resize = (name: string, shape: number[], how: { scales?: number[]; sizes?:
   name: `Resize ${name}`,
   op: 'Resize',
   inputs: [shape],
-  consts: {
-    ...(how.roi ? { 1: f32(how.roi) } : {}),
-    ...(how.scales ? { 2: f32(how.scales) } : {}),
-    ...(how.sizes ? { 3: i64(how.sizes) } : {}),
-  },
+  consts: Object.fromEntries(
+    ([[1, how.roi && f32(how.roi)], [2, how.scales && f32(how.scales)], [3, how.sizes && i64(how.sizes)]] as const).filter(([, t]) => t !== undefined),
+  ) as Record<number, Tensor>,
   attrs,
 });
 
@@ -176,6 +175,10 @@ const CASES: Case[] = [
   { name: 'LSTM HardSigmoid/Tanh (Keras 2) bidirectional activations', op: 'LSTM', inputs: [[2, 2, 3], [2, 8, 3], [2, 8, 2], [2, 16]], attrs: { hidden_size: int(2), direction: str('bidirectional'), activations: { type: 'strings', value: ['HardSigmoid', 'Tanh', 'Tanh', 'Sigmoid', 'Softsign', 'Elu'] }, activation_alpha: { type: 'floats', value: [0.25, 0.9] }, activation_beta: { type: 'floats', value: [0.45] } }, outputs: 3 },
   { name: 'GRU Relu activations', op: 'GRU', inputs: [[3, 1, 2], [1, 6, 2], [1, 6, 2], [1, 12]], attrs: { hidden_size: int(2), activations: { type: 'strings', value: ['Sigmoid', 'LeakyRelu'] }, activation_alpha: { type: 'floats', value: [0.2] } }, outputs: 2 },
   { name: 'RNN', op: 'RNN', inputs: [[4, 2, 3], [1, 3, 3], [1, 3, 3], [1, 6]], attrs: { hidden_size: int(3) }, outputs: 2 },
+  { name: 'LSTM bidirectional, sequence_lens 4/1/3, states and peepholes', op: 'LSTM', inputs: [[4, 3, 2], [2, 12, 2], [2, 12, 3], [2, 24], null, [2, 3, 3], [2, 3, 3], [2, 9]], consts: { 4: i32([4, 1, 3]) }, attrs: { hidden_size: int(3), direction: str('bidirectional') }, outputs: 3 },
+  { name: 'GRU reverse, sequence_lens with an empty row', op: 'GRU', inputs: [[3, 3, 2], [1, 6, 2], [1, 6, 2], [1, 12], null, [1, 3, 2]], consts: { 4: i32([2, 0, 3]) }, attrs: { hidden_size: int(2), direction: str('reverse') }, outputs: 2 },
+  { name: 'GRU bidirectional linear_before_reset layout 1, sequence_lens', op: 'GRU', inputs: [[2, 4, 3], [2, 6, 3], [2, 6, 2], [2, 12]], consts: { 4: i32([2, 4]) }, attrs: { hidden_size: int(2), direction: str('bidirectional'), linear_before_reset: int(1), layout: int(1) }, outputs: 2 },
+  { name: 'RNN sequence_lens with initial state', op: 'RNN', inputs: [[4, 2, 3], [1, 3, 3], [1, 3, 3], [1, 6], null, [1, 2, 3]], consts: { 4: i32([1, 3]) }, attrs: { hidden_size: int(3) }, outputs: 2 },
 ];
 
 function makeInput(init: Init, rnd: () => number): Tensor {

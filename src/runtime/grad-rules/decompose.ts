@@ -5,13 +5,14 @@
  *
  * Covered: BatchNormalization (inference and training_mode), LayerNormalization,
  * InstanceNormalization, LSTM (peepholes, directions, layout), GRU (linear_before_reset both ways),
- * RNN (tanh). Semantics follow the ONNX spec exactly (gate orders LSTM i,o,f,c; GRU z,r,h):
+ * RNN (tanh), each with per-row sequence_lens. Semantics follow the ONNX spec exactly (gate orders LSTM i,o,f,c; GRU z,r,h):
  * https://onnx.ai/onnx/operators/onnx__LSTM.html, onnx__GRU.html, onnx__RNN.html,
  * onnx__BatchNormalization.html, onnx__LayerNormalization.html
  */
 import type { AttrReader } from '../../ir/attrs.js';
 import { RosettaError } from '../../ir/errors.js';
 import type { Node } from '../../ir/graph.js';
+import { Tensor } from '../../ir/tensor.js';
 import type { IrBuilder } from './builder.js';
 
 /** Emits the primitive nodes for `node` and returns the values standing for its outputs. */
@@ -97,6 +98,18 @@ interface RecurrentSetup {
   layout: number;
   /** Activation functions per direction (f, g[, h]). */
   acts: Act[][];
+  /** Per time step, bool [B, 1]: true where the row is inside its sequence_lens (absent when all rows are full). */
+  valid?: string[];
+}
+
+/**
+ * Masked update of a state at step `t`: rows past their length keep `prev`. Returns the new state
+ * and the step's Y row (zeros past the length).
+ */
+function masked(b: IrBuilder, s: RecurrentSetup, t: number, next: string, prev: string): [string, string] {
+  if (!s.valid) return [next, next];
+  const m = s.valid[t]!;
+  return [b.op('Where', [m, next, prev]), b.op('Where', [m, next, b.zeros([])])];
 }
 
 /** ONNX RNN activation `name` as IR ops; alpha/beta consumed in order by the ones that take them. */
@@ -146,8 +159,13 @@ function recurrentSetup(b: IrBuilder, n: Node, a: AttrReader, kind: string): Rec
   const T = layout === 1 ? xs[1]! : xs[0]!;
   const batch = layout === 1 ? xs[0]! : xs[1]!;
   const seqLens = n.inputs[4];
-  if (seqLens && b.intValues(seqLens).some((l) => l !== T)) {
-    throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${kind} with varying sequence_lens is not differentiable yet`, { where: { node: n.name } });
+  const lens = seqLens ? b.intValues(seqLens) : [];
+  // Shorter rows: at step t a row with length ≤ t keeps its state and outputs zeros (the kernel's
+  // semantics; a reverse direction then starts each row at its own last step). One bool [B, 1]
+  // mask per step selects with Where, so full rows compute exactly what they would unmasked.
+  let valid: string[] | undefined;
+  if (lens.some((l) => l !== T)) {
+    valid = Array.from({ length: T }, (_, t) => b.constant(new Tensor('bool', [batch, 1], Uint8Array.from(lens, (l) => (t < l ? 1 : 0))), 'valid'));
   }
   const dirs = a.string('direction', 'forward') === 'bidirectional' ? 2 : 1;
   const names = a.has('activations') ? a.strings('activations') : [];
@@ -160,7 +178,7 @@ function recurrentSetup(b: IrBuilder, n: Node, a: AttrReader, kind: string): Rec
   for (let d = 0; d < dirs; d++) {
     acts.push(defaults.map((def, k) => activation(b, names[d * defaults.length + k] ?? def, next, n)));
   }
-  return { T, batch, H: a.int('hidden_size'), dirs, x, layout, acts };
+  return { T, batch, H: a.int('hidden_size'), dirs, x, layout, acts, valid };
 }
 
 /** Row `d` of a [D, ...] tensor, without the leading axis. */
@@ -236,10 +254,11 @@ const lstm: Decomposition = (b, n, a) => {
       const [fAct, gAct, hAct] = s.acts[d]!;
       const i = fAct!(gi);
       const f = fAct!(gf);
-      c = b.add(b.mul(f, c), b.mul(i, gAct!(gc)));
-      if (p) go = b.add(go, b.mul(chunk(b, p, 1, H, 0), c));
-      h = b.mul(fAct!(go), hAct!(c));
-      hs[t] = h;
+      const cNew = b.add(b.mul(f, c), b.mul(i, gAct!(gc)));
+      if (p) go = b.add(go, b.mul(chunk(b, p, 1, H, 0), cNew));
+      const hNew = b.mul(fAct!(go), hAct!(cNew));
+      c = masked(b, s, t, cNew, c)[0];
+      [h, hs[t]] = masked(b, s, t, hNew, h);
     }
     steps.push(hs);
     lastH.push(h);
@@ -286,8 +305,7 @@ const gru: Decomposition = (b, n, a) => {
       }
       const ht = gAct!(b.add(chunk(b, xt, 2, H, 1), hr));
       // h = (1 - z) * ht + z * h = ht + z * (h - ht)
-      h = b.add(ht, b.mul(z, b.sub(h, ht)));
-      hs[t] = h;
+      [h, hs[t]] = masked(b, s, t, b.add(ht, b.mul(z, b.sub(h, ht))), h);
     }
     steps.push(hs);
     lastH.push(h);
@@ -312,8 +330,7 @@ const rnn: Decomposition = (b, n, a) => {
       const t = reverse ? s.T - 1 - k : k;
       let pre = b.add(stepRow(b, xw, t, s, s.H), b.op('MatMul', [h, r]));
       if (rb) pre = b.add(pre, rb);
-      h = s.acts[d]![0]!(pre);
-      hs[t] = h;
+      [h, hs[t]] = masked(b, s, t, s.acts[d]![0]!(pre), h);
     }
     steps.push(hs);
     lastH.push(h);
