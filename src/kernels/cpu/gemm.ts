@@ -70,9 +70,13 @@ export function sgemm(
   if (M === 0 || N === 0) return;
   const w = kernelChoice === 'wasm' && K > 0 && alpha !== 0 && !(M <= SMALL_M && !transA) ? wasmGemm() : undefined;
   if (w) {
-    // C's old values matter only when beta ≠ 0; sgemmWasm zeroes its copy of C itself otherwise.
+    // C's old values matter only when beta ≠ 0; the SIMD drivers zero their copy of C otherwise.
     if (beta !== 0) scaleC(M, N, beta, C, cOff, ldc);
-    sgemmWasm(w, transA, transB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, undefined, undefined, beta === 0);
+    const a = stridedA(transA, M, K, A, aOff, lda);
+    const b: GatherB = transB
+      ? { kind: 'cols', src: B, lo: bOff, hi: bOff + (N - 1) * ldb + K, off: (j) => bOff + j * ldb }
+      : { kind: 'rows', src: B, lo: bOff, hi: bOff + (K - 1) * ldb + N, off: (k) => bOff + k * ldb };
+    if (!sgemmGather(M, N, K, alpha, a, b, beta === 0, C, cOff, ldc)) sgemmWasm(w, transA, transB, M, N, K, alpha, A, aOff, lda, B, bOff, ldb, C, cOff, ldc, undefined, undefined, beta === 0);
     return;
   }
   scaleC(M, N, beta, C, cOff, ldc);
@@ -332,12 +336,133 @@ function sgemmWasm(w: WasmGemm, transA: boolean, transB: boolean, M: number, N: 
       for (let ic = 0; ic < M; ic += MC) {
         const mc = Math.min(MC, M - ic);
         packPanelsA(transA, A, aOff, lda, ic, pc, mc, kc, heap, aF);
-        for (let ir = 0; ir < mc; ir += MR) w.panels(kc, (aF + ir * kc) * 4, bF * 4, (cF + (ic + ir) * ldcW) * 4, nPanels, ldcW * 4, alpha);
+        for (let ir = 0; ir < mc; ir += MR) w.panels(kc, (aF + ir * kc) * 4, 4, 16, bF * 4, (cF + (ic + ir) * ldcW) * 4, nPanels, ldcW * 4, alpha);
       }
     }
     if (ldcW === nc && ldc === nc) C.set(heap.subarray(cF, cF + M * nc), cOff + jc); // both sides dense: one copy
     else for (let i = 0; i < M; i++) C.set(heap.subarray(cF + i * ldcW, cF + i * ldcW + nc), cOff + i * ldc + jc);
   }
+}
+
+/** op(A) read in place: op(A)[i, k] = A[base + i·rs + k·ks], all reads within A[lo, hi). */
+export interface StridedA {
+  A: Float32Array;
+  lo: number;
+  hi: number;
+  base: number;
+  rs: number;
+  ks: number;
+}
+
+/** op(A) of a BLAS-style operand (row-major, leading dimension lda) as a strided view. */
+export function stridedA(transA: boolean, M: number, K: number, A: Float32Array, aOff: number, lda: number): StridedA {
+  return transA ? { A, lo: aOff, hi: aOff + (K - 1) * lda + M, base: aOff, rs: 1, ks: lda } : { A, lo: aOff, hi: aOff + (M - 1) * lda + K, base: aOff, rs: lda, ks: 1 };
+}
+
+/**
+ * op(B) as rows or columns gathered from one source array, for `sgemmGather`:
+ * - 'rows': op(B)[k, j] = src[off(k) + j] (a row-major B, or a convolution's shifted input planes);
+ * - 'cols': op(B)[k, j] = src[off(j) + k] (Bᵀ of a row-major B, or a convolution's windows).
+ * With `block` L, the free index (j for rows, k for cols) is split into runs of L: the element
+ * index becomes (index mod L) plus ⌊index / L⌋ · `blockShift` (one image after another, each in its
+ * own place in src). Every read lies in src[lo, hi).
+ */
+export interface GatherB {
+  kind: 'rows' | 'cols';
+  src: Float32Array;
+  lo: number;
+  hi: number;
+  off: (i: number) => number;
+  block?: number;
+  blockShift?: number;
+}
+
+/** Floats of kernel memory the gather driver may use for its operand copies (else: sgemmWasm). */
+const GATHER_MAX_FLOATS = 1 << 24;
+
+/**
+ * C[M×N] = alpha · op(A) · op(B) (+ C when `zeroC` is false) on the SIMD kernel, with both operands
+ * copied into the kernel memory as they are (one memcpy each) and B packed there by the module's
+ * own `packrows`/`packcols`; A is never packed (the tile reads it with strides). `store`, when
+ * given, replaces the copy of each finished column block of C (heap floats from `cF`, rows `ldcW`
+ * apart, columns jc..jc+nc) — convolutions use it to scatter into their NCHW output.
+ * Returns false, doing nothing, when SIMD is off or the operands are too large for one copy.
+ */
+export function sgemmGather(
+  M: number,
+  N: number,
+  K: number,
+  alpha: number,
+  a: StridedA,
+  b: GatherB,
+  zeroC: boolean,
+  C: Float32Array | undefined,
+  cOff: number,
+  ldc: number,
+  store?: (heap: Float32Array, cF: number, ldcW: number, jc: number, nc: number) => void,
+): boolean {
+  const w = kernelChoice === 'wasm' ? wasmGemm() : undefined;
+  if (!w || a.hi - a.lo + b.hi - b.lo > GATHER_MAX_FLOATS) return false;
+  if (M === 0 || N === 0) return true;
+  const L = b.block ?? 0;
+  if (L && (b.kind === 'rows' ? L % WNR !== 0 : false)) return false;
+  const mPad = Math.ceil(M / MR) * MR;
+  let ncMax = Math.max(WNR, Math.min(WNC, Math.floor(C_BLOCK_FLOATS / mPad / WNR) * WNR));
+  if (L && b.kind === 'rows') ncMax = Math.max(L, Math.floor(ncMax / L) * L);
+  // Layout in floats: [A copy + overrun][B source + 8][packed B KC·ncMax][C block mPad·ncMax][address table]
+  // The tile reads rows up to mPad − 1 and packrows up to 7 floats past a row: those land in the
+  // next region, harmless garbage that only reaches C rows/columns that are never stored.
+  const aLast = a.base + (mPad - 1) * a.rs + (K - 1) * a.ks;
+  const aF = 0;
+  const bF = Math.max(a.hi, aLast + 1) - a.lo + 8;
+  const pF = bF + (b.hi - b.lo) + WNR;
+  const cF = pF + KC * ncMax;
+  const tF = cF + mPad * ncMax;
+  const needBytes = (tF + Math.max(KC, ncMax) + WNR) * 4;
+  if (w.memory.buffer.byteLength < needBytes) w.memory.grow(Math.ceil((needBytes - w.memory.buffer.byteLength) / 65536));
+  const heap = new Float32Array(w.memory.buffer);
+  const heapI = new Int32Array(w.memory.buffer);
+  heap.set(a.A.subarray(a.lo, a.hi), aF);
+  heap.set(b.src.subarray(b.lo, b.hi), bF);
+  const srcF = bF - b.lo; // heap index of src[0]
+  const aByte = (aF + a.base - a.lo) * 4;
+  for (let jc = 0; jc < N; jc += ncMax) {
+    const nc = Math.min(ncMax, N - jc);
+    const nPanels = Math.ceil(nc / WNR);
+    const ldcW = nPanels * WNR;
+    if (zeroC || !C) heap.fill(0, cF, cF + mPad * ldcW);
+    else for (let i = 0; i < M; i++) heap.set(C.subarray(cOff + i * ldc + jc, cOff + i * ldc + jc + nc), cF + i * ldcW);
+    if (b.kind === 'cols') {
+      // one table entry per column of the block; padding columns repeat the first (their lanes are never stored)
+      for (let j = 0; j < ldcW; j++) heapI[tF + j] = (srcF + b.off(jc + (j < nc ? j : 0))) * 4;
+    }
+    for (let pc = 0; pc < K; ) {
+      const kb = L && b.kind === 'cols' ? Math.floor(pc / L) : 0;
+      const kc = Math.min(KC, K - pc, L && b.kind === 'cols' ? (kb + 1) * L - pc : KC);
+      if (b.kind === 'rows') {
+        for (let k = 0; k < kc; k++) heapI[tF + k] = (srcF + b.off(pc + k)) * 4;
+        if (!L) w.packrows(pF * 4, tF * 4, kc, nPanels, 0);
+        else {
+          for (let j0 = 0; j0 < nc; j0 += L) {
+            const jb = Math.floor((jc + j0) / L);
+            w.packrows((pF + (j0 / WNR) * kc * WNR) * 4, tF * 4, kc, Math.ceil(Math.min(L, nc - j0) / WNR), (jb * (b.blockShift ?? 0)) * 4);
+          }
+        }
+      } else {
+        const shift = kb * (b.blockShift ?? 0) + (pc - kb * L);
+        w.packcols(pF * 4, tF * 4, kc, nPanels, shift * 4);
+        for (let k = kc & ~3; k < kc; k++) {
+          for (let j = 0; j < ldcW; j++) heap[pF + (j >> 3) * kc * WNR + k * WNR + (j & 7)] = heap[heapI[tF + j]! / 4 + shift + k]!;
+        }
+      }
+      for (let ir = 0; ir < mPad; ir += MR) w.panels(kc, aByte + (ir * a.rs + pc * a.ks) * 4, a.rs * 4, a.ks * 4, pF * 4, (cF + ir * ldcW) * 4, nPanels, ldcW * 4, alpha);
+      pc += kc;
+    }
+    if (store) store(heap, cF, ldcW, jc, nc);
+    else if (C && ldcW === nc && ldc === nc) C.set(heap.subarray(cF, cF + M * nc), cOff + jc);
+    else if (C) for (let i = 0; i < M; i++) C.set(heap.subarray(cF + i * ldcW, cF + i * ldcW + nc), cOff + i * ldc + jc);
+  }
+  return true;
 }
 
 /** Row count up to which the unpacked small-M kernels beat packing. */
