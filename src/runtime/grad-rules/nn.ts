@@ -5,7 +5,8 @@
  *   Conv whose "batch" is the input's channels and whose "weight" is the output gradient
  *   (strides and dilations swap roles), sliced to the kernel size; groups are handled one by one.
  * - ConvTranspose: the mirror image (grad input = Conv, grad weight = the same weight-grad Conv).
- * - MaxPool: scatter-add through the Indices output (the tape always asks MaxPool for it).
+ * - MaxPool: scatter-add through the Indices output (the tape always asks MaxPool for it), either
+ *   storage_order.
  * - AveragePool: depthwise ConvTranspose of (g / window count) with a ones kernel, then cropped.
  * Spec: https://onnx.ai/onnx/operators/onnx__Conv.html, onnx__ConvTranspose.html, onnx__MaxPool.html
  */
@@ -130,6 +131,36 @@ const convRule: GradRule = (b, n, [g], a) => {
   return [gx, gw, gb];
 };
 
+/**
+ * ConvTranspose's explicit pads, resolved as the forward kernel does (src/kernels/cpu/conv.ts):
+ * with output_shape or auto_pad SAME the total padding is (full size − target size), clamped at 0,
+ * the odd pixel at the end for SAME_UPPER and at the start otherwise; VALID means no pads. A target
+ * larger than the full size is the same as output_padding: the Conv of the gradient is cropped.
+ */
+function convTransposeGeometry(a: AttrReader, inSpatial: readonly number[], kernel: number[]): Geometry {
+  const r = inSpatial.length;
+  const strides = a.ints('strides', new Array<number>(r).fill(1));
+  const dilations = a.ints('dilations', new Array<number>(r).fill(1));
+  const outPad = a.ints('output_padding', new Array<number>(r).fill(0));
+  const autoPad = a.string('auto_pad', 'NOTSET');
+  const pads = a.ints('pads', new Array<number>(2 * r).fill(0)).slice();
+  let outputShape = a.has('output_shape') ? a.ints('output_shape') : undefined;
+  if (outputShape && outputShape.length === r + 2) outputShape = outputShape.slice(2);
+  for (let i = 0; i < r; i++) {
+    if (outputShape || autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+      const full = strides[i]! * (inSpatial[i]! - 1) + outPad[i]! + (kernel[i]! - 1) * dilations[i]! + 1;
+      const target = outputShape ? outputShape[i]! : inSpatial[i]! * strides[i]!;
+      const total = Math.max(0, full - target);
+      const half = Math.floor(total / 2);
+      pads[i] = autoPad === 'SAME_UPPER' ? half : total - half;
+      pads[i + r] = total - pads[i]!;
+    } else if (autoPad === 'VALID') {
+      pads[i] = pads[i + r] = 0;
+    }
+  }
+  return { kernel, strides, dilations, padsBegin: pads.slice(0, r), padsEnd: pads.slice(r) };
+}
+
 const convTransposeRule: GradRule = (b, n, [g], a) => {
   if (!g) return n.inputs.map(() => undefined);
   const [x, w] = [n.inputs[0]!, n.inputs[1]!];
@@ -138,18 +169,7 @@ const convTransposeRule: GradRule = (b, n, [g], a) => {
   const ys = b.shape(n.outputs[0]!);
   const rank = xs.length;
   const group = a.int('group', 1);
-  if (a.has('output_shape') || (a.string('auto_pad', 'NOTSET') !== 'NOTSET' && a.string('auto_pad', 'NOTSET') !== 'VALID')) {
-    throw new RosettaError('E_UNSUPPORTED_OP', 'autograd: ConvTranspose with output_shape/auto_pad SAME is not differentiable yet; give explicit pads', { where: { node: n.name } });
-  }
-  const r = xs.length - 2;
-  const pads = a.ints('pads', new Array<number>(2 * r).fill(0));
-  const geo: Geometry = {
-    kernel: ws.slice(2),
-    strides: a.ints('strides', new Array<number>(r).fill(1)),
-    dilations: a.ints('dilations', new Array<number>(r).fill(1)),
-    padsBegin: pads.slice(0, r),
-    padsEnd: pads.slice(r),
-  };
+  const geo = convTransposeGeometry(a, xs.slice(2), ws.slice(2));
   const gx = b.op('Conv', [g, w], {
     strides: ints(geo.strides),
     dilations: ints(geo.dilations),
@@ -227,14 +247,19 @@ const maxPoolRule: GradRule = (b, n, [g], a) => {
   if (!g) return [undefined];
   const ind = n.outputs[1];
   if (!ind) throw new RosettaError('E_INTERNAL', 'autograd: MaxPool needs its Indices output on the tape', { where: { node: n.name } });
-  if (a.int('storage_order', 0) !== 0) throw new RosettaError('E_UNSUPPORTED_OP', 'autograd: MaxPool with storage_order=1 is not differentiable yet', { where: { node: n.name } });
   const xs = b.shape(n.inputs[0]!);
   const total = xs.reduce((p, d) => p * d, 1);
   const flat = b.op('ScatterElements', [b.zeros([total], b.dtypeOf(n.inputs[0]!)), b.reshape(ind, [-1]), b.reshape(g, [-1])], {
     axis: int(0),
     reduction: { type: 'string', value: 'add' },
   });
-  return [b.reshape(flat, xs)];
+  if (a.int('storage_order', 0) === 0) return [b.reshape(flat, xs)];
+  // storage_order=1 numbers each (n, c) plane's positions column-major: the flat scatter is the
+  // plane with its spatial axes reversed ([N, C, W, H] in 2-D), transposed back.
+  const sp = xs.length - 2;
+  const rev = Array.from({ length: sp }, (_, i) => xs.length - 1 - i);
+  const colMajor = b.reshape(flat, [xs[0]!, xs[1]!, ...rev.map((d) => xs[d]!)]);
+  return [b.transpose(colMajor, [0, 1, ...rev.map((_, i) => xs.length - 1 - i)])];
 };
 
 const averagePoolRule: GradRule = (b, n, [g], a) => {
