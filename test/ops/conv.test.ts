@@ -105,6 +105,13 @@ const convCases: ConvCase[] = [
   { name: 'batched columns: 1-D', x: [4, 3, 20], w: [2, 3, 15], pads: [2, 0], bias: true },
   { name: 'batched columns: 3-D', x: [2, 2, 4, 5, 6], w: [3, 2, 3, 4, 4], pads: [0, 1, 0, 1, 0, 1], bias: true },
   { name: 'large GEMM (crosses blocks)', x: [1, 40, 20, 20], w: [70, 40, 3, 3], pads: [1, 1, 1, 1], bias: true },
+  // conv-gather.ts (SIMD kernel only; the JS kernel runs the same cases through im2col):
+  // tap form (stride 1, C·taps ≥ 32) and window form (< 64 outputs, dilation 1)
+  { name: 'tap form: dilation, asymmetric pads, odd width', x: [3, 8, 9, 11], w: [5, 8, 3, 2], dilations: [2, 1], pads: [1, 0, 2, 1], bias: true },
+  { name: 'tap form: 1-D dilated', x: [2, 16, 23], w: [7, 16, 3], dilations: [2], pads: [1, 2] },
+  { name: 'tap form: images across column blocks, M not a multiple of 4', x: [9, 12, 10, 10], w: [70, 12, 3, 3], pads: [1, 1, 1, 1], bias: true },
+  { name: 'window form: one image, strides, asymmetric pads', x: [1, 6, 13, 12], w: [4, 6, 11, 9], strides: [1, 2], pads: [1, 1, 0, 2], bias: true },
+  { name: 'window form: window longer than one K block, K mod 4 ≠ 0', x: [2, 2, 22, 21], w: [3, 2, 19, 19], bias: true },
 ];
 
 describe.each(['wasm', 'js'] as const)('Conv matches the naive definition (%s GEMM kernel)', (kernel) => {
@@ -162,6 +169,21 @@ describe.each(['wasm', 'js'] as const)('Conv matches the naive definition (%s GE
     const [y16] = CPU_KERNELS.Conv!([x16, w16], ctxFor('Conv', { pads: attrInts([1, 1, 1, 1]) })) as Tensor[];
     expect(y16!.dtype).toBe('float16');
     ref16.data.forEach((v, i) => expect(Math.abs(f16ToF32(y16!.data[i] as number) - v)).toBeLessThan(2e-3));
+  });
+
+  it('a non-finite input reaches only the outputs whose windows hold it (window form falls back)', () => {
+    const x = rand([2, 3, 8, 8], 1);
+    // image 1, channel 0, row 0, last column: in the windows of output (0, 5) only; the window form's
+    // zero-padded kernel rows would also touch it from outputs (0, 0..4)
+    (x.data as Float32Array)[3 * 64 + 7] = Infinity;
+    const w = rand([4, 3, 3, 3], 2);
+    const attrs: Record<string, Attr> = { pads: attrInts([0, 0, 0, 0]) };
+    const [y] = CPU_KERNELS.Conv!([x, w], ctxFor('Conv', attrs)) as Tensor[];
+    const ref = naiveConv(x, w, undefined, 1, [1, 1], [1, 1], [0, 0, 0, 0]);
+    for (let i = 0; i < ref.data.length; i++) {
+      if (Number.isFinite(ref.data[i]!)) expect(Math.abs((y!.data[i] as number) - ref.data[i]!)).toBeLessThan(1e-5);
+      else expect(y!.data[i]).toBe(ref.data[i]);
+    }
   });
 
   it('float64 through the batched-columns form (batch > 1, few outputs, bias)', () => {
@@ -228,6 +250,10 @@ const tCases: TCase[] = [
   { name: '2-D groups + dilations', x: [1, 4, 5, 5], w: [4, 3, 3, 3], group: 2, dilations: [2, 2], bias: true },
   { name: '1-D', x: [1, 3, 7], w: [3, 4, 4], strides: [3], pads: [1, 2] },
   { name: '3-D', x: [1, 2, 3, 4, 3], w: [2, 2, 2, 3, 2], strides: [2, 1, 2], bias: true },
+  // stride 1 runs as a Conv with the flipped kernel (conv.ts flipTransposed → conv-gather.ts)
+  { name: '2-D stride 1, asymmetric pads (flipped-kernel Conv)', x: [2, 8, 6, 7], w: [8, 5, 3, 3], pads: [1, 0, 2, 1], bias: true },
+  { name: '2-D stride 1, groups, dilation, output_padding', x: [1, 6, 5, 5], w: [6, 2, 3, 2], group: 3, dilations: [2, 1], pads: [1, 0, 0, 1], outputPadding: [1, 0] },
+  { name: '2-D stride 1, pads beyond the kernel (col2im path)', x: [1, 3, 6, 6], w: [3, 2, 2, 2], pads: [2, 1, 1, 2] },
 ];
 
 describe('ConvTranspose matches the naive definition', () => {

@@ -11,6 +11,7 @@
  */
 import type { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
+import { convGather } from './conv-gather.js';
 import { activeGemmKernel, dgemm, sgemm, sgemmImplicitB, type GemmFn, type PanelPacker } from './gemm.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { zeroPoints } from './matmul.js';
@@ -229,6 +230,7 @@ export function convForward<T extends FloatArr>(s: ConvShapes, x: T, w: T, bias:
     depthwise2d(s, x, w, bias, out);
     return;
   }
+  if (gemm === (sgemm as unknown as GemmFn<T>) && activeGemmKernel() === 'wasm' && convGather(s, x as Float32Array, w as Float32Array, bias as Float32Array | undefined, out as Float32Array)) return;
   if (batchesColumns(s)) {
     convBatchedColumns(s, x, w, bias, out, gemm, alloc);
     return;
@@ -507,6 +509,26 @@ function col2im<T extends FloatArr>(col: T, Mg: number, inSpatial: number[], out
   }
 }
 
+/**
+ * A ConvTranspose weight [C, M/group, taps] as the equivalent Conv weight [M, C/group, taps]: per
+ * group, input and output channels swap and the taps run backwards (the kernel flipped in every
+ * spatial dimension at once, since taps are stored row-major).
+ */
+function flipTransposed(w: Float32Array, C: number, Mg: number, group: number, kk: number): Float32Array {
+  const out = new Float32Array(w.length);
+  const Cg = C / group;
+  for (let g = 0; g < group; g++) {
+    for (let c = 0; c < Cg; c++) {
+      for (let m = 0; m < Mg; m++) {
+        const src = ((g * Cg + c) * Mg + m) * kk;
+        const dst = ((g * Mg + m) * Cg + c) * kk;
+        for (let t = 0; t < kk; t++) out[dst + t] = w[src + kk - 1 - t]!;
+      }
+    }
+  }
+  return out;
+}
+
 function ConvTranspose(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[] {
   const x = tensorIn(inputs, 0, ctx);
   const w = tensorIn(inputs, 1, ctx);
@@ -572,6 +594,22 @@ function ConvTranspose(inputs: readonly (Value | undefined)[], ctx: KernelContex
       if (bd) for (let m = 0; m < M; m++) for (let i = 0, o = (bn * M + m) * outSize; i < outSize; i++) out[o + i] += bd[m]!;
     }
   };
+  if (x.dtype !== 'float64' && activeGemmKernel() === 'wasm' && strides.every((v) => v === 1) && kernel.every((k, i) => dilations[i]! * (k - 1) >= Math.max(padBegin[i]!, pads[i + nd]! - outPad[i]!))) {
+    // Stride 1 is a plain Conv of x with the flipped, transposed kernel and pads d·(k−1) − p: one
+    // batched SIMD GEMM (conv-gather.ts) instead of a GEMM per image plus a col2im scatter.
+    const geom: Geometry = {
+      kernel,
+      strides,
+      dilations,
+      padBegin: kernel.map((k, i) => dilations[i]! * (k - 1) - padBegin[i]!),
+      padEnd: kernel.map((k, i) => dilations[i]! * (k - 1) - pads[i + nd]! + outPad[i]!),
+      outSpatial,
+    };
+    const out = floatAlloc('float32', n) as Float32Array;
+    const wf = flipTransposed(floatData(w, ctx) as Float32Array, C, Mg, group, kk);
+    convForward({ N, C, M, group, inSpatial, geom }, floatData(x, ctx) as Float32Array, wf, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, convScratch);
+    return [floatTensor(x.dtype, outShape, out)];
+  }
   const colSize = sizeChecked([Mg * kk, inSize], ctx);
   if (x.dtype === 'float64') {
     const out = new Float64Array(n);
