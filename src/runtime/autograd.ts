@@ -5,7 +5,8 @@
  *    ops with a decomposition (LSTM, GRU, RNN, BatchNormalization, LayerNormalization,
  *    InstanceNormalization) are expanded into primitives on the way, with their concrete input
  *    shapes, so recurrences unroll per time step; MaxPool and training Dropout are asked for their
- *    Indices/mask outputs, which their gradients need.
+ *    Indices/mask outputs, which their gradients need; an If is replaced by the branch its (concrete)
+ *    condition takes, so gradients flow through that branch.
  * 2. `buildBackward` walks the tape backwards and applies one gradient rule per op (the table is
  *    `GRAD_RULES`, every rule written in ONNX ops), producing a *backward graph* whose inputs are
  *    the forward values it reads and whose outputs are the gradients of the chosen values. Being
@@ -18,7 +19,7 @@
 import { AttrReader } from '../ir/attrs.js';
 import type { DType } from '../ir/dtype.js';
 import { RosettaError, isRosettaError } from '../ir/errors.js';
-import { emptyGraph, makeNode, opKey, topoSort, type Graph, type Node } from '../ir/graph.js';
+import { emptyGraph, makeNode, opKey, topoSort, type Attr, type Graph, type Node } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { CpuBackend } from '../kernels/cpu/backend.js';
 import { CPU_KERNELS } from '../kernels/cpu/index.js';
@@ -78,13 +79,18 @@ export class TapeRecorder implements Tape {
     this.ctx = {
       training: opts.training ?? false,
       random: opts.random ?? seededRandom(opts.seed ?? 0),
-      runSubgraph: () => Promise.reject(new RosettaError('E_UNSUPPORTED_OP', 'autograd: control flow (If/Loop/Scan) is not differentiable yet')),
+      runSubgraph: () => Promise.reject(new RosettaError('E_UNSUPPORTED_OP', 'autograd: Loop and Scan are not differentiable yet (If is: the taken branch is recorded)')),
     };
     this.source = tapeSource(this.values);
   }
 
   /** Decompose (when it has a decomposition) and run `original`; returns the node as recorded. */
   runSync(original: Node): Node {
+    const inlined = this.inlineIf(original);
+    if (inlined) {
+      for (const n of inlined) this.runSync(n);
+      return original;
+    }
     const { node, dec } = this.prepare(original);
     if (!dec) {
       this.exec(node);
@@ -95,9 +101,47 @@ export class TapeRecorder implements Tape {
   }
 
   async run(original: Node): Promise<void> {
+    const inlined = this.inlineIf(original);
+    if (inlined) {
+      for (const n of inlined) await this.run(n);
+      return;
+    }
     const { node, dec } = this.prepare(original);
     const list = dec ? this.expand(node, dec) : [node];
     for (const n of list) await this.execAsync(n);
+  }
+
+  /**
+   * If: the condition is a concrete value on the tape, so the taken branch is recorded in place of
+   * the node (its nodes, then an Identity per output), and gradients flow through that branch like
+   * through any other nodes. Branch-local names get a unique prefix so they cannot collide with
+   * (or be shadowed by) the enclosing graph's; names the branch reads from outside stay as they are.
+   */
+  private inlineIf(node: Node): Node[] | undefined {
+    if (node.opType !== 'If' || (node.domain !== '' && node.domain !== 'ai.onnx')) return undefined;
+    const cond = this.inputsOf(node)[0];
+    if (!cond || cond.size !== 1) throw new RosettaError('E_SHAPE_MISMATCH', `If condition must hold one value, got ${cond ? `[${cond.shape.join(', ')}]` : 'nothing'}`, { where: { node: node.name } });
+    const which = cond.get(0) !== 0 ? 'then_branch' : 'else_branch';
+    const branch = new AttrReader(node.attrs, node).graph(which);
+    if (!branch) throw new RosettaError('E_INVALID_GRAPH', `If has no ${which}`, { where: { node: node.name } });
+    if (branch.outputs.length < node.outputs.filter((o) => o).length) throw new RosettaError('E_INVALID_GRAPH', `If ${which} returns ${branch.outputs.length} values for ${node.outputs.length} outputs`, { where: { node: node.name } });
+    const prefix = `${node.name || node.outputs[0]}::${which}${this.uid++}::`;
+    const local = new Map<string, string>();
+    for (const k of branch.initializers.keys()) local.set(k, prefix + k);
+    for (const n of branch.nodes) for (const o of n.outputs) if (o) local.set(o, prefix + o);
+    const rename = (v: string): string => (v ? (local.get(v) ?? v) : v);
+    for (const [k, t] of branch.initializers) this.values.set(rename(k), t);
+    const nodes = topoSort(branch, new Set(this.values.keys())).map((n) => ({
+      ...n,
+      name: prefix + n.name,
+      inputs: n.inputs.map(rename),
+      outputs: n.outputs.map(rename),
+      attrs: Object.fromEntries(Object.entries(n.attrs).map(([k, a]) => [k, renameCaptures(a, local)])),
+    }));
+    node.outputs.forEach((o, k) => {
+      if (o) nodes.push(makeNode('Identity', [rename(branch.outputs[k]!.name)], [o], {}, { name: `${node.name}::out${k}`, scope: node.scope }));
+    });
+    return nodes;
   }
 
   private prepare(original: Node): { node: Node; dec: Decomposition | undefined } {
@@ -157,6 +201,23 @@ export class TapeRecorder implements Tape {
       throw asKernelError(e, node);
     }
   }
+}
+
+/** A nested subgraph attribute with its captured (outer) references to renamed values renamed. */
+function renameCaptures(a: Attr, renamed: ReadonlyMap<string, string>): Attr {
+  if (a.type !== 'graph' && a.type !== 'graphs') return a;
+  const one = (g: Graph): Graph => {
+    const own = new Set<string>([...g.inputs.map((v) => v.name), ...g.initializers.keys(), ...g.nodes.flatMap((n) => n.outputs)]);
+    const inner = new Map([...renamed].filter(([k]) => !own.has(k)));
+    if (inner.size === 0) return g;
+    const r = (v: string): string => (v ? (inner.get(v) ?? v) : v);
+    return {
+      ...g,
+      nodes: g.nodes.map((n) => ({ ...n, inputs: n.inputs.map(r), attrs: Object.fromEntries(Object.entries(n.attrs).map(([k, x]) => [k, renameCaptures(x, inner)])) })),
+      outputs: g.outputs.map((o) => ({ ...o, name: r(o.name) })),
+    };
+  };
+  return a.type === 'graph' ? { type: 'graph', value: one(a.value) } : { type: 'graphs', value: a.value.map(one) };
 }
 
 function asKernelError(e: unknown, node: Node): RosettaError {
