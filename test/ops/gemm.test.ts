@@ -43,7 +43,7 @@ function naive(c: Case, A: ArrayLike<number>, aOff: number, lda: number, B: Arra
 }
 
 const sizes: [number, number, number][] = [
-  [1, 1, 1], [3, 5, 7], [4, 4, 4], [17, 9, 33], [65, 7, 3], [5, 70, 257], [130, 67, 300], [1, 513, 40], [64, 1, 520],
+  [1, 1, 1], [3, 5, 7], [4, 4, 4], [17, 9, 33], [65, 7, 3], [5, 70, 257], [130, 67, 300], [1, 513, 40], [64, 1, 520], [13, 2100, 37],
 ];
 const cases: Case[] = [];
 for (const [M, N, K] of sizes) {

@@ -441,7 +441,7 @@ export function sgemmGather(
       const kc = Math.min(KC, K - pc, L && b.kind === 'cols' ? (kb + 1) * L - pc : KC);
       if (b.kind === 'rows') {
         for (let k = 0; k < kc; k++) heapI[tF + k] = (srcF + b.off(pc + k)) * 4;
-        if (!L) w.packrows(pF * 4, tF * 4, kc, nPanels, 0);
+        if (!L) w.packrows(pF * 4, tF * 4, kc, nPanels, jc * 4);
         else {
           for (let j0 = 0; j0 < nc; j0 += L) {
             const jb = Math.floor((jc + j0) / L);
