@@ -68,7 +68,7 @@ describe('gradients through If (the taken branch)', () => {
       const feeds = { x: f64([2, 3], rnd), w: f64([2, 3], rnd), cond: bool(cond), cond2: bool(cond2) };
       const { grads } = await gradients(g, feeds, 'loss', ['x', 'w']);
       const session = await Session.create(g);
-      const lossAt = async (f: Record<string, Tensor>): Promise<number> => (await session.run(f)).outputs.loss!.get(0);
+      const lossAt = async (f: Record<string, Tensor>): Promise<number> => ((await session.run(f)).outputs.loss as Tensor).get(0);
       const h = 1e-6;
       let nonZero = 0;
       for (const name of ['x', 'w'] as const) {
