@@ -31,6 +31,7 @@ import {
 } from './elementwise-core.js';
 import type { CpuKernel, KernelContext, KernelTable } from './kernel.js';
 import { dtypeError, tensorIn, optTensorIn } from './util.js';
+import { wasmCompare, wasmWhere, type WasmCompareOp } from './wasm-eltwise.js';
 import { wasmUnary } from './wasm-math.js';
 
 // ---- unary --------------------------------------------------------------------------------------
@@ -266,6 +267,9 @@ const bitShiftKernel: CpuKernel = (inputs, ctx) => {
 
 /** Comparisons work on numbers, bigints, bools and (Equal) strings; output bool. */
 /** A float32 comparison loop writing 0/1; `b` is either one scalar or as long as `a`. */
+/** Below this many elements the JS loops win over copying into the SIMD module's memory. */
+const SIMD_MIN = 1024;
+
 type Compare32 = (a: Float32Array, b: Float32Array, out: Uint8Array) => void;
 
 // One loop per comparison, written out: `+(x > y)` compiles to a branch-free setcc, while calling a
@@ -302,7 +306,7 @@ const eq32: Compare32 = (a, b, o) => {
   } else for (let i = 0; i < o.length; i++) o[i] = +(a[i]! === b[i]!);
 };
 
-function compare(num: (x: number, y: number) => boolean, big: (x: bigint, y: bigint) => boolean, f32: Compare32, strings = false): CpuKernel {
+function compare(num: (x: number, y: number) => boolean, big: (x: bigint, y: bigint) => boolean, f32: Compare32, strings = false, simdOp?: WasmCompareOp): CpuKernel {
   return (inputs, ctx) => {
     const a = tensorIn(inputs, 0, ctx);
     const b = tensorIn(inputs, 1, ctx);
@@ -313,7 +317,8 @@ function compare(num: (x: number, y: number) => boolean, big: (x: bigint, y: big
     // Monomorphic float32 loops for same-shape and tensor-vs-scalar comparisons (autograd's ReLU
     // mask `Greater(y, 0)` runs on every activation of every step); all other cases go generic.
     if (a.dtype === 'float32' && a.size === out.length && (b.size === 1 || b.size === out.length)) {
-      f32(a.data as Float32Array, b.data as Float32Array, out);
+      // SIMD loop (wasm-eltwise.ts) for large tensors; the JS loop is the reference and fallback.
+      if (!(simdOp && out.length >= SIMD_MIN && wasmCompare(simdOp, a.data as Float32Array, b.data as Float32Array, out))) f32(a.data as Float32Array, b.data as Float32Array, out);
       return [new Tensor('bool', shape, out)];
     }
     if (isBigIntDType(a.dtype)) binaryMap(a.data as BigArray, a.shape, b.data as BigArray, b.shape, shape, out, (x: bigint, y: bigint) => (big(x, y) ? 1 : 0));
@@ -368,6 +373,7 @@ const whereKernel: CpuKernel = (inputs, ctx) => {
     // bits keeps -0 and NaN payloads exact; m is -1 for any nonzero bool byte, 0 for zero.
     const xf = x.data as Float32Array;
     const yf = y.data as Float32Array;
+    if (total >= SIMD_MIN && wasmWhere(cd, xf, yf, out.data as Float32Array)) return [out];
     const oi = new Int32Array((out.data as Float32Array).buffer, (out.data as Float32Array).byteOffset, total);
     const xi = new Int32Array(xf.buffer, xf.byteOffset, total);
     const yi = new Int32Array(yf.buffer, yf.byteOffset, y.size);
@@ -460,11 +466,11 @@ const binaryKernels: KernelTable = {
   BitwiseAnd: binary({ num: (x, y) => x & y, big: (x, y) => x & y, accept: isIntDType }),
   BitwiseOr: binary({ num: (x, y) => x | y, big: (x, y) => x | y, accept: isIntDType }),
   BitwiseXor: binary({ num: (x, y) => x ^ y, big: (x, y) => x ^ y, accept: isIntDType }),
-  Equal: compare((x, y) => x === y, (x, y) => x === y, eq32, true),
-  Greater: compare((x, y) => x > y, (x, y) => x > y, gt32),
-  GreaterOrEqual: compare((x, y) => x >= y, (x, y) => x >= y, ge32),
-  Less: compare((x, y) => x < y, (x, y) => x < y, lt32),
-  LessOrEqual: compare((x, y) => x <= y, (x, y) => x <= y, le32),
+  Equal: compare((x, y) => x === y, (x, y) => x === y, eq32, true, 'Equal'),
+  Greater: compare((x, y) => x > y, (x, y) => x > y, gt32, false, 'Greater'),
+  GreaterOrEqual: compare((x, y) => x >= y, (x, y) => x >= y, ge32, false, 'GreaterOrEqual'),
+  Less: compare((x, y) => x < y, (x, y) => x < y, lt32, false, 'Less'),
+  LessOrEqual: compare((x, y) => x <= y, (x, y) => x <= y, le32, false, 'LessOrEqual'),
   Max: variadic(MAX),
   Min: variadic(MIN),
   Sum: variadic(ADD),
