@@ -42,6 +42,8 @@ const reluKernel: CpuKernel = (inputs, ctx) => {
   if (x.dtype === 'float32') {
     const a = x.data as Float32Array;
     const o = new Float32Array(a.length);
+    // SIMD mask-and (wasm-math.ts) when available: same results, bits included.
+    if (wasmUnary('relu', a, o)) return [new Tensor('float32', x.shape, o)];
     // (v + |v|) / 2 has no data-dependent branch and is exact (v + v cannot overflow in float64);
     // a `v > 0 ? v : 0` or Math.max measured ~5× slower on mixed signs (bench/elementwise.ts).
     // Only -inf yields NaN there (-inf + inf); that rare, well-predicted case is mapped to 0.

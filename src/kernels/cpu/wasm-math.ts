@@ -72,10 +72,12 @@ import {
 
 // ---- a small postfix DSL: each helper returns the code that leaves one v128 on the stack ---------
 
-type Code = number[];
+/** Instructions leaving one value on the stack (the DSL below composes these). */
+export type Code = number[];
 const op2 = (opcode: number) => (a: Code, b: Code): Code => [...a, ...b, ...simd(opcode)];
 const op1 = (opcode: number) => (a: Code): Code => [...a, ...simd(opcode)];
-const f4 = {
+/** f32x4 operations (postfix: operands' code first). */
+export const f4 = {
   add: op2(0xe4),
   sub: op2(0xe5),
   mul: op2(0xe6),
@@ -90,12 +92,15 @@ const f4 = {
   neg: op1(0xe1),
   nearest: op1(0x6a),
   lt: op2(0x43),
+  gt: op2(0x44),
+  le: op2(0x45),
   eq: op2(0x41),
   ne: op2(0x42),
   ge: op2(0x46),
   k: f32x4Const,
 };
-const i4 = {
+/** i32x4 operations. */
+export const i4 = {
   add: op2(0xae),
   sub: op2(0xb1),
   shl: (a: Code, n: number): Code => [...a, ...i32c(n), ...simd(0xab)],
@@ -105,7 +110,8 @@ const i4 = {
   toF32: op1(0xfa),
   k: i32x4Const,
 };
-const v = {
+/** Bitwise v128 operations. */
+export const v = {
   and: op2(0x4e),
   or: op2(0x50),
   /** Lanes of `a` where `mask` is set, else of `b`. */
@@ -126,7 +132,7 @@ const f64c = (x: number): Code => {
 };
 
 /** Local-variable allocator for one function (parameters come first). */
-class Fn {
+export class Fn {
   private readonly types: number[] = [];
   constructor(private readonly nParams: number) {}
   local(t: number): number {
@@ -439,6 +445,15 @@ function geluErfV(fn: Fn, xin: Code): Code {
   ];
 }
 
+/**
+ * Relu as the JS loop in activations.ts defines it: x where x > 0 or x is NaN (bits kept), +0
+ * elsewhere (so −0 → +0). The mask-and is exact and branch-free.
+ */
+function reluV(fn: Fn, xin: Code): Code {
+  const x = fn.local(V128);
+  return [...xin, ...set(x), ...v.and(get(x), v.or(f4.gt(get(x), fn.kf(0)), f4.ne(get(x), get(x))))];
+}
+
 // ---- functions of the module ------------------------------------------------------------------
 
 /** `(src, dst, n4)`: dst[i] = f(src[i]) for n4 vectors of 4 floats; src may equal dst. */
@@ -618,8 +633,9 @@ function rowReduceFunc(exportName: string, max: boolean): WasmFunc {
 }
 
 /** Elementwise float32 functions with a SIMD kernel. */
-export type WasmUnaryOp = 'exp' | 'log' | 'tanh' | 'sigmoid' | 'erf' | 'geluErf' | 'geluTanh' | 'softplus';
+export type WasmUnaryOp = 'exp' | 'log' | 'tanh' | 'sigmoid' | 'erf' | 'geluErf' | 'geluTanh' | 'softplus' | 'relu';
 const UNARY: Record<WasmUnaryOp, (fn: Fn, xin: Code) => Code> = {
+  relu: reluV,
   exp: expV,
   log: logV,
   tanh: tanhV,
