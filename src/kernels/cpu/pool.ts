@@ -15,6 +15,7 @@ import type { Value } from '../../runtime/value.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { type Geometry, INT64_HI, INT64_LO, attrError, int64Words, floatData, floatTensor, isFloatKernelDType, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
 import { dtypeError, tensorIn, toNumbers, optTensorIn } from './util.js';
+import { wasmMaxPool2x2 } from './wasm-eltwise.js';
 
 /** A windowed pool's geometry padded to exactly 3 spatial dims. */
 interface Pool3 {
@@ -135,12 +136,11 @@ function maxPool3(p: Pool3, x: ArrayLike<number>, y: Float32Array | Float64Array
   const [sd, sh, sw] = p.s;
   const [dd, dh, dw] = p.d;
   const [pd, ph, pw] = p.pb;
-  if (!arg && D === 1 && kh === 2 && kw === 2 && sh === 2 && sw === 2 && dh === 1 && dw === 1 && ph === 0 && pw === 0 && 2 * OH <= H && 2 * OW <= W) {
-    maxPool2x2(p.N * p.C, H, W, OH, OW, x, y);
-    return;
-  }
-  if (arg && !colMajor && D === 1 && kh === 2 && kw === 2 && sh === 2 && sw === 2 && dh === 1 && dw === 1 && ph === 0 && pw === 0 && 2 * OH <= H && 2 * OW <= W) {
-    maxPool2x2Indices(p.N * p.C, H, W, OH, OW, x, y, arg);
+  if (!colMajor && D === 1 && kh === 2 && kw === 2 && sh === 2 && sw === 2 && dh === 1 && dw === 1 && ph === 0 && pw === 0 && 2 * OH <= H && 2 * OW <= W) {
+    // SIMD (wasm-eltwise.ts) for float32 when available: the same first-wins comparisons.
+    if (x instanceof Float32Array && y instanceof Float32Array && y.length >= 1024 && wasmMaxPool2x2(p.N * p.C, H, W, OH, OW, x, y, arg)) return;
+    if (arg) maxPool2x2Indices(p.N * p.C, H, W, OH, OW, x, y, arg);
+    else maxPool2x2(p.N * p.C, H, W, OH, OW, x, y);
     return;
   }
   const words = arg ? int64Words(arg) : undefined;
