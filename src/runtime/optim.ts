@@ -15,6 +15,7 @@
  */
 import { RosettaError } from '../ir/errors.js';
 import { Tensor } from '../ir/tensor.js';
+import { wasmAdam } from '../kernels/cpu/wasm-eltwise.js';
 
 /** What optimizers update: `src/nn` Parameters satisfy it, and so can any holder of a tensor. */
 export interface Trainable {
@@ -168,6 +169,8 @@ export class Adam extends Optimizer {
       const c1 = 1 - b1;
       const c2 = 1 - b2;
       const eps = this.eps;
+      // float32 parameters: the same loop in WebAssembly SIMD (f64x2, identical rounding).
+      if (w instanceof Float32Array && g instanceof Float32Array && w.length >= 64 && wasmAdam(w, g, m, v, { b1, c1, b2, c2, stepSize, sqrtBc2, eps })) return;
       for (let i = 0; i < w.length; i++) {
         const d = g[i]!;
         const mi = b1 * m[i]! + c1 * d;
