@@ -57,6 +57,12 @@ function geometry2d(s: ConvShapes) {
   };
 }
 
+/** dst[d..d+n) = src[s..s+n): a loop for short runs (a subarray per call costs more than ~30 floats). */
+function copyRun(src: Float32Array, s: number, dst: Float32Array, d: number, n: number): void {
+  if (n > 32) dst.set(src.subarray(s, s + n), d);
+  else for (let i = 0; i < n; i++) dst[d + i] = src[s + i]!;
+}
+
 /**
  * Copy x [N, C, H, W] into planes [N, C, Hp, Wp] (zero borders; the input lands at row pt, column
  * pl). Returns the buffer, with `tail` zero floats after the last plane for reads past its end.
@@ -66,10 +72,7 @@ function padPlanes(x: Float32Array, N: number, C: number, H: number, W: number, 
   const p = grow(planes, size + tail, (b) => (planes = b));
   p.fill(0, 0, size + tail);
   for (let nc = 0; nc < N * C; nc++) {
-    for (let h = 0; h < H; h++) {
-      const src = (nc * H + h) * W;
-      p.set(x.subarray(src, src + W), (nc * Hp + pt + h) * Wp + pl);
-    }
+    for (let h = 0; h < H; h++) copyRun(x, (nc * H + h) * W, p, (nc * Hp + pt + h) * Wp + pl, W);
   }
   return p;
 }
@@ -153,10 +156,7 @@ function windowForm(s: ConvShapes, g: G, x: Float32Array, w: Float32Array, bias:
   const a = grow(relaid, M * K, (b) => (relaid = b));
   a.fill(0, 0, M * K);
   for (let mc = 0; mc < M * C; mc++) {
-    for (let kh = 0; kh < KH; kh++) {
-      const from = (mc * KH + kh) * KW;
-      a.set(w.subarray(from, from + KW), (mc * KH + kh) * Wp);
-    }
+    for (let kh = 0; kh < KH; kh++) copyRun(w, (mc * KH + kh) * KW, a, (mc * KH + kh) * Wp, KW);
   }
   // The last window row runs Wp − KW floats past its plane's last needed column.
   const src = padPlanes(x, N, C, H, W, Hp, Wp, pt, pl, Wp + 8);
