@@ -4,12 +4,13 @@
  * inputs), takes loss = Σ(output_k · W_k) with fixed random W_k, and compares autograd's
  * d loss / d input with (loss(x + h) − loss(x − h)) / 2h for every element of every float input.
  * The expected values are computed here by the forward kernels themselves (no hand-written numbers).
+ * A last block checks which form the Pad/Resize adjoint takes (gather vs scatter, axis-map.ts).
  */
 import { describe, expect, it } from 'vitest';
 import type { Attr, AttrMap } from '../../src/ir/graph.js';
 import { emptyGraph, makeNode } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { gradients, recordTape } from '../../src/runtime/autograd.js';
+import { buildBackward, gradients, recordTape } from '../../src/runtime/autograd.js';
 import { seededRandom } from '../../src/runtime/session.js';
 
 type Init = number[] | { shape: number[]; positive?: boolean; values?: number[] };
@@ -114,7 +115,8 @@ const CASES: Case[] = [
   { name: 'Pad reflect with axes and negative pads', op: 'Pad', inputs: [[2, 4, 5]], consts: { 1: i64([-1, 3, 2, -1]), 3: i64([2, -2]) }, attrs: { mode: str('reflect') } },
   { name: 'Pad reflect wider than the axis (mirrors twice), axis of 1', op: 'Pad', inputs: [[3, 1, 3]], consts: { 1: i64([0, 2, 5, 0, 1, 4]) }, attrs: { mode: str('reflect') } },
   { name: 'Pad edge', op: 'Pad', inputs: [[2, 3, 4]], consts: { 1: i64([0, 2, 1, 0, 1, 3]) }, attrs: { mode: str('edge') } },
-  { name: 'Pad edge wide (fan-in 11: scatter form)', op: 'Pad', inputs: [[2, 3]], consts: { 1: i64([0, 10, 0, 9]) }, attrs: { mode: str('edge') } },
+  { name: 'Pad edge wide (fan-in 11)', op: 'Pad', inputs: [[2, 3]], consts: { 1: i64([0, 10, 0, 9]) }, attrs: { mode: str('edge') } },
+  { name: 'Pad edge 30 on an axis of 20 (lopsided fan-in: scatter form)', op: 'Pad', inputs: [[2, 20]], consts: { 1: i64([0, 30, 0, 0]) }, attrs: { mode: str('edge') } },
   { name: 'Pad edge 1-D cropping one end', op: 'Pad', inputs: [[6]], consts: { 1: i64([-2, 3]) }, attrs: { mode: str('edge') } },
   { name: 'Pad wrap, pads wider than the axis', op: 'Pad', inputs: [[1, 2, 3, 4]], consts: { 1: i64([0, 0, 4, 2, 0, 0, 5, 1]) }, attrs: { mode: str('wrap') } },
   { name: 'Pad wrap with cropping', op: 'Pad', inputs: [[3, 5]], consts: { 1: i64([1, -2, -1, 3]) }, attrs: { mode: str('wrap') } },
@@ -123,7 +125,7 @@ const CASES: Case[] = [
   resize('nearest align_corners round_prefer_ceil', [1, 2, 3, 4], { sizes: [1, 2, 5, 7] }, { coordinate_transformation_mode: str('align_corners'), nearest_mode: str('round_prefer_ceil') }),
   resize('nearest tf_half_pixel_for_nn ceil', [2, 1, 4, 3], { scales: [1, 1, 1.7, 2.4] }, { coordinate_transformation_mode: str('tf_half_pixel_for_nn'), nearest_mode: str('ceil') }),
   resize('nearest pytorch_half_pixel with axes', [1, 2, 3, 5], { scales: [0.6, 1.5] }, { coordinate_transformation_mode: str('pytorch_half_pixel'), axes: ints([3, 2]) }),
-  resize('nearest ×9.5 (fan-in 10: scatter form)', [1, 1, 2, 2], { sizes: [1, 1, 2, 19] }, { coordinate_transformation_mode: str('asymmetric'), nearest_mode: str('floor') }),
+  resize('nearest ×9.5 (fan-in 10)', [1, 1, 2, 2], { sizes: [1, 1, 2, 19] }, { coordinate_transformation_mode: str('asymmetric'), nearest_mode: str('floor') }),
   resize('linear half_pixel ×2', [1, 2, 3, 4], { scales: [1, 1, 2, 2] }, { mode: str('linear') }),
   resize('linear pytorch_half_pixel downsample', [1, 1, 7, 5], { sizes: [1, 1, 3, 2] }, { mode: str('linear'), coordinate_transformation_mode: str('pytorch_half_pixel') }),
   resize('linear align_corners', [2, 1, 3, 4], { sizes: [2, 1, 5, 6] }, { mode: str('linear'), coordinate_transformation_mode: str('align_corners') }),
@@ -131,7 +133,7 @@ const CASES: Case[] = [
   resize('linear half_pixel_symmetric', [1, 1, 4, 5], { scales: [1, 1, 1.6, 0.7] }, { mode: str('linear'), coordinate_transformation_mode: str('half_pixel_symmetric') }),
   resize('linear tf_crop_and_resize with extrapolation', [1, 1, 4, 5], { roi: [0, 0, 0.2, -0.1, 1, 1, 0.9, 1.2], sizes: [1, 1, 3, 6] }, { mode: str('linear'), coordinate_transformation_mode: str('tf_crop_and_resize'), extrapolation_value: float(0.5) }),
   resize('linear keep_aspect_ratio_policy not_larger', [1, 1, 4, 6], { sizes: [6, 7] }, { mode: str('linear'), axes: ints([2, 3]), keep_aspect_ratio_policy: str('not_larger') }),
-  resize('linear ×15 (fan-in > 8: scatter form)', [1, 1, 2, 3], { sizes: [1, 1, 2, 45] }, { mode: str('linear'), coordinate_transformation_mode: str('align_corners') }),
+  resize('linear ×15 (fan-in > 8)', [1, 1, 2, 3], { sizes: [1, 1, 2, 45] }, { mode: str('linear'), coordinate_transformation_mode: str('align_corners') }),
   resize('trilinear 3-D', [1, 1, 3, 3, 2], { scales: [1, 1, 2, 1.5, 2] }, { mode: str('linear') }),
   resize('cubic half_pixel ×2', [1, 1, 4, 5], { scales: [1, 1, 2, 2] }, { mode: str('cubic') }),
   resize('cubic A=-0.5 exclude_outside align_corners', [1, 2, 5, 4], { sizes: [1, 2, 7, 3] }, { mode: str('cubic'), cubic_coeff_a: float(-0.5), exclude_outside: int(1), coordinate_transformation_mode: str('align_corners') }),
@@ -260,4 +262,29 @@ describe('gradient rules agree with finite differences (float64)', () => {
       }
     });
   }
+});
+
+describe('per-axis adjoint form (Pad/Resize gradients)', () => {
+  /** Op types of the backward graph of loss = sum(node(x)). */
+  async function backwardOps(op: string, shape: number[], consts: Record<number, Tensor>, attrs: AttrMap): Promise<string[]> {
+    const g = emptyGraph('form');
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', dtype: 'float64', shape } });
+    const arity = Math.max(...Object.keys(consts).map(Number)) + 1;
+    const ins = ['x', ...Array.from({ length: arity - 1 }, (_, k) => (consts[k + 1] ? `c${k + 1}` : ''))];
+    for (const [k, t] of Object.entries(consts)) g.initializers.set(`c${k}`, t);
+    g.nodes.push(makeNode(op, ins, ['y'], attrs));
+    const x = Tensor.from('float64', shape, new Array<number>(shape.reduce((a, b) => a * b, 1)).fill(0.5));
+    const tape = await recordTape(g, { x });
+    return buildBackward(tape, 'y', ['x']).graph.nodes.map((n) => n.opType);
+  }
+  it('an even fan-in gathers (×2 linear upsampling: no scatter)', async () => {
+    const ops = await backwardOps('Resize', [1, 1, 4, 4], { 2: f32([1, 1, 2, 2]) }, { mode: str('linear') });
+    expect(ops).toContain('Gather');
+    expect(ops).not.toContain('ScatterElements');
+  });
+  it('a lopsided fan-in scatters (edge pad 30 on an axis of 20)', async () => {
+    const ops = await backwardOps('Pad', [2, 20], { 1: i64([0, 30, 0, 0]) }, { mode: str('edge') });
+    expect(ops).toContain('ScatterElements');
+    expect(ops).not.toContain('Gather');
+  });
 });

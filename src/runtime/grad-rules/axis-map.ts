@@ -3,11 +3,12 @@
  * negative pads) and Resize (nearest/linear/cubic). Both forward ops compute, along each axis
  * independently, `y[i] = Σ_k w[i,k] · x[idx[i,k]]` with tables fixed by the static shapes and
  * attributes; the gradient applies the transposed tables axis by axis, in ONNX ops:
- * - small fan-in (every input position read by at most MAX_GATHER_FANIN outputs, the usual case:
- *   reflect/wrap pads, ×2 or ×4 upsampling): one Gather per fan-in slot along the axis, each
- *   scaled by a per-position weight, added by one Sum. Small index constants, fast ops.
- * - large fan-in (edge pads much wider than 1, large upsampling factors): one ScatterElements with
- *   reduction 'add' per forward tap slot, so the work stays linear in the gradient size.
+ * - even fan-in (every input position read by about as many outputs: reflect/wrap pads, any
+ *   upsampling or downsampling factor): one Gather per fan-in slot along the axis, each scaled by a
+ *   per-position weight, added by one Sum. Small index constants, fast ops.
+ * - lopsided fan-in (an edge pad much wider than the axis sends every pad position to one border
+ *   element): one ScatterElements with reduction 'add' per forward tap slot, so the work stays
+ *   linear in the gradient size.
  * Spec of the ops used: https://onnx.ai/onnx/operators/onnx__Gather.html, onnx__ScatterElements.html
  */
 import type { DType } from '../../ir/dtype.js';
@@ -28,7 +29,7 @@ export interface AxisMap {
   w: Float64Array;
 }
 
-/** Above this fan-in the adjoint scatters instead of gathering (one Gather per slot would cost more). */
+/** Up to this fan-in the adjoint always gathers. */
 const MAX_GATHER_FANIN = 8;
 
 const int = (value: number) => ({ type: 'int' as const, value });
@@ -70,7 +71,13 @@ export function axisAdjoint(b: IrBuilder, g: string, shape: readonly number[], a
   const outShape = shape.slice();
   outShape[axis] = m.inLen;
   if (fanIn === 0) return b.zeros(outShape, dtype);
-  return fanIn <= MAX_GATHER_FANIN ? gatherAdjoint(b, g, shape, axis, m, rev, fanIn, dtype) : scatterAdjoint(b, g, shape, axis, m, dtype);
+  // Gathering costs fanIn passes over the (input-sized) result, scattering n passes over the
+  // (output-sized) gradient; an even fan-in makes them about equal, so gather unless the fan-in is
+  // lopsided (a wide edge pad sends everything to one border position).
+  const gatherWork = fanIn * m.inLen;
+  const scatterWork = m.n * m.outLen;
+  const gather = fanIn <= MAX_GATHER_FANIN || gatherWork <= 4 * scatterWork;
+  return gather ? gatherAdjoint(b, g, shape, axis, m, rev, fanIn, dtype) : scatterAdjoint(b, g, shape, axis, m, dtype);
 }
 
 function gatherAdjoint(b: IrBuilder, g: string, shape: readonly number[], axis: number, m: AxisMap, rev: Map<number, number>[], fanIn: number, dtype: DType): string {
