@@ -188,6 +188,9 @@ const CASES: Case[] = [
   { name: 'LSTM bidirectional, sequence_lens 4/1/3, states and peepholes', op: 'LSTM', inputs: [[4, 3, 2], [2, 12, 2], [2, 12, 3], [2, 24], null, [2, 3, 3], [2, 3, 3], [2, 9]], consts: { 4: i32([4, 1, 3]) }, attrs: { hidden_size: int(3), direction: str('bidirectional') }, outputs: 3 },
   { name: 'GRU reverse, sequence_lens with an empty row', op: 'GRU', inputs: [[3, 3, 2], [1, 6, 2], [1, 6, 2], [1, 12], null, [1, 3, 2]], consts: { 4: i32([2, 0, 3]) }, attrs: { hidden_size: int(2), direction: str('reverse') }, outputs: 2 },
   { name: 'GRU bidirectional linear_before_reset layout 1, sequence_lens', op: 'GRU', inputs: [[2, 4, 3], [2, 6, 3], [2, 6, 2], [2, 12]], consts: { 4: i32([2, 4]) }, attrs: { hidden_size: int(2), direction: str('bidirectional'), linear_before_reset: int(1), layout: int(1) }, outputs: 2 },
+  { name: 'LSTM clip and input_forget with peepholes', op: 'LSTM', inputs: [[3, 2, 3], [1, 8, 3], [1, 8, 2], [1, 16], null, [1, 2, 2], [1, 2, 2], [1, 6]], attrs: { hidden_size: int(2), clip: float(0.6), input_forget: int(1) }, outputs: 3 },
+  { name: 'GRU clip, both directions', op: 'GRU', inputs: [[3, 2, 2], [2, 6, 2], [2, 6, 2], [2, 12]], attrs: { hidden_size: int(2), clip: float(0.4), direction: str('bidirectional') }, outputs: 2 },
+  { name: 'RNN clip with Relu, sequence_lens', op: 'RNN', inputs: [[3, 2, 2], [1, 3, 2], [1, 3, 3], [1, 6]], consts: { 4: i32([3, 2]) }, attrs: { hidden_size: int(3), clip: float(0.5), activations: { type: 'strings', value: ['Relu'] } }, outputs: 2 },
   { name: 'RNN sequence_lens with initial state', op: 'RNN', inputs: [[4, 2, 3], [1, 3, 3], [1, 3, 3], [1, 6], null, [1, 2, 3]], consts: { 4: i32([1, 3]) }, attrs: { hidden_size: int(3) }, outputs: 2 },
 ];
 

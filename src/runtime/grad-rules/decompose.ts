@@ -4,8 +4,9 @@
  * tape with the concrete input shapes, so the recurrences are unrolled per time step.
  *
  * Covered: BatchNormalization (inference and training_mode), LayerNormalization,
- * InstanceNormalization, LSTM (peepholes, directions, layout), GRU (linear_before_reset both ways),
- * RNN (tanh), each with per-row sequence_lens. Semantics follow the ONNX spec exactly (gate orders LSTM i,o,f,c; GRU z,r,h):
+ * InstanceNormalization, LSTM (peepholes, input_forget, directions, layout), GRU (linear_before_reset
+ * both ways), RNN, each with any spec activation, clip and per-row sequence_lens. Semantics follow
+ * the ONNX spec exactly (gate orders LSTM i,o,f,c; GRU z,r,h):
  * https://onnx.ai/onnx/operators/onnx__LSTM.html, onnx__GRU.html, onnx__RNN.html,
  * onnx__BatchNormalization.html, onnx__LayerNormalization.html
  */
@@ -151,7 +152,6 @@ function activation(b: IrBuilder, name: string, next: { alpha: () => number | un
 
 function recurrentSetup(b: IrBuilder, n: Node, a: AttrReader, kind: string): RecurrentSetup {
   const defaults = kind === 'RNN' ? ['Tanh'] : kind === 'GRU' ? ['Sigmoid', 'Tanh'] : ['Sigmoid', 'Tanh', 'Tanh'];
-  if (a.has('clip') || a.int('input_forget', 0)) throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${kind} with clip/input_forget is not differentiable yet`, { where: { node: n.name } });
   const layout = a.int('layout', 0);
   let x = n.inputs[0]!;
   const xs = b.shape(x);
@@ -175,8 +175,14 @@ function recurrentSetup(b: IrBuilder, n: Node, a: AttrReader, kind: string): Rec
   let bi = 0;
   const next = { alpha: () => alphas[ai++], beta: () => betas[bi++] };
   const acts: Act[][] = [];
+  // clip bounds the input of every activation except LSTM's output activation h (as the kernel does).
+  const clip = a.has('clip') ? a.float('clip') : undefined;
+  const clipped = (f: Act): Act => (clip === undefined ? f : (x) => f(b.op('Clip', [x, b.scalar(-clip), b.scalar(clip)])));
   for (let d = 0; d < dirs; d++) {
-    acts.push(defaults.map((def, k) => activation(b, names[d * defaults.length + k] ?? def, next, n)));
+    acts.push(defaults.map((def, k) => {
+      const f = activation(b, names[d * defaults.length + k] ?? def, next, n);
+      return kind === 'LSTM' && k === 2 ? f : clipped(f);
+    }));
   }
   return { T, batch, H: a.int('hidden_size'), dirs, x, layout, acts, valid };
 }
@@ -225,6 +231,7 @@ const lstm: Decomposition = (b, n, a) => {
   const s = recurrentSetup(b, n, a, 'LSTM');
   const [, W, R, B, , h0, c0, P] = n.inputs;
   const H = s.H;
+  const inputForget = a.int('input_forget', 0) !== 0;
   const steps: string[][] = [];
   const lastH: string[] = [];
   const lastC: string[] = [];
@@ -253,7 +260,8 @@ const lstm: Decomposition = (b, n, a) => {
       }
       const [fAct, gAct, hAct] = s.acts[d]!;
       const i = fAct!(gi);
-      const f = fAct!(gf);
+      // input_forget couples the gates: f = 1 − i.
+      const f = inputForget ? b.sub(b.scalar(1), i) : fAct!(gf);
       const cNew = b.add(b.mul(f, c), b.mul(i, gAct!(gc)));
       if (p) go = b.add(go, b.mul(chunk(b, p, 1, H, 0), cNew));
       const hNew = b.mul(fAct!(go), hAct!(cNew));
