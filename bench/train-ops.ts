@@ -43,10 +43,16 @@ const calls: Call[] = [];
 let recording = false;
 const kernels = CPU_KERNELS as unknown as Record<string, Kernel>;
 const shapeOf = (v: unknown): string => (v instanceof Tensor ? `[${v.shape.join(',')}]` : v === undefined ? '-' : '?');
+/** Integer-list attributes (perm, axes, kernel_shape…) shown in the label: they decide the path taken. */
+function attrText(ctx: unknown): string {
+  const attrs = (ctx as { node: { attrs: Record<string, { type: string; value: unknown }> } }).node.attrs;
+  const parts = Object.entries(attrs).filter(([, a]) => a.type === 'ints').map(([k, a]) => `${k}=${(a.value as number[]).join(',')}`);
+  return parts.length ? ` {${parts.join(' ')}}` : '';
+}
 for (const [op, f] of Object.entries(kernels)) {
   kernels[op] = (inputs, ctx) => {
     if (recording && (all || !HEAVY.has(op)) && (!only || only.has(op))) {
-      calls.push({ op, label: `${op} ${inputs.map(shapeOf).join(' ')}`, f, inputs: [...inputs], ctx });
+      calls.push({ op, label: `${op} ${inputs.map(shapeOf).join(' ')}${attrText(ctx)}`, f, inputs: [...inputs], ctx });
     }
     return f(inputs, ctx);
   };
