@@ -3,7 +3,8 @@
  * Transpose (inverse permutation), Concat/Split (slice/concat), Slice (pad back), Pad (constant:
  * the opposite Pad, which also undoes cropping; edge/reflect/wrap: the transposed index table per
  * axis, see axis-map.ts), Resize (resize.ts),
- * Expand/Tile (sum back), Gather/GatherElements (scatter-add).
+ * Expand/Tile (sum back), Gather/GatherElements/GatherND (scatter-add), ScatterElements/ScatterND
+ * (gather back), CenterCropPad (opposite Pad), Trilu (same mask).
  * Spec for each forward op: https://onnx.ai/onnx/operators/
  */
 import type { AttrReader } from '../../ir/attrs.js';
@@ -132,6 +133,33 @@ export const shapeRules: Record<string, GradRule> = {
   },
   Pad: padRule,
   Resize: resizeRule,
+  CenterCropPad: (b, n, [g], a) => {
+    if (!g) return [undefined, undefined];
+    // Per axis the forward crops from floor((d − t)/2) or pads by floor((t − d)/2) in front: the
+    // opposite Pad undoes either.
+    const xs = b.shape(n.inputs[0]!);
+    const rank = xs.length;
+    const target = b.intValues(n.inputs[1]!);
+    const axes = a.ints('axes', xs.map((_, i) => i)).map((x) => norm(x, rank));
+    const pads = new Array<number>(2 * rank).fill(0);
+    axes.forEach((ax, i) => {
+      const d = xs[ax]!;
+      const t = target[i]!;
+      pads[ax] = t < d ? Math.floor((d - t) / 2) : -Math.floor((t - d) / 2);
+      pads[ax + rank] = d - t - pads[ax]!;
+    });
+    return [b.op('Pad', [g, b.ints(pads)]), undefined];
+  },
+  Trilu: (b, n, [g], a) => [g ? b.op('Trilu', n.inputs[1] ? [g, n.inputs[1]] : [g], { upper: { type: 'int', value: a.int('upper', 1) } }) : undefined, undefined],
+  GatherND: (b, n, [g], a) => {
+    if (!g) return [undefined, undefined];
+    const xs = b.shape(n.inputs[0]!);
+    const idx = fullNdIndices(b, n.inputs[1]!, xs, a.int('batch_dims', 0));
+    return [b.op('ScatterND', [b.zeros(xs, b.dtypeOf(n.inputs[0]!)), idx, g], { reduction: { type: 'string', value: 'add' } }), undefined];
+  },
+  ScatterElements: scatterRule,
+  Scatter: scatterRule,
+  ScatterND: scatterRule,
   Expand: (b, n, [g]) => [g ? b.sumTo(g, b.shape(n.outputs[0]!), b.shape(n.inputs[0]!)) : undefined, undefined],
   Tile: (b, n, [g]) => {
     if (!g) return [undefined, undefined];
@@ -174,6 +202,58 @@ export const shapeRules: Record<string, GradRule> = {
     return [b.op('ScatterElements', [b.zeros(xs, b.dtypeOf(n.inputs[0]!)), idx, g], { axis: { type: 'int', value: axis }, reduction: { type: 'string', value: 'add' } }), undefined];
   },
 };
+
+/**
+ * ScatterElements / Scatter / ScatterND: with reduction 'none' the written positions of the data
+ * lose their gradient (they are overwritten) and the updates receive the gradient at those
+ * positions; with 'add' the data's gradient passes whole. mul/max/min are not differentiated.
+ */
+function scatterRule(b: IrBuilder, n: Node, [g]: readonly (string | undefined)[], a: AttrReader): (string | undefined)[] {
+  if (!g) return [undefined, undefined, undefined];
+  const reduction = n.opType === 'Scatter' ? 'none' : a.string('reduction', 'none');
+  if (reduction !== 'none' && reduction !== 'add') throw new RosettaError('E_UNSUPPORTED_OP', `autograd: ${n.opType} with reduction '${reduction}' is not differentiable`, { where: { node: n.name } });
+  const [x, ind, u] = n.inputs as [string, string, string];
+  const xs = b.shape(x);
+  if (n.opType === 'ScatterND') {
+    const idx = fullNdIndices(b, ind, xs, 0);
+    const gx = reduction === 'add' ? g : b.op('ScatterND', [g, idx, b.zeros(b.shape(u), b.dtypeOf(u))]);
+    return [gx, undefined, b.op('GatherND', [g, idx])];
+  }
+  const axis = norm(a.int('axis', 0), xs.length);
+  const idx = normalisedIndices(b, ind, xs[axis]!);
+  const at = { axis: { type: 'int' as const, value: axis } };
+  const gx = reduction === 'add' ? g : b.op('ScatterElements', [g, idx, b.zeros(b.shape(u), b.dtypeOf(u))], at);
+  return [gx, undefined, b.op('GatherElements', [g, idx], at)];
+}
+
+/**
+ * GatherND/ScatterND indices from the tape with negatives made positive and `batchDims` leading
+ * batch coordinates written out, so one ScatterND/GatherND without batch_dims addresses `data`.
+ */
+function fullNdIndices(b: IrBuilder, name: string, xs: readonly number[], batchDims: number): string {
+  const is = b.shape(name);
+  const k = is[is.length - 1]!;
+  const vals = b.intValues(name);
+  const rows = vals.length / Math.max(k, 1);
+  const lead = is.slice(0, batchDims);
+  const perBatch = rows / Math.max(1, lead.reduce((p, d) => p * d, 1));
+  const out: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    // Batch coordinates of row r: its position in the leading batch axes.
+    let bi = Math.floor(r / perBatch);
+    const coords = new Array<number>(batchDims);
+    for (let d = batchDims - 1; d >= 0; d--) {
+      coords[d] = bi % lead[d]!;
+      bi = Math.floor(bi / lead[d]!);
+    }
+    out.push(...coords);
+    for (let j = 0; j < k; j++) {
+      const v = vals[r * k + j]!;
+      out.push(v < 0 ? v + xs[batchDims + j]! : v);
+    }
+  }
+  return b.reshape(b.ints(out), [...is.slice(0, -1), batchDims + k]);
+}
 
 /**
  * Slice with steps (any sign): the flat input index of every output element is known from the
