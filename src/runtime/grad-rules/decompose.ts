@@ -3,7 +3,8 @@
  * high-level op (exporters map it back to a layer, kernels fuse it); autograd expands it on the
  * tape with the concrete input shapes, so the recurrences are unrolled per time step.
  *
- * Covered: BatchNormalization (inference and training_mode), LayerNormalization,
+ * Covered: BatchNormalization (inference and training_mode), LayerNormalization, LRN,
+ * NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (targets are concrete on the tape),
  * InstanceNormalization, LSTM (peepholes, input_forget, directions, layout), GRU (linear_before_reset
  * both ways), RNN, each with any spec activation, clip and per-row sequence_lens. Semantics follow
  * the ONNX spec exactly (gate orders LSTM i,o,f,c; GRU z,r,h):
@@ -366,7 +367,66 @@ const lpNorm: Decomposition = (b, n, a) => {
   return [b.div(x, norm)];
 };
 
+/** x / (bias + α/size · Σ_window x²)^β over a channel window [c − ⌊(size−1)/2⌋, c + ⌈(size−1)/2⌉]. */
+const lrn: Decomposition = (b, n, a) => {
+  const x = n.inputs[0]!;
+  const xs = b.shape(x);
+  const size = a.int('size');
+  const alpha = a.float('alpha', 1e-4);
+  const beta = a.float('beta', 0.75);
+  const bias = a.float('bias', 1);
+  const C = xs[1]!;
+  const pads = new Array<number>(2 * xs.length).fill(0);
+  pads[1] = Math.floor((size - 1) / 2);
+  pads[xs.length + 1] = Math.ceil((size - 1) / 2);
+  const padded = b.op('Pad', [b.mul(x, x), b.ints(pads)]);
+  const terms = Array.from({ length: size }, (_, k) => b.slice(padded, [k], [k + C], [1]));
+  const sum = terms.length === 1 ? terms[0]! : b.op('Sum', terms);
+  const den = b.op('Pow', [b.add(b.mul(sum, b.scalar(alpha / size)), b.scalar(bias)), b.scalar(beta)]);
+  return [b.div(x, den)];
+};
+
+/**
+ * NegativeLogLikelihoodLoss on log-probabilities `logp` [N, C, d...]: the targets are concrete on
+ * the tape, so the picked entries (times the class weights, zero for ignore_index) are one
+ * constant mask; mean divides by the total picked weight, as the spec says.
+ */
+function nllOf(b: IrBuilder, n: Node, a: AttrReader, logp: string): string {
+  const [scores, target, weight] = n.inputs;
+  // logp has the scores' shape (it may be a value this builder just made, with no shape on the tape yet)
+  const xs = b.shape(scores!);
+  const [N, C] = [xs[0]!, xs[1]!];
+  const D = xs.slice(2).reduce((p, d) => p * d, 1);
+  const t = b.intValues(target!);
+  const ignore = a.has('ignore_index') ? a.int('ignore_index') : undefined;
+  if (t.length !== N * D) throw new RosettaError('E_SHAPE_MISMATCH', `${n.opType} target has ${t.length} values for [${xs.join(', ')}] scores`, { where: { node: n.name } });
+  const mask = new Float64Array(N * C * D);
+  t.forEach((c, i) => {
+    if (c === ignore) return;
+    if (!Number.isInteger(c) || c < 0 || c >= C) throw new RosettaError('E_SHAPE_MISMATCH', `${n.opType} target value ${c} at index ${i} is outside [0, ${C})`, { where: { node: n.name }, hint: 'Targets must be class indices (or equal ignore_index)' });
+    mask[(Math.floor(i / D) * C + c) * D + (i % D)] = 1;
+  });
+  let w = b.floats(xs, mask);
+  if (weight) w = b.mul(w, b.reshape(weight, [1, C, ...xs.slice(2).map(() => 1)]));
+  const perItem = b.neg(b.reduceSum(b.mul(logp, w), [1], false));
+  const reduction = a.string('reduction', 'mean');
+  if (reduction === 'none') return perItem;
+  const all = (v: string, r: number): string => b.reduceSum(v, Array.from({ length: r }, (_, i) => i), false);
+  const total = all(perItem, xs.length - 1);
+  return reduction === 'sum' ? total : b.div(total, all(w, xs.length));
+}
+
+const nllLoss: Decomposition = (b, n, a) => [nllOf(b, n, a, n.inputs[0]!)];
+
+const softmaxCrossEntropy: Decomposition = (b, n, a) => {
+  const logp = b.op('LogSoftmax', [n.inputs[0]!], { axis: int(1) });
+  return [nllOf(b, n, a, logp), logp];
+};
+
 export const decompositions: Record<string, Decomposition> = {
+  LRN: lrn,
+  NegativeLogLikelihoodLoss: nllLoss,
+  SoftmaxCrossEntropyLoss: softmaxCrossEntropy,
   MeanVarianceNormalization: meanVarianceNorm,
   LpNormalization: lpNorm,
   BatchNormalization: batchNorm,
