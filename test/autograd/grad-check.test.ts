@@ -91,6 +91,7 @@ const CASES: Case[] = [
   { name: 'LpNormalization p=1', op: 'LpNormalization', inputs: [pos(3, 4)], attrs: { axis: int(0), p: int(1) } },
   { name: 'Clip', op: 'Clip', inputs: [[3, 4]], consts: { 1: Tensor.from('float64', [], [-0.5]), 2: Tensor.from('float64', [], [0.6]) } },
   { name: 'Identity', op: 'Identity', inputs: [[2, 2]] },
+  { name: 'CastLike to float64 (same type)', op: 'CastLike', inputs: [[2, 3]], consts: { 1: Tensor.from('float64', [1], [0]) } },
   { name: 'Softmax axis 1', op: 'Softmax', inputs: [[2, 3, 4]], attrs: { axis: int(1) } },
   { name: 'LogSoftmax last', op: 'LogSoftmax', inputs: [[2, 5]] },
   { name: 'ReduceSum axes keepdims=0', op: 'ReduceSum', inputs: [[2, 3, 4]], consts: { 1: i64([0, 2]) }, attrs: { keepdims: int(0) } },

@@ -191,6 +191,13 @@ export const elementwiseRules: Record<string, GradRule> = {
     if (from !== 'float32' && from !== 'float64' && from !== 'float16' && from !== 'bfloat16') return [undefined];
     return [from === b.dtypeOf(n.outputs[0]!) ? g : b.op('Cast', [g], { to: { type: 'int', value: onnxCode(from) } })];
   },
+  // CastLike (the ONNX importer emits it when normalising old opsets): like Cast, back to x's type.
+  CastLike: (b, n, [g]) => {
+    if (!g) return [undefined, undefined];
+    const from = b.dtypeOf(n.inputs[0]!);
+    if (from !== 'float32' && from !== 'float64' && from !== 'float16' && from !== 'bfloat16') return [undefined, undefined];
+    return [from === b.dtypeOf(n.outputs[0]!) ? g : b.op('Cast', [g], { to: { type: 'int', value: onnxCode(from) } }), undefined];
+  },
   Softmax: (b, n, [g], a) => {
     if (!g) return [undefined];
     const y = n.outputs[0]!;
