@@ -15,7 +15,7 @@
  */
 import { RosettaError } from '../ir/errors.js';
 import { Tensor } from '../ir/tensor.js';
-import { wasmAdam } from '../kernels/cpu/wasm-eltwise.js';
+import { wasmAdam, wasmAdamArena, type WasmAdamArena } from '../kernels/cpu/wasm-eltwise.js';
 
 /** What optimizers update: `src/nn` Parameters satisfy it, and so can any holder of a tensor. */
 export interface Trainable {
@@ -64,7 +64,7 @@ export abstract class Optimizer {
       this.update(w, g, s, (name: string, init = 0) => {
         let b = s![name] as Float64Array | undefined;
         if (!b) {
-          b = new Float64Array(w.length);
+          b = this.newBuffer(w);
           if (init) b.fill(init);
           s![name] = b;
         }
@@ -74,6 +74,11 @@ export abstract class Optimizer {
   }
 
   protected abstract update(w: Floats, g: Floats, s: Record<string, Float64Array | number>, buf: (name: string, init?: number) => Float64Array): void;
+
+  /** A zeroed state buffer for parameter storage `w` (subclasses may place it elsewhere). */
+  protected newBuffer(w: Floats): Float64Array {
+    return new Float64Array(w.length);
+  }
 }
 
 export interface SGDOptions {
@@ -150,6 +155,29 @@ export class Adam extends Optimizer {
     this.epsilonHat = opts.epsilonHat ?? false;
   }
 
+  /** Moments of float32 parameters live in a SIMD module's memory (see `newBuffer`); null: none. */
+  private arena: WasmAdamArena | null | undefined;
+
+  /** PyTorch's default options: the update takes the straight (and SIMD) loop. */
+  private get plainLoop(): boolean {
+    return !this.amsgrad && !this.maximize && !this.epsilonHat && !(!this.decoupled && this.weightDecay);
+  }
+
+  /**
+   * With PyTorch's default options, float32 parameters of ≥ 64 elements get their moments from one
+   * arena inside the SIMD module's memory, sized once for all such parameters, so each step
+   * updates them in place instead of copying 16 bytes per element in and out (the SIMD update of
+   * the seed CNN's 421,642 parameters 1.27 → 1.01 ms). Anything else, or no SIMD: Float64Arrays.
+   */
+  protected override newBuffer(w: Floats): Float64Array {
+    if (!(w instanceof Float32Array) || w.length < 64 || !this.plainLoop) return super.newBuffer(w);
+    if (this.arena === undefined) {
+      const big = this.params.filter((p) => p.data.dtype === 'float32' && p.data.size >= 64);
+      this.arena = wasmAdamArena(2 * big.reduce((a, p) => a + p.data.size, 0), 2 * big.length) ?? null;
+    }
+    return this.arena?.alloc(w.length) ?? super.newBuffer(w);
+  }
+
   protected update(w: Floats, g: Floats, s: Record<string, Float64Array | number>, buf: (name: string) => Float64Array): void {
     const t = s.step as number;
     const m = buf('exp_avg');
@@ -160,7 +188,7 @@ export class Adam extends Optimizer {
     const stepSize = this.lr / bc1;
     const sqrtBc2 = Math.sqrt(bc2);
     if (this.decoupled && this.weightDecay) for (let i = 0; i < w.length; i++) w[i] = w[i]! * (1 - this.lr * this.weightDecay);
-    if (!vmax && !this.maximize && !this.epsilonHat && !(!this.decoupled && this.weightDecay)) {
+    if (!vmax && this.plainLoop) {
       // PyTorch's default Adam/AdamW: the same arithmetic as the general loop below, in the same
       // order (bit-identical), with the options and constants in locals so the loop is only loads,
       // multiplies, a square root and a divide.

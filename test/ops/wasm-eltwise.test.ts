@@ -209,4 +209,27 @@ describe.skipIf(!hasWasmEltwise())('SIMD Adam step', () => {
     }
     expect(bitsOf(p.data.data as Float32Array)).toEqual(bitsOf(rw));
   });
+
+  it('moments in the arena: odd lengths next to each other, small and float64 parameters beside them', () => {
+    // arena order is first-use order: the odd-length parameter's padded moments sit right before
+    // the next buffers, so an unpadded tail lane would corrupt them
+    const sizes: Array<[number, 'float32' | 'float64']> = [[3001, 'float32'], [5000, 'float32'], [10, 'float32'], [100, 'float64'], [65, 'float32']];
+    const ps = sizes.map(([n, dt], k) => {
+      const init = Array.from(words(n, 7 + k), (u) => (u / 2 ** 32) * 2 - 1);
+      return { data: Tensor.from(dt, [n], init), grad: null as Tensor | null, ref: Float32Array.from(init) };
+    });
+    const opt = new Adam(ps, { lr: 0.01 });
+    const moments = ps.map((p) => [new Float64Array(p.ref.length), new Float64Array(p.ref.length)] as const);
+    for (let t = 1; t <= 3; t++) {
+      ps.forEach((p, k) => {
+        const gw = Array.from(words(p.ref.length, 60 + 10 * t + k), (u) => (u / 2 ** 32) * 2 - 1);
+        p.grad = Tensor.from(p.data.dtype, [p.ref.length], gw);
+        if (p.data.dtype === 'float32') adamRef(p.ref, p.grad.data as Float32Array, moments[k]![0], moments[k]![1], t, 0.01, 0.9, 0.999, 1e-8);
+      });
+      opt.step();
+    }
+    ps.forEach((p) => {
+      if (p.data.dtype === 'float32') expect(bitsOf(p.data.data as Float32Array)).toEqual(bitsOf(p.ref));
+    });
+  });
 });

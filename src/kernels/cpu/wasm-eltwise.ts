@@ -408,10 +408,24 @@ export interface AdamConstants {
 
 /**
  * PyTorch's default Adam update in place: float32 parameters `w` and gradients `g`, float64
- * moments `m`, `v` (all of one length), bit-identical to optim.ts's loop. False when SIMD is
- * unavailable.
+ * moments `m`, `v` (all of one length), bit-identical to optim.ts's loop. Moments allocated from a
+ * `WasmAdamArena` are updated where they lie; others are copied in and out block by block. False
+ * when SIMD is unavailable.
  */
 export function wasmAdam(w: Float32Array, g: Float32Array, m: Float64Array, v: Float64Array, c: AdamConstants): boolean {
+  const arena = ARENAS.get(m.buffer);
+  if (arena && v.buffer === m.buffer) {
+    const { f32: a32, adam } = arena;
+    for (let i = 0; i < w.length; i += CHUNK) {
+      const e = Math.min(w.length, i + CHUNK);
+      a32.set(w.subarray(i, e), 0);
+      a32.set(g.subarray(i, e), ARENA_G_AT / 4);
+      // an odd tail computes one more pair lane: arena buffers are padded to an even length
+      adam(0, ARENA_G_AT, m.byteOffset + 8 * i, v.byteOffset + 8 * i, (e - i + 1) >> 1, c.b1, c.c1, c.b2, c.c2, c.stepSize, c.sqrtBc2, c.eps);
+      w.set(a32.subarray(0, e - i), i);
+    }
+    return true;
+  }
   const k = kernels();
   if (!k || !memoryFor(k, CHUNK * 24 + 256)) return false;
   const f = k.adam as Kern;
@@ -432,4 +446,46 @@ export function wasmAdam(w: Float32Array, g: Float32Array, m: Float64Array, v: F
     v.set(f64.subarray(V_AT / 8, V_AT / 8 + e - i), i);
   }
   return true;
+}
+
+/** Storage for Adam moments inside a module's memory, so `wasmAdam` updates them without copies. */
+export interface WasmAdamArena {
+  /** A zeroed float64 buffer of `n` elements, or undefined when the arena is used up. */
+  alloc(n: number): Float64Array | undefined;
+}
+
+interface ArenaInstance {
+  f32: Float32Array;
+  adam: Kern;
+}
+/** Arena memories by their buffer (never grown after creation, so the buffer stays the same). */
+const ARENAS = new WeakMap<ArrayBufferLike, ArenaInstance>();
+/** Arena layout: w block at 0, g block at ARENA_G_AT, moments from ARENA_AT on. */
+const ARENA_G_AT = CHUNK * 4 + 64;
+const ARENA_AT = 2 * (CHUNK * 4 + 64);
+
+/**
+ * An arena for `floats` float64 moment elements (plus one padding element per buffer) in a module
+ * instance of its own: one per optimizer, sized once, never grown, so the views it hands out stay
+ * valid for the optimizer's life. Undefined when SIMD is unavailable or the engine refuses the
+ * memory (the optimizer then keeps plain Float64Arrays).
+ */
+export function wasmAdamArena(floats: number, buffers: number): WasmAdamArena | undefined {
+  if (!hasWasmEltwise()) return undefined;
+  const bytesNeeded = ARENA_AT + 8 * (floats + 2 * buffers) + 64;
+  if (!(bytesNeeded < 2 ** 31)) return undefined;
+  const exp = instantiateKernels(assembleModule([adamFunc()], Math.ceil(bytesNeeded / 65536))) as EltExports | undefined;
+  if (!exp) return undefined;
+  const buffer = exp.mem.buffer;
+  ARENAS.set(buffer, { f32: new Float32Array(buffer), adam: exp.adam as Kern });
+  let next = ARENA_AT;
+  return {
+    alloc(n: number): Float64Array | undefined {
+      const padded = n + (n & 1);
+      if (next + 8 * padded > buffer.byteLength) return undefined;
+      const view = new Float64Array(buffer, next, n);
+      next += 8 * padded;
+      return view;
+    },
+  };
 }
