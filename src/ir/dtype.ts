@@ -12,6 +12,9 @@
  * - string is a plain `string[]`.
  * Spec: https://onnx.ai/onnx/intro/concepts.html#element-type
  */
+
+import { allocBuffer } from './buffer-pool.js';
+
 export type DType =
   | 'float32'
   | 'uint8'
@@ -140,11 +143,13 @@ export function isBitsDType(d: DType): boolean {
 
 /** Allocate zeroed storage for `n` elements of `dtype`. Caller must have validated `n`. */
 export function allocData(dtype: DType, n: number): TensorData {
+  // Large numeric buffers come from the pool (buffer-pool.ts), which the executor refills with
+  // intermediate values it knows to be dead; zero-filled either way.
   switch (dtype) {
     case 'float32':
-      return new Float32Array(n);
+      return new Float32Array(allocBuffer(n * 4));
     case 'float64':
-      return new Float64Array(n);
+      return new Float64Array(allocBuffer(n * 8));
     case 'float16':
     case 'bfloat16':
     case 'uint16':
@@ -157,7 +162,7 @@ export function allocData(dtype: DType, n: number): TensorData {
     case 'int32':
       return new Int32Array(n);
     case 'int64':
-      return new BigInt64Array(n);
+      return new BigInt64Array(allocBuffer(n * 8));
     case 'uint64':
       return new BigUint64Array(n);
     case 'uint32':

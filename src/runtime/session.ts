@@ -3,6 +3,7 @@
  * is disposed right after its last consumer). Subgraphs (If/Loop/Scan) run through the same
  * machinery with the enclosing environment visible.
  */
+import { handedOutSince, poolMark, recycleBuffer } from '../ir/buffer-pool.js';
 import { RosettaError, isRosettaError } from '../ir/errors.js';
 import { opKey, topoSort, nodeDependencies, type Graph, type Model, type Node } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
@@ -126,6 +127,7 @@ export class Session {
     const outerNames = new Set<string>();
     if (parent) for (const n of graph.nodes) for (const d of nodeDependencies(n)) if (d && !local.has(d) && !graph.initializers.has(d)) outerNames.add(d);
     const { order, lastUse } = this.plan(graph, outerNames);
+    const pool = parent === undefined && !intermediates ? new BufferOwners() : undefined;
     const ctx: RunContext = {
       graph,
       training: this.opts.training ?? false,
@@ -145,7 +147,10 @@ export class Session {
       }
       const outs = await this.runNode(node, inputs, ctx);
       node.outputs.forEach((name, k) => {
-        if (name && outs[k] !== undefined) local.set(name, outs[k]!);
+        if (name && outs[k] !== undefined) {
+          local.set(name, outs[k]!);
+          pool?.hold(outs[k]!);
+        }
       });
       if (intermediates) for (const name of node.outputs) if (name && local.has(name)) intermediates.set(name, await this.toHost(local.get(name)!));
       // Memory planning: free what no later node (and no output) reads.
@@ -154,6 +159,7 @@ export class Session {
           const v = local.get(name)!;
           if (!isHostOnly(v)) this.backend.dispose(v as BackendTensor);
           local.delete(name);
+          pool?.release(v);
         }
       }
     }
@@ -188,6 +194,50 @@ export class Session {
       }
       throw new RosettaError('E_INTERNAL', `kernel ${node.opType} failed: ${e instanceof Error ? e.message : String(e)}`, { where: { node: `${node.name} (${node.opType})` }, cause: e, hint: 'this is a bug in Rosetta or an invalid model; please report it with the model' });
     }
+  }
+}
+
+/**
+ * Which pooled buffers (src/ir/buffer-pool.ts) the values of one top-level run hold, so a buffer goes
+ * back to the pool when the last value viewing it is freed. Only buffers handed out during the run
+ * count (feeds, initializers and constants existed before it); a tensor inside a sequence or
+ * optional value escapes the count and is never recycled; subgraph runs and runs that keep
+ * intermediates recycle nothing.
+ */
+class BufferOwners {
+  private readonly mark = poolMark();
+  private readonly count = new Map<ArrayBufferLike, number>();
+  private readonly escaped = new Set<ArrayBufferLike>();
+
+  private buffer(v: unknown): ArrayBufferLike | undefined {
+    if (!isTensor(v) || !ArrayBuffer.isView(v.data)) return undefined;
+    const b = v.data.buffer;
+    return handedOutSince(b, this.mark) ? b : undefined;
+  }
+
+  hold(v: unknown): void {
+    const b = this.buffer(v);
+    if (b) this.count.set(b, (this.count.get(b) ?? 0) + 1);
+    else if (!isTensor(v)) this.escape(v);
+  }
+
+  private escape(v: unknown, depth = 0): void {
+    if (isTensor(v)) {
+      if (ArrayBuffer.isView(v.data)) this.escaped.add(v.data.buffer);
+    } else if (depth < 16 && Array.isArray(v)) for (const e of v) this.escape(e, depth + 1);
+    else if (depth < 16 && typeof v === 'object' && v !== null) for (const e of Object.values(v)) this.escape(e, depth + 1);
+  }
+
+  release(v: unknown): void {
+    const b = this.buffer(v);
+    if (!b) return;
+    const n = (this.count.get(b) ?? 0) - 1;
+    if (n > 0) {
+      this.count.set(b, n);
+      return;
+    }
+    this.count.delete(b);
+    if (!this.escaped.has(b)) recycleBuffer(b);
   }
 }
 

@@ -418,7 +418,7 @@ function Conv(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value
     convForward(s, x.data as Float64Array, floatData(w, ctx) as Float64Array, b ? (floatData(b, ctx) as Float64Array) : undefined, out, dgemm, (k) => new Float64Array(k));
     return [floatTensor(x.dtype, outShape, out)];
   }
-  const out = new Float32Array(n);
+  const out = floatAlloc('float32', n) as Float32Array;
   convForward(s, floatData(x, ctx) as Float32Array, floatData(w, ctx) as Float32Array, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, convScratch);
   return [floatTensor(x.dtype, outShape, out)];
 }

@@ -8,7 +8,7 @@ import { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
 import { dgemm, sgemm, type GemmFn } from './gemm.js';
 import type { KernelContext, KernelTable } from './kernel.js';
-import { type FloatArr, floatData, floatTensor, numData, numTensor, shapeError, sizeChecked } from './nn-util.js';
+import { type FloatArr, floatAlloc, floatData, floatTensor, numData, numTensor, shapeError, sizeChecked } from './nn-util.js';
 import { broadcastIndex, broadcastShapes, dtypeError, optTensorIn, tensorIn } from './util.js';
 
 /** Geometry of a (batched, broadcast) matmul. */
@@ -68,7 +68,7 @@ function MatMul(inputs: readonly (Value | undefined)[], ctx: KernelContext): Val
     case 'float32':
     case 'float16':
     case 'bfloat16': {
-      const out = new Float32Array(n);
+      const out = floatAlloc('float32', n) as Float32Array;
       runMatmul(p, floatData(a, ctx) as Float32Array, floatData(b, ctx) as Float32Array, out, sgemm);
       return [floatTensor(a.dtype, p.outShape, out)];
     }

@@ -4,7 +4,7 @@
  * geometry rules of ONNX Conv/Pool (auto_pad, pads, dilations, ceil_mode).
  * Spec: https://onnx.ai/onnx/operators/onnx__Conv.html, https://onnx.ai/onnx/operators/onnx__MaxPool.html
  */
-import type { DType } from '../../ir/dtype.js';
+import { allocData, type DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import { f32ToBf16, f32ToF16 } from '../../ir/float-bits.js';
 import { Tensor, checkedSize, elementToNumber, setElement, toFloat32Array } from '../../ir/tensor.js';
@@ -30,7 +30,7 @@ export function floatData(t: Tensor, ctx: KernelContext): FloatArr {
 
 /** Zeroed compute storage for a result of `dtype`. */
 export function floatAlloc(dtype: DType, n: number): FloatArr {
-  return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  return allocData(dtype === 'float64' ? 'float64' : 'float32', n) as FloatArr;
 }
 
 /** Wrap compute storage as a tensor of `dtype`, encoding float16/bfloat16 bits. */
