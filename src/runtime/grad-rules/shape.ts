@@ -295,18 +295,59 @@ function slicedScatter(b: IrBuilder, g: string, dtype: DType, xs: readonly numbe
 }
 
 /**
+ * An Einsum equation with `...` written out as letters (ellipsis axes aligned from the right, as
+ * numpy does, given the operands' concrete ranks) and an implicit output made explicit (ellipsis
+ * axes, then the letters used exactly once, alphabetically). Returns the input unchanged when it
+ * has neither; undefined when ellipsis axes would broadcast (sizes differ), which the rule below
+ * cannot sum back.
+ */
+function explicitEinsum(eq: string, shapes: readonly (readonly number[])[]): string | undefined {
+  const [lhs, rhs] = eq.split('->') as [string, string | undefined];
+  const terms = lhs.split(',');
+  if (!eq.includes('...') && rhs !== undefined) return eq;
+  const used = new Set(eq.replace(/[^a-zA-Z]/g, ''));
+  const pool = [...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'].filter((c) => !used.has(c));
+  const ranks = terms.map((t, k) => (t.includes('...') ? (shapes[k]?.length ?? 0) - t.replace('...', '').length : 0));
+  const E = Math.max(0, ...ranks);
+  if (E > pool.length || ranks.some((r) => r < 0)) return undefined;
+  const ell = pool.slice(0, E);
+  const sizes = new Map<string, number>();
+  const written = terms.map((t, k) => {
+    const full = t.replace('...', ell.slice(E - ranks[k]!).join(''));
+    [...full].forEach((c, i) => {
+      const d = shapes[k]?.[i];
+      if (d === undefined) return;
+      if (sizes.has(c) && sizes.get(c) !== d) sizes.set(c, -1);
+      else if (!sizes.has(c)) sizes.set(c, d);
+    });
+    return full;
+  });
+  if (ell.some((c) => sizes.get(c) === -1)) return undefined;
+  let out: string;
+  if (rhs !== undefined) out = rhs.replace('...', ell.join(''));
+  else {
+    const count = new Map<string, number>();
+    for (const c of lhs.replace(/[^a-zA-Z]/g, '')) count.set(c, (count.get(c) ?? 0) + 1);
+    out = ell.join('') + [...count].filter(([, v]) => v === 1).map(([c]) => c).sort().join('');
+  }
+  return `${written.join(',')}->${out}`;
+}
+
+/**
  * Einsum: the gradient of operand k is an Einsum of the output gradient with the other operands
  * into k's subscripts; letters only k carries (summed away in the forward) are broadcast back.
- * Explicit `->` form without ellipsis or repeated letters within a term.
+ * Ellipsis and implicit outputs are written out first (explicitEinsum); letters repeated within a
+ * term (diagonals) and broadcasting ellipsis axes are not supported.
  */
 function einsumRule(b: IrBuilder, n: Node, gys: readonly (string | undefined)[], a: AttrReader): (string | undefined)[] {
   const g = gys[0];
   if (!g) return n.inputs.map(() => undefined);
-  const eq = a.string('equation').replace(/\s+/g, '');
+  const given = a.string('equation').replace(/\s+/g, '');
+  const eq = explicitEinsum(given, n.inputs.map((x) => b.shape(x))) ?? given;
   const m = /^([a-zA-Z,]+)->([a-zA-Z]*)$/.exec(eq);
   const terms = m ? m[1]!.split(',') : [];
   if (!m || terms.length !== n.inputs.length || [...terms, m[2]!].some((t) => new Set(t).size !== t.length)) {
-    throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Einsum '${eq}' (implicit output, ellipsis or repeated letters) is not differentiable yet`, { where: { node: n.name } });
+    throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Einsum '${given}' (letters repeated within a term, or broadcasting ellipsis axes) is not differentiable yet`, { where: { node: n.name } });
   }
   const out = m[2]!;
   return terms.map((term, k) => {
