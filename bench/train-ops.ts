@@ -42,7 +42,12 @@ interface Call {
 const calls: Call[] = [];
 let recording = false;
 const kernels = CPU_KERNELS as unknown as Record<string, Kernel>;
-const shapeOf = (v: unknown): string => (v instanceof Tensor ? `[${v.shape.join(',')}]` : v === undefined ? '-' : '?');
+/** An input's shape, and its values when it is a small int64 tensor (axes, shapes). */
+const shapeOf = (v: unknown): string => {
+  if (!(v instanceof Tensor)) return v === undefined ? '-' : '?';
+  const vals = v.dtype === 'int64' && v.size <= 4 ? `=${Array.from(v.data as BigInt64Array).join(',')}` : '';
+  return `[${v.shape.join(',')}]${vals}`;
+};
 /** Integer-list attributes (perm, axes, kernel_shape…) shown in the label: they decide the path taken. */
 function attrText(ctx: unknown): string {
   const attrs = (ctx as { node: { attrs: Record<string, { type: string; value: unknown }> } }).node.attrs;
