@@ -45,6 +45,8 @@ export interface ConvertOptions {
   map?: string[];
   /** Allow architecture parameters without weights (they keep the architecture's values). */
   partial?: boolean;
+  /** `--keras-data-format`: see BindOptions.kerasDataFormat. */
+  kerasDataFormat?: 'channels_last' | 'channels_first';
   /** Fall back to documented generic forms where the target lacks a layer. */
   allowCustom?: boolean;
   /** With --verify: compare intermediate layer outputs matched by scope. */
@@ -112,6 +114,8 @@ interface ArchOptions {
   arch?: string;
   map?: string[];
   partial?: boolean;
+  /** `--keras-data-format`: see BindOptions.kerasDataFormat. */
+  kerasDataFormat?: 'channels_last' | 'channels_first';
 }
 
 /**
@@ -123,7 +127,7 @@ export async function loadAsModel(path: string, opts: ArchOptions, fallbackArch?
   if (r.kind === 'model') return { model: r.model };
   const arch = opts.arch ? await loadModel(opts.arch) : fallbackArch;
   if (!arch) throw new RosettaError('E_USAGE', `${path} holds weights only (${r.weights.format}): give the architecture with --arch FILE`, { where: { file: path }, hint: 'any full model file with the same layers works: .onnx, a Keras model, tfjs model.json' });
-  const { model, report } = bindWeights(arch, r.weights, { map: opts.map, partial: opts.partial });
+  const { model, report } = bindWeights(arch, r.weights, { map: opts.map, partial: opts.partial, kerasDataFormat: opts.kerasDataFormat });
   model.sourceFormat = r.weights.format;
   return { model, binding: report };
 }
@@ -183,7 +187,7 @@ function printLayers(r: LayerReport, tol: Tolerance, io: CliIo): void {
 export async function convertCommand(input: string, output: string, opts: ConvertOptions, io: CliIo): Promise<number> {
   const tol = tolerance(opts);
   const file = await loadFile(input, { format: opts.from, key: opts.key });
-  const archOpts: ArchOptions = { format: opts.from, arch: opts.arch, map: opts.map, partial: opts.partial };
+  const archOpts: ArchOptions = { format: opts.from, arch: opts.arch, map: opts.map, partial: opts.partial, kerasDataFormat: opts.kerasDataFormat };
   let binding: BindingReport | undefined;
   let loaded: ImportResult = file;
   if (file.kind === 'weights' && opts.arch) {
@@ -252,6 +256,8 @@ export interface ParityOptions {
   arch?: string;
   map?: string[];
   partial?: boolean;
+  /** `--keras-data-format`: see BindOptions.kerasDataFormat. */
+  kerasDataFormat?: 'channels_last' | 'channels_first';
   perLayer?: boolean;
   inputs?: string;
   rtol?: number;
@@ -263,7 +269,7 @@ export interface ParityOptions {
 /** The `parity` command. */
 export async function parityCommand(a: string, b: string, opts: ParityOptions, io: CliIo): Promise<number> {
   const tol = tolerance(opts);
-  const archOpts: ArchOptions = { arch: opts.arch, map: opts.map, partial: opts.partial };
+  const archOpts: ArchOptions = { arch: opts.arch, map: opts.map, partial: opts.partial, kerasDataFormat: opts.kerasDataFormat };
   // Either side may be a weights file: it takes --arch, or else the other side's architecture.
   const fa = await loadFile(a);
   let ma: Model;

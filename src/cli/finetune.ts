@@ -50,6 +50,8 @@ export interface FinetuneOptions {
   arch?: string;
   map?: string[];
   partial?: boolean;
+  /** `--keras-data-format`: see BindOptions.kerasDataFormat. */
+  kerasDataFormat?: 'channels_last' | 'channels_first';
   from?: FormatName;
   /** Entry of a checkpoint to take the weights from. */
   key?: string;
@@ -109,7 +111,7 @@ export async function finetune(modelPath: string, opts: FinetuneOptions, io: Cli
     if (!opts.arch) throw new RosettaError('E_USAGE', `${modelPath} holds weights only (${loaded.weights.format}): give the architecture with --arch FILE`, { where: { file: modelPath }, hint: 'any full model file with the same layers works: .onnx, a Keras model, tfjs model.json' });
     source = loaded.weights;
     const arch = await loadModel(opts.arch);
-    const bound = bindWeights(arch, source, { map: opts.map, partial: opts.partial });
+    const bound = bindWeights(arch, source, { map: opts.map, partial: opts.partial, kerasDataFormat: opts.kerasDataFormat });
     model = bound.model;
     binding = bound.report;
     io.stdout(`binding: ${binding.applied.length} applied, ${binding.transformed.length} transformed, ${binding.missing.length} missing, ${binding.unused.length} unused\n`);
@@ -200,7 +202,7 @@ export async function finetune(modelPath: string, opts: FinetuneOptions, io: Cli
   const weightsOnly = !exporter.exportModel || format === 'safetensors' || (source !== undefined && exporter.exportWeights !== undefined);
   let saved: SaveResult;
   if (weightsOnly) {
-    const tensors = source && binding ? countBatches(invertBinding(opts.arch!, await loadModel(opts.arch!), source, tuned, { map: opts.map, partial: opts.partial }), source, stepLoss.length) : new Map(tuned);
+    const tensors = source && binding ? countBatches(invertBinding(opts.arch!, await loadModel(opts.arch!), source, tuned, { map: opts.map, partial: opts.partial, kerasDataFormat: opts.kerasDataFormat }), source, stepLoss.length) : new Map(tuned);
     const ws: WeightSet = { format, tensors, metadata: { producer: 'rosetta finetune', source: modelPath }, notes: [] };
     saved = await saveWeights(ws, opts.out, { format });
   } else {
@@ -320,7 +322,7 @@ function countBatches(out: Map<string, Tensor>, source: WeightSet, steps: number
  * says which source element it came from. A binding adapter that is not a permutation (or more than
  * 2^24 elements, beyond float32's exact integers) cannot be inverted and is refused.
  */
-function invertBinding(archPath: string, arch: Model, source: WeightSet, tuned: ReadonlyMap<string, Tensor>, opts: { map?: string[]; partial?: boolean }): Map<string, Tensor> {
+function invertBinding(archPath: string, arch: Model, source: WeightSet, tuned: ReadonlyMap<string, Tensor>, opts: { map?: string[]; partial?: boolean; kerasDataFormat?: 'channels_last' | 'channels_first' }): Map<string, Tensor> {
   const keys: string[] = [];
   const starts: number[] = [];
   let total = 0;
@@ -338,7 +340,7 @@ function invertBinding(archPath: string, arch: Model, source: WeightSet, tuned: 
     codes.set(k, new Tensor('float32', t.shape, c));
   }
   if (total > 1 << 24) throw new RosettaError('E_UNSUPPORTED', `cannot map ${total} tuned values back to the source's names (limit 2^24)`, { hint: 'write a model format (.onnx, .keras) instead' });
-  const { model: coded, report } = bindWeights(arch, { ...source, tensors: codes }, { map: opts.map, partial: opts.partial });
+  const { model: coded, report } = bindWeights(arch, { ...source, tensors: codes }, { map: opts.map, partial: opts.partial, kerasDataFormat: opts.kerasDataFormat });
   const out = new Map<string, Tensor>();
   for (const [k, t] of source.tensors) out.set(k, isFloatDType(t.dtype) ? new Tensor(t.dtype, t.shape, t.data.slice() as typeof t.data) : t);
   const targets = [...report.applied.map((a) => a.target), ...report.transformed.map((t) => t.target)];

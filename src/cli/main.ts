@@ -92,6 +92,7 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .option('--arch <file>', 'architecture (any full model file) for a weights-only input; weights are bound by layer kind, order and shape')
     .option('--map <regex=replacement>', 'rename weight keys before binding (repeatable, applied in order)', collect)
     .option('--partial', 'allow architecture parameters without weights (they keep the architecture\'s values)')
+    .addOption(new Option('--keras-data-format <format>', 'data_format of the Keras model Keras-named weights come from, when the architecture is not a Keras model (decides the Flatten→Dense row order)').choices(['channels_last', 'channels_first']))
     .option('--allow-custom', 'fall back to documented generic forms where the target has no layer (docs/conversion.md)')
     .option('--per-layer', 'with --verify: compare intermediate outputs of layers matched by scope and name the first that diverges')
     .action(async (i: string, out: string, o: Parameters<typeof convertCommand>[2]) => exit(await convertCommand(i, out, o, io)));
@@ -108,6 +109,7 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .option('--arch <file>', 'architecture for a weights-only A or B (default: the other file\'s architecture)')
     .option('--map <regex=replacement>', 'rename weight keys before binding (repeatable)', collect)
     .option('--partial', 'allow architecture parameters without weights')
+    .addOption(new Option('--keras-data-format <format>', 'data_format of the Keras model Keras-named weights come from, when the architecture is not a Keras model (decides the Flatten→Dense row order)').choices(['channels_last', 'channels_first']))
     .option('--per-layer', 'also compare intermediate outputs of layers matched by scope')
     .action(async (a: string, b: string, o: Parameters<typeof parityCommand>[2]) => exit(await parityCommand(a, b, o, io)));
 
@@ -129,6 +131,7 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .option('--key <name>', 'take the weights from this entry of a checkpoint (e.g. state_dict, model_state_dict, model.ema)')
     .option('--map <regex=replacement>', 'rename weight keys before binding (repeatable)', collect)
     .option('--partial', 'allow architecture parameters without weights')
+    .addOption(new Option('--keras-data-format <format>', 'data_format of the Keras model Keras-named weights come from, when the architecture is not a Keras model (decides the Flatten→Dense row order)').choices(['channels_last', 'channels_first']))
     .addOption(formatOption('--from <format>', 'force the model format'))
     .addOption(formatOption('--to <format>', 'force the output format'))
     .requiredOption('--data <train.npz>', "training data: 'y' plus 'x' or one array per model input")

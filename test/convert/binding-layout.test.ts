@@ -16,6 +16,11 @@ import type { WeightSet } from '../../src/importers/types.js';
 import type { Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { Session, seededRandom } from '../../src/runtime/session.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
+import { loadModel, saveModel } from '../../src/node/index.js';
 import { expectClose, seededTensor, tf, tfjsPredict } from '../helpers/keras-oracle.js';
 
 function config(dataFormat: 'channels_first' | 'channels_last'): unknown {
@@ -100,5 +105,31 @@ describe('Flatten→Dense row order follows the Keras architecture data_format',
     const s = await Session.create(model);
     const got = (await s.run({ [model.graph.inputs[0]!.name]: x })).outputs[model.graph.outputs[0]!.name] as Tensor;
     expectClose(got, tfjsPredict(ref, [x])[0]!, 1e-4, 1e-5, 'kerasDataFormat');
+  });
+
+  it('rosetta convert --keras-data-format channels_first: a Keras weights file onto an ONNX architecture', async () => {
+    const cfg = config('channels_first');
+    const { ref, byLayer } = await reference(cfg);
+    const dir = mkdtempSync(join(tmpdir(), 'rosetta-df-'));
+    await saveModel(lower(cfg, byLayer), join(dir, 'w.weights.h5')); // Keras-named weights of the channels_first model
+    const arch = lower(cfg, byLayer);
+    delete arch.metadata['keras.config'];
+    for (const name of arch.graph.params.keys()) (arch.graph.initializers.get(name)!.data as Float32Array).fill(0);
+    await saveModel(arch, join(dir, 'arch.onnx'));
+    const x = seededTensor([2, 2, 5, 4], 13);
+    const want = tfjsPredict(ref, [x])[0]!;
+    const outputOf = async (file: string): Promise<Tensor> => {
+      const m = await loadModel(file);
+      return (await (await Session.create(m)).run({ [m.graph.inputs[0]!.name]: x })).outputs[m.graph.outputs[0]!.name] as Tensor;
+    };
+    const quiet = { stdout: () => undefined, stderr: () => undefined };
+    const convert = (out: string, ...extra: string[]) => main(['convert', join(dir, 'w.weights.h5'), join(dir, out), '--arch', join(dir, 'arch.onnx'), ...extra], quiet);
+    expect(await convert('flag.onnx', '--keras-data-format', 'channels_first')).toBe(0);
+    expectClose(await outputOf(join(dir, 'flag.onnx')), want, 1e-4, 1e-5, '--keras-data-format channels_first');
+    // without the flag the binder assumes channels_last and permutes the rows: different outputs
+    expect(await convert('default.onnx')).toBe(0);
+    const wrong = await outputOf(join(dir, 'default.onnx'));
+    const diff = Math.max(...Array.from(wrong.data as Float32Array, (v, i) => Math.abs(v - (want.data as Float32Array)[i]!)));
+    expect(diff).toBeGreaterThan(1e-3);
   });
 });
