@@ -38,6 +38,13 @@ const float = (value: number): Attr => ({ type: 'float', value });
 const str = (value: string): Attr => ({ type: 'string', value });
 const pos = (...shape: number[]): Init => ({ shape, positive: true });
 const f32 = (v: number[]): Tensor => Tensor.from('float32', [v.length], v);
+/** A GridSample case: X [2, 2, 4, 5], grid [2, 3, 2, 2] with coordinates spread over ±spread. */
+const gridSample = (name: string, attrs: AttrMap, spread: number): Case => ({
+  name: `GridSample ${name}`,
+  op: 'GridSample',
+  inputs: [[2, 2, 4, 5], { shape: [2, 3, 2, 2], values: Array.from({ length: 24 }, (_, i) => spread * Math.sin(1.7 * i + 0.3)) }],
+  attrs,
+});
 /** A Resize case: X [shape], roi (optional), scales or sizes, attributes. */
 const resize = (name: string, shape: number[], how: { scales?: number[]; sizes?: number[]; roi?: number[] }, attrs: AttrMap): Case => ({
   name: `Resize ${name}`,
@@ -190,6 +197,14 @@ const CASES: Case[] = [
   { name: 'AveragePool exclude pad', op: 'AveragePool', inputs: [[1, 2, 5, 5]], attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) } },
   { name: 'AveragePool include pad', op: 'AveragePool', inputs: [[1, 2, 4, 5]], attrs: { kernel_shape: ints([2, 3]), strides: ints([2, 1]), pads: ints([0, 1, 1, 1]), count_include_pad: int(1) } },
   { name: 'AveragePool ceil_mode', op: 'AveragePool', inputs: [[1, 1, 5, 5]], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]), ceil_mode: int(1) } },
+  gridSample('bilinear zeros', { mode: str('bilinear') }, 1.2),
+  gridSample('bilinear border align_corners', { mode: str('bilinear'), padding_mode: str('border'), align_corners: int(1) }, 1.3),
+  gridSample('bilinear reflection (several mirrorings)', { mode: str('bilinear'), padding_mode: str('reflection') }, 3.1),
+  gridSample('bilinear reflection align_corners', { mode: str('bilinear'), padding_mode: str('reflection'), align_corners: int(1) }, 2.2),
+  gridSample('bicubic zeros', { mode: str('bicubic') }, 1.2),
+  gridSample('bicubic border align_corners', { mode: str('bicubic'), padding_mode: str('border'), align_corners: int(1) }, 1.4),
+  gridSample('bicubic reflection', { mode: str('bicubic'), padding_mode: str('reflection') }, 2.6),
+  gridSample('nearest zeros (grid gradient 0)', { mode: str('nearest') }, 1.1),
   { name: 'GlobalAveragePool', op: 'GlobalAveragePool', inputs: [[2, 3, 3, 2]] },
   { name: 'GlobalMaxPool', op: 'GlobalMaxPool', inputs: [[2, 3, 3, 2]] },
   { name: 'Dropout inference', op: 'Dropout', inputs: [[2, 3]] },

@@ -2,7 +2,8 @@
  * Op-level gradients against PyTorch 1.13 for the ops whose gradient rules are not exercised by the
  * fixture models: F.pad (reflect, replicate = ONNX edge, circular = ONNX wrap, constant with
  * negative pads), F.interpolate (nearest, nearest-exact, bilinear and bicubic with and without
- * align_corners, sizes and scale factors) and nn.LSTM/GRU/RNN on pack_padded_sequence (per-row
+ * align_corners, sizes and scale factors), F.grid_sample (input and grid; bilinear, bicubic,
+ * nearest; zeros, border, reflection padding) and nn.LSTM/GRU/RNN on pack_padded_sequence (per-row
  * sequence_lens, bidirectional, initial states). Each case is one ONNX node; loss = Σ_k
  * sum(out_k · w_k) with PyTorch's weights; both the forward outputs and every input gradient must
  * match PyTorch's. Goldens (float64): fixtures/pytorch/make_grad_ops.py (torch 1.13, see
@@ -54,6 +55,14 @@ const resize = (name: string, by: 'sizes' | 'scales', attrs: AttrMap): OpCase =>
 });
 const linear = (ctm: string): AttrMap => ({ mode: str('linear'), coordinate_transformation_mode: str(ctm) });
 const cubic = (ctm: string): AttrMap => ({ mode: str('cubic'), cubic_coeff_a: float(-0.75), coordinate_transformation_mode: str(ctm) });
+const grid = (name: string, mode: string, padding: string, alignCorners: boolean): OpCase => ({
+  name,
+  op: 'GridSample',
+  inputs: ['@x0', '@x1'],
+  attrs: { mode: str(mode), padding_mode: str(padding), align_corners: int(alignCorners ? 1 : 0) },
+  outputs: 1,
+  tol: { rtol: 1e-9, atol: 1e-11 },
+});
 const recurrent = (name: string, op: string, hidden: number, bidirectional: boolean, states: number): OpCase => ({
   name,
   op,
@@ -80,6 +89,12 @@ const CASES: OpCase[] = [
   resize('bilinear_align_corners', 'sizes', linear('align_corners')),
   resize('bicubic_up', 'sizes', cubic('pytorch_half_pixel')),
   resize('bicubic_align_corners', 'sizes', cubic('align_corners')),
+  grid('grid_bilinear_zeros', 'bilinear', 'zeros', false),
+  grid('grid_bilinear_border_ac', 'bilinear', 'border', true),
+  grid('grid_bilinear_reflection', 'bilinear', 'reflection', false),
+  grid('grid_bicubic_zeros', 'bicubic', 'zeros', false),
+  grid('grid_bicubic_reflection_ac', 'bicubic', 'reflection', true),
+  grid('grid_nearest_border', 'nearest', 'border', false),
   recurrent('lstm_packed_bidirectional', 'LSTM', 4, true, 2),
   recurrent('gru_packed_bidirectional', 'GRU', 3, true, 1),
   recurrent('rnn_packed', 'RNN', 3, false, 0),

@@ -8,6 +8,7 @@
  * - MaxPool: scatter-add through the Indices output (the tape always asks MaxPool for it), either
  *   storage_order.
  * - AveragePool: depthwise ConvTranspose of (g / window count) with a ones kernel, then cropped.
+ * - GridSample: grid-sample.ts.
  * Spec: https://onnx.ai/onnx/operators/onnx__Conv.html, onnx__ConvTranspose.html, onnx__MaxPool.html
  */
 import type { AttrReader } from '../../ir/attrs.js';
@@ -16,6 +17,7 @@ import type { Node } from '../../ir/graph.js';
 import { Tensor } from '../../ir/tensor.js';
 import type { IrBuilder } from './builder.js';
 import type { GradRule } from './elementwise.js';
+import { gridSampleRule } from './grid-sample.js';
 
 const ints = (value: number[]) => ({ type: 'ints' as const, value });
 const int = (value: number) => ({ type: 'int' as const, value });
@@ -338,4 +340,5 @@ export const nnRules: Record<string, GradRule> = {
   GlobalAveragePool: globalAveragePoolRule,
   GlobalMaxPool: globalMaxPoolRule,
   Dropout: dropoutRule,
+  GridSample: gridSampleRule,
 };

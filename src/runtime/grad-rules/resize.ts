@@ -21,7 +21,8 @@ interface ResizeOpts {
   excludeOutside: boolean;
 }
 
-function cubicCoeffs(r: number, A: number): [number, number, number, number] {
+/** The four cubic convolution coefficients for fraction r (Keys, parameter A). */
+export function cubicCoeffs(r: number, A: number): [number, number, number, number] {
   const r1 = r + 1;
   const r2 = 1 - r;
   const r3 = 2 - r;
