@@ -61,6 +61,14 @@ export const elementwiseRules: Record<string, GradRule> = {
     const ge = b.mul(g, b.mul(n.outputs[0]!, b.op('Log', [x])));
     return [b.sumTo(ga, s.y, s.a), b.sumTo(ge, s.y, s.c)];
   },
+  // y = a − b·q with q = trunc(a/b) (fmod=1) or floor(a/b): ∂y/∂a = 1, ∂y/∂b = −q (q is piecewise constant).
+  Mod: (b, n, [g], a) => {
+    if (!g) return [undefined, undefined];
+    const s = binaryShapes(b, n);
+    const ratio = b.div(n.inputs[0]!, n.inputs[1]!);
+    const q = a.int('fmod', 0) ? b.mul(b.op('Sign', [ratio]), b.op('Floor', [b.op('Abs', [ratio])])) : b.op('Floor', [ratio]);
+    return [b.sumTo(g, s.y, s.a), b.sumTo(b.neg(b.mul(g, q)), s.y, s.c)];
+  },
   Max: minMax,
   Min: minMax,
   Sum: (b, n, [g]) => n.inputs.map((x) => (g ? b.sumTo(g, b.shape(n.outputs[0]!), b.shape(x)) : undefined)),

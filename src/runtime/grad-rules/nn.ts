@@ -7,7 +7,8 @@
  * - ConvTranspose: the mirror image (grad input = Conv, grad weight = the same weight-grad Conv).
  * - MaxPool: scatter-add through the Indices output (the tape always asks MaxPool for it), either
  *   storage_order.
- * - AveragePool: depthwise ConvTranspose of (g / window count) with a ones kernel, then cropped.
+ * - AveragePool: depthwise ConvTranspose of (g / window count) with a ones kernel, then cropped;
+ *   LpPool/GlobalLpPool the same window sum of g · y^(1−p), times sign(x)·|x|^(p−1).
  * - GridSample: grid-sample.ts.
  * Spec: https://onnx.ai/onnx/operators/onnx__Conv.html, onnx__ConvTranspose.html, onnx__MaxPool.html
  */
@@ -293,16 +294,50 @@ const averagePoolRule: GradRule = (b, n, [g], a) => {
   }
   const dt = b.dtypeOf(n.inputs[0]!);
   const inv = b.constant(Tensor.from(dt, [1, 1, ...outSp], Array.from(count, (c) => (c ? 1 / c : 0))), 'avgdiv');
+  return [windowSum(b, b.mul(g, inv), xs, ys, geo, dt)];
+};
+
+/**
+ * Σ over the pooling windows containing each input position of a per-output value `v` (shape of
+ * the pool output): a depthwise ConvTranspose with a ones kernel, covering padded coordinates,
+ * then cropped (or zero-extended, for ceil_mode windows) to the input.
+ */
+function windowSum(b: IrBuilder, v: string, xs: readonly number[], ys: readonly number[], geo: Geometry, dt: Tensor['dtype']): string {
   const C = xs[1]!;
+  const outSp = ys.slice(2);
   const ones = b.constant(Tensor.from(dt, [C, 1, ...geo.kernel], new Array<number>(C * geo.kernel.reduce((p, k) => p * k, 1)).fill(1)), 'ones');
-  const full = b.op('ConvTranspose', [b.mul(g, inv), ones], { strides: ints(geo.strides), dilations: ints(geo.dilations), group: int(C) });
-  // `full` covers padded coordinates [-padsBegin, ...): crop (or zero-extend) to the input.
+  const full = b.op('ConvTranspose', [v, ones], { strides: ints(geo.strides), dilations: ints(geo.dilations), group: int(C) });
   const fullSp = outSp.map((o, d) => (o - 1) * geo.strides[d]! + (geo.kernel[d]! - 1) * geo.dilations[d]! + 1);
   const extra = xs.slice(2).map((x, d) => Math.max(0, geo.padsBegin[d]! + x - fullSp[d]!));
   let src = full;
   if (extra.some((e) => e > 0)) src = b.op('Pad', [full, b.ints([0, 0, ...extra.map(() => 0), 0, 0, ...extra])]);
   const axes = xs.slice(2).map((_, i) => i + 2);
-  return [b.slice(src, geo.padsBegin, geo.padsBegin.map((p, d) => p + xs[d + 2]!), axes)];
+  return b.slice(src, geo.padsBegin, geo.padsBegin.map((p, d) => p + xs[d + 2]!), axes);
+}
+
+/**
+ * Lp pooling, y = (Σ_window |x|^p)^(1/p): ∂y/∂x = y^(1−p) · sign(x)·|x|^(p−1) for every window
+ * holding x; an all-zero window (y = 0) passes no gradient.
+ */
+function lpFactor(b: IrBuilder, x: string, y: string, p: number): { perOut: (g: string) => string; perIn: string } {
+  const zero = b.op('Equal', [y, b.scalar(0)]);
+  const yPow = b.op('Where', [zero, b.scalar(0), b.op('Pow', [b.op('Where', [zero, b.scalar(1), y]), b.scalar(1 - p)])]);
+  const perIn = p === 2 ? x : p === 1 ? b.op('Sign', [x]) : b.mul(b.op('Sign', [x]), b.op('Pow', [b.op('Abs', [x]), b.scalar(p - 1)]));
+  return { perOut: (g) => b.mul(g, yPow), perIn };
+}
+
+const lpPoolRule: GradRule = (b, n, [g], a) => {
+  if (!g) return [undefined];
+  const { xs, ys, geo } = poolShapes(b, n, a);
+  const f = lpFactor(b, n.inputs[0]!, n.outputs[0]!, a.float('p', 2));
+  return [b.mul(windowSum(b, f.perOut(g), xs, ys, geo, b.dtypeOf(n.inputs[0]!)), f.perIn)];
+};
+
+const globalLpPoolRule: GradRule = (b, n, [g], a) => {
+  if (!g) return [undefined];
+  const xs = b.shape(n.inputs[0]!);
+  const f = lpFactor(b, n.inputs[0]!, n.outputs[0]!, a.float('p', 2));
+  return [b.mul(b.expand(f.perOut(g), xs), f.perIn)];
 };
 
 const globalAveragePoolRule: GradRule = (b, n, [g]) => {
@@ -339,6 +374,8 @@ export const nnRules: Record<string, GradRule> = {
   AveragePool: averagePoolRule,
   GlobalAveragePool: globalAveragePoolRule,
   GlobalMaxPool: globalMaxPoolRule,
+  LpPool: lpPoolRule,
+  GlobalLpPool: globalLpPoolRule,
   Dropout: dropoutRule,
   GridSample: gridSampleRule,
 };

@@ -4,7 +4,8 @@
  * the opposite Pad, which also undoes cropping; edge/reflect/wrap: the transposed index table per
  * axis, see axis-map.ts), Resize (resize.ts),
  * Expand/Tile (sum back), Gather/GatherElements/GatherND (scatter-add), ScatterElements/ScatterND
- * (gather back), CenterCropPad (opposite Pad), Trilu (same mask).
+ * (gather back), CenterCropPad (opposite Pad), Trilu (same mask), ReverseSequence (itself),
+ * Compress (scatter back).
  * Spec for each forward op: https://onnx.ai/onnx/operators/
  */
 import type { AttrReader } from '../../ir/attrs.js';
@@ -156,6 +157,19 @@ export const shapeRules: Record<string, GradRule> = {
     const xs = b.shape(n.inputs[0]!);
     const idx = fullNdIndices(b, n.inputs[1]!, xs, a.int('batch_dims', 0));
     return [b.op('ScatterND', [b.zeros(xs, b.dtypeOf(n.inputs[0]!)), idx, g], { reduction: { type: 'string', value: 'add' } }), undefined];
+  },
+  // Reversing the first len[b] steps of every row is its own inverse.
+  ReverseSequence: (b, n, [g], a) => [g ? b.op('ReverseSequence', [g, n.inputs[1]!], { batch_axis: { type: 'int', value: a.int('batch_axis', 1) }, time_axis: { type: 'int', value: a.int('time_axis', 0) } }) : undefined, undefined],
+  Compress: (b, n, [g], a) => {
+    if (!g) return [undefined, undefined];
+    const xs = b.shape(n.inputs[0]!);
+    const keep: number[] = [];
+    b.intValues(n.inputs[1]!).forEach((c, i) => c !== 0 && keep.push(i));
+    if (a.has('axis')) return [gatherGrad(b, n.inputs[0]!, b.ints(keep), g, norm(a.int('axis'), xs.length))[0], undefined];
+    // No axis: the forward selects from the flattened input.
+    const total = xs.reduce((p, d) => p * d, 1);
+    const flat = b.op('ScatterElements', [b.zeros([total], b.dtypeOf(n.inputs[0]!)), b.ints(keep), g], { axis: { type: 'int', value: 0 } });
+    return [b.reshape(flat, xs), undefined];
   },
   ScatterElements: scatterRule,
   Scatter: scatterRule,
