@@ -5,7 +5,7 @@
  * rosetta/ort-node and rosetta/ort-web (lower is better for Rosetta), plus the largest output
  * difference against ort-node as a sanity check that all three computed the same thing.
  * A WebGPU column times the same sessions on Rosetta's WebGPU backend when this machine has an
- * adapter (without a GPU: `source scripts/webgpu-env.sh` first for SwiftShader), 'n/a' otherwise.
+ * adapter (without a usable GPU driver, SwiftShader from Debian's chromium when installed), 'n/a' otherwise.
  *
  * A benchmark, not a test: nothing here asserts speed. Options:
  *   --iterations N   timed runs per case (default 20)
@@ -25,7 +25,7 @@ import { Session } from '../src/runtime/session.js';
 import { loadModel } from '../src/node/model-io.js';
 import { seededRandom } from '../src/runtime/session.js';
 import { table } from '../src/cli/io.js';
-import { WebGpuBackend } from '../src/kernels/webgpu/index.js';
+import { createNodeWebGpuBackend } from '../src/node/webgpu-env.js';
 import { benchTrain, trainTable } from './train.js';
 
 const MODELS = fileURLToPath(new URL('../fixtures/models/', import.meta.url));
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   ortWeb.env.wasm.numThreads = 1;
   ortWeb.env.logLevel = 'error';
   const rows: (string | number)[][] = [];
-  const gpu = await WebGpuBackend.create().catch((e: unknown) => {
+  const gpu = await createNodeWebGpuBackend().catch((e: unknown) => {
     process.stderr.write(`webgpu column n/a: ${e instanceof Error ? e.message : String(e)}\n`);
     return undefined;
   });

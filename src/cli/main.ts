@@ -22,6 +22,7 @@ import { inspectCommand } from './inspect.js';
 import type { CliIo } from './io.js';
 import { runCommand } from './run.js';
 import '../kernels/webgpu/index.js'; // registers the 'webgpu' backend for --backend
+import { registerNodeWebGpu } from '../node/webgpu-env.js';
 
 export type { CliIo } from './io.js';
 
@@ -163,6 +164,7 @@ const processIo: CliIo = { stdout: (s) => process.stdout.write(s), stderr: (s) =
  * throws and never calls `process.exit`.
  */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  registerNodeWebGpu(); // `--backend webgpu` without a usable GPU driver: SwiftShader, if installed
   let code = 0;
   const p = program(io, (c) => {
     code = c;

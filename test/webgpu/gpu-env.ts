@@ -3,16 +3,12 @@
  * or SwiftShader's software Vulkan driver from Debian's chromium package (the same lookup as
  * scripts/webgpu-env.sh). `GPU_SKIP` is the visible skip reason when there is none.
  */
-import { existsSync } from 'node:fs';
 import { WebGpuBackend } from '../../src/kernels/webgpu/index.js';
+import { useSoftwareVulkan } from '../../src/node/webgpu-env.js';
 
-const SWIFTSHADER = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json'];
-
-// The Vulkan loader reads this when Dawn first enumerates adapters, so setting it here suffices.
-if (!process.env['VK_ICD_FILENAMES']) {
-  const icd = SWIFTSHADER.find((p) => existsSync(p));
-  if (icd) process.env['VK_ICD_FILENAMES'] = icd;
-}
+// Same software adapter on every machine that has it (the Vulkan loader reads the variable when
+// Dawn first enumerates adapters, so setting it here suffices).
+useSoftwareVulkan();
 
 let backend: WebGpuBackend | undefined;
 let reason = '';
