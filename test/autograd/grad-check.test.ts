@@ -214,6 +214,8 @@ const CASES: Case[] = [
   { name: 'LpPool p=1 dilated ceil_mode', op: 'LpPool', inputs: [[1, 1, 6, 6]], attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]), dilations: ints([2, 1]), ceil_mode: int(1), p: int(1) } },
   { name: 'GlobalLpPool p=2', op: 'GlobalLpPool', inputs: [[2, 3, 3, 2]] },
   { name: 'GlobalLpPool p=3', op: 'GlobalLpPool', inputs: [[2, 2, 4]], attrs: { p: int(3) } },
+  { name: 'MaxUnpool', op: 'MaxUnpool', inputs: [[1, 2, 2, 2]], consts: { 1: i64([0, 3, 9, 14, 17, 18, 28, 31], [1, 2, 2, 2]) }, attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) } },
+  { name: 'MaxUnpool output_shape, a repeated index', op: 'MaxUnpool', inputs: [[1, 1, 2, 2]], consts: { 1: i64([1, 1, 10, 15], [1, 1, 2, 2]), 2: i64([1, 1, 5, 5]) }, attrs: { kernel_shape: ints([2, 2]), strides: ints([2, 2]) } },
   { name: 'GlobalAveragePool', op: 'GlobalAveragePool', inputs: [[2, 3, 3, 2]] },
   { name: 'GlobalMaxPool', op: 'GlobalMaxPool', inputs: [[2, 3, 3, 2]] },
   { name: 'Dropout inference', op: 'Dropout', inputs: [[2, 3]] },

@@ -9,7 +9,7 @@
  *   storage_order.
  * - AveragePool: depthwise ConvTranspose of (g / window count) with a ones kernel, then cropped;
  *   LpPool/GlobalLpPool the same window sum of g · y^(1−p), times sign(x)·|x|^(p−1).
- * - GridSample: grid-sample.ts.
+ * - MaxUnpool: gather back from the written positions. GridSample: grid-sample.ts.
  * Spec: https://onnx.ai/onnx/operators/onnx__Conv.html, onnx__ConvTranspose.html, onnx__MaxPool.html
  */
 import type { AttrReader } from '../../ir/attrs.js';
@@ -340,6 +340,38 @@ const globalLpPoolRule: GradRule = (b, n, [g], a) => {
   return [b.mul(b.expand(f.perOut(g), xs), f.perIn)];
 };
 
+/**
+ * MaxUnpool writes x[i] at flat position j(i) of the output (re-ravelled when output_shape adds
+ * room), so x[i] receives g[j(i)]; a value overwritten by a later one with the same index gets 0.
+ */
+const maxUnpoolRule: GradRule = (b, n, [g], a) => {
+  if (!g) return [undefined, undefined, undefined];
+  const xs = b.shape(n.inputs[0]!);
+  const ys = b.shape(n.outputs[0]!);
+  const nd = xs.length - 2;
+  const kernel = a.ints('kernel_shape');
+  const strides = a.ints('strides', new Array<number>(nd).fill(1));
+  const pads = a.ints('pads', new Array<number>(2 * nd).fill(0));
+  const inferred = [xs[0]!, xs[1]!, ...xs.slice(2).map((d, i) => (d - 1) * strides[i]! + kernel[i]! - pads[i]! - pads[i + nd]!)];
+  const total = ys.reduce((p, d) => p * d, 1);
+  const pos = b.intValues(n.inputs[1]!).map((j0) => {
+    let j = j0;
+    let o = 0;
+    let stride = 1;
+    for (let d = inferred.length - 1; d >= 0; d--) {
+      o += (j % inferred[d]!) * stride;
+      j = Math.floor(j / inferred[d]!);
+      stride *= ys[d]!;
+    }
+    return o;
+  });
+  const last = new Map<number, number>();
+  pos.forEach((j, i) => last.set(j, i));
+  const idx = pos.map((j, i) => (last.get(j) === i ? j : total));
+  const flat = b.op('Pad', [b.reshape(g, [-1]), b.ints([0, 1])]);
+  return [b.reshape(b.op('Gather', [flat, b.ints(idx)], { axis: int(0) }), xs), undefined, undefined];
+};
+
 const globalAveragePoolRule: GradRule = (b, n, [g]) => {
   if (!g) return [undefined];
   const xs = b.shape(n.inputs[0]!);
@@ -375,6 +407,7 @@ export const nnRules: Record<string, GradRule> = {
   GlobalAveragePool: globalAveragePoolRule,
   GlobalMaxPool: globalMaxPoolRule,
   LpPool: lpPoolRule,
+  MaxUnpool: maxUnpoolRule,
   GlobalLpPool: globalLpPoolRule,
   Dropout: dropoutRule,
   GridSample: gridSampleRule,
