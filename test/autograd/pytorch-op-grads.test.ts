@@ -6,13 +6,14 @@
  * nearest; zeros, border, reflection padding) and nn.LSTM/GRU/RNN on pack_padded_sequence (per-row
  * sequence_lens, bidirectional, initial states). Each case is one ONNX node; loss = Σ_k
  * sum(out_k · w_k) with PyTorch's weights; both the forward outputs and every input gradient must
- * match PyTorch's. Goldens (float64): fixtures/pytorch/make_grad_ops.py (torch 1.13, see
+ * match PyTorch's; every case runs again as a float32 graph (looser tolerance), which checks that the
+ * rules' constants and masks follow the graph's dtype. Goldens (float64): fixtures/pytorch/make_grad_ops.py (torch 1.13, see
  * grad_ops.json), which also documents the layout conversions.
  */
 import { describe, expect, it } from 'vitest';
 import type { Attr, AttrMap } from '../../src/ir/graph.js';
 import { emptyGraph, makeNode } from '../../src/ir/graph.js';
-import { Tensor } from '../../src/ir/tensor.js';
+import { Tensor, toFloat32Array } from '../../src/ir/tensor.js';
 import { gradients } from '../../src/runtime/autograd.js';
 import { expectClose, loadFixture } from '../nn/helpers.js';
 
@@ -107,15 +108,20 @@ describe('op gradients match PyTorch 1.13 (float64)', () => {
     if (!t) throw new Error(`fixture grad_ops.npz has no ${c.name}.${key}`);
     return t;
   };
-  for (const c of CASES) {
-    it(`${c.name}: ${c.op} outputs and input gradients`, async () => {
+  /** float32 runs of the same cases: the rules' constants and masks follow the graph's dtype. */
+  const F32 = { rtol: 2e-4, atol: 2e-5 };
+  const cases = [...CASES.map((c) => ({ c, f32: false })), ...CASES.map((c) => ({ c, f32: true }))];
+  for (const { c, f32 } of cases) {
+    it(`${c.name}: ${c.op} outputs and input gradients${f32 ? ' (float32 graph)' : ''}`, async () => {
+      const tol = f32 ? F32 : c.tol;
+      const asRun = (t: Tensor): Tensor => (f32 && t.dtype === 'float64' ? new Tensor('float32', t.shape, toFloat32Array(t)) : t);
       const g = emptyGraph(c.name);
       const feeds = new Map<string, Tensor>();
       const wrt: string[] = [];
       const ins = c.inputs.map((ref) => {
         if (!ref) return '';
         const key = ref.slice(1);
-        const t = get(c, key);
+        const t = asRun(get(c, key));
         if (ref[0] === '=') g.initializers.set(key, t);
         else {
           g.inputs.push({ name: key, type: { kind: 'tensor', dtype: t.dtype, shape: t.shape.slice() } });
@@ -128,7 +134,7 @@ describe('op gradients match PyTorch 1.13 (float64)', () => {
       g.nodes.push(makeNode(c.op, ins, outs, c.attrs));
       let loss = '';
       outs.forEach((o, k) => {
-        g.initializers.set(`w${k}`, get(c, `w${k}`));
+        g.initializers.set(`w${k}`, asRun(get(c, `w${k}`)));
         g.nodes.push(makeNode('Mul', [o, `w${k}`], [`p${k}`]));
         g.nodes.push(makeNode('ReduceSum', [`p${k}`], [`s${k}`], { keepdims: int(0) }));
         if (k === 0) loss = 's0';
@@ -141,12 +147,13 @@ describe('op gradients match PyTorch 1.13 (float64)', () => {
       outs.forEach((o, k) => {
         const mine = tape.values.get(o)!;
         expect(mine.shape, `${o} shape`).toEqual(get(c, `out${k}`).shape);
-        expectClose(mine, get(c, `out${k}`), { ...c.tol, what: `${c.name} ${o}` });
+        expectClose(mine, get(c, `out${k}`), { ...tol, what: `${c.name} ${o}` });
       });
       for (const w of wrt) {
         const expected = get(c, /^x\d$/.test(w) ? `grad${w.slice(1)}` : `${w}.grad`);
         expect(grads.get(w)!.shape, `d/d${w} shape`).toEqual(expected.shape);
-        expectClose(grads.get(w)!, expected, { ...c.tol, what: `${c.name} d loss/d ${w}` });
+        expect(grads.get(w)!.dtype, `d/d${w} dtype`).toBe(f32 ? 'float32' : 'float64');
+        expectClose(grads.get(w)!, expected, { ...tol, what: `${c.name} d loss/d ${w}` });
       }
     });
   }
