@@ -6,7 +6,7 @@
  * Softmax/LogSoftmax/Hardmax use the opset-13 single-axis form (default axis -1).
  * Spec: https://onnx.ai/onnx/operators/
  */
-import { isBigIntDType, isFloatDType, isIntDType, type DType } from '../../ir/dtype.js';
+import { allocData, isBigIntDType, isFloatDType, isIntDType, type DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import { Tensor, sizeOf } from '../../ir/tensor.js';
 import { binaryMap, erf, finish, mapBigints, mapNumbers, numbersOf, valuesOf, workArray, type BigArray, type NumArray } from './elementwise-core.js';
@@ -41,7 +41,7 @@ const reluKernel: CpuKernel = (inputs, ctx) => {
   const x = tensorIn(inputs, 0, ctx);
   if (x.dtype === 'float32') {
     const a = x.data as Float32Array;
-    const o = new Float32Array(a.length);
+    const o = allocData('float32', a.length) as Float32Array;
     // SIMD mask-and (wasm-math.ts) when available: same results, bits included.
     if (wasmUnary('relu', a, o)) return [new Tensor('float32', x.shape, o)];
     // (v + |v|) / 2 has no data-dependent branch and is exact (v + v cannot overflow in float64);
@@ -98,7 +98,7 @@ function softmaxFamily(kind: 'softmax' | 'log' | 'hard'): CpuKernel {
     const { outer, len, inner } = axisSplit(t.shape, axis);
     if (kind !== 'hard' && t.dtype === 'float32' && inner === 1) {
       // Contiguous rows: the WebAssembly SIMD row kernel (wasm-math.ts), when available.
-      const o = new Float32Array(t.size);
+      const o = allocData('float32', t.size) as Float32Array;
       if (wasmSoftmaxRows(t.data as Float32Array, o, len, kind === 'log')) return [new Tensor('float32', t.shape, o)];
     }
     const x = numbersOf(t, ctx);
@@ -174,7 +174,7 @@ export const activationKernels: KernelTable = {
     const x = tensorIn(inputs, 0, ctx);
     if (x.dtype !== 'float32') return act(() => sigmoid)(inputs, ctx);
     const a = x.data as Float32Array;
-    const o = new Float32Array(a.length);
+    const o = allocData('float32', a.length) as Float32Array;
     if (wasmUnary('sigmoid', a, o)) return [new Tensor('float32', x.shape, o)];
     // 1 / (1 + e^-x) is safe in float64 for every float32 x (e^-x overflows to ∞ → 0, as it should).
     for (let i = 0; i < a.length; i++) o[i] = 1 / (1 + Math.exp(-a[i]!));
@@ -189,7 +189,7 @@ export const activationKernels: KernelTable = {
   Softplus: (inputs, ctx) => {
     const x = tensorIn(inputs, 0, ctx);
     if (x.dtype === 'float32') {
-      const o = new Float32Array(x.size);
+      const o = allocData('float32', x.size) as Float32Array;
       if (wasmUnary('softplus', x.data as Float32Array, o)) return [new Tensor('float32', x.shape, o)];
     }
     return softplusJs(inputs, ctx);
@@ -214,7 +214,7 @@ export const activationKernels: KernelTable = {
     if (x.dtype === 'float32' && (approx === 'tanh' || approx === 'none')) {
       // The SIMD kernels (wasm-math.ts), when available: x·sigmoid(2y) = 0.5·x·(1 + tanh(y)), and
       // 0.5·x·(1 + erf(x/√2)) with 1 + erf taken as erfc in the negative tail (no cancellation).
-      const o = new Float32Array(x.size);
+      const o = allocData('float32', x.size) as Float32Array;
       if (wasmUnary(approx === 'tanh' ? 'geluTanh' : 'geluErf', x.data as Float32Array, o)) return [new Tensor('float32', x.shape, o)];
     }
     return geluJs(inputs, ctx);

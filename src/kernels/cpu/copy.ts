@@ -7,7 +7,7 @@
  * width instead of one per dtype, preserves NaN payloads and int64 bits exactly, and avoids BigInt
  * boxing. Strings (plain arrays) take the same paths with a word width of 1.
  */
-import type { DType, TensorData } from '../../ir/dtype.js';
+import { allocData, type DType, type TensorData } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import { checkedSize, stridesOf, Tensor } from '../../ir/tensor.js';
 
@@ -292,6 +292,13 @@ export function int64Tensor(shape: readonly number[], values: ArrayLike<number>)
 
 /** Copy of a tensor's storage (same dtype and shape, new buffer). */
 export function cloneTensor(t: Tensor, shape: readonly number[] = t.shape): Tensor {
+  // Pooled dtypes take their storage from allocData (buffer-pool.ts), so a clone the executor
+  // later recycles does not cost fresh pages; the rest slice.
+  if (t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'int64') {
+    const d = allocData(t.dtype, t.size) as Float32Array;
+    d.set(t.data as Float32Array);
+    return new Tensor(t.dtype, shape, d);
+  }
   const data = Array.isArray(t.data) ? t.data.slice() : t.data.slice();
   return new Tensor(t.dtype, shape, data);
 }

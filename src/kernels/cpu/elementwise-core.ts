@@ -300,7 +300,7 @@ export function f32Binary(op: F32Op, a: Tensor, b: Tensor, outShape: readonly nu
   const fullA = pa.kind === 'full';
   const fullB = pb.kind === 'full';
   if (!(fullA && (fullB || pb.kind === 'block')) && !(fullB && pa.kind === 'block')) return undefined;
-  const o = new Float32Array(pa.n);
+  const o = allocData('float32', pa.n) as Float32Array;
   if (fullA && fullB) FLAT[op](x, y, o);
   else if (fullA) block(op, x, y, o, pb);
   else block(op === 'sub' ? 'rsub' : op === 'div' ? 'rdiv' : op, y, x, o, pa);

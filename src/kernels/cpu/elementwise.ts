@@ -8,7 +8,7 @@
  * Integer division truncates (C semantics, as the reference implementation's numpy casts do);
  * integer results wrap like the fixed-width types they are stored in.
  */
-import { isBigIntDType, isFloatDType, isIntDType, type DType } from '../../ir/dtype.js';
+import { allocData, isBigIntDType, isFloatDType, isIntDType, type DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import { Tensor } from '../../ir/tensor.js';
 import { activationKernels } from './activations.js';
@@ -44,7 +44,7 @@ function unary(f: (x: number) => number, accept: (d: DType) => boolean = floatis
   return (inputs, ctx) => {
     const x = tensorIn(inputs, 0, ctx);
     if (f32 && x.dtype === 'float32') {
-      const o = new Float32Array(x.size);
+      const o = allocData('float32', x.size) as Float32Array;
       f32(x.data as Float32Array, o);
       return [new Tensor('float32', x.shape, o)];
     }

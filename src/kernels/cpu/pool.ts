@@ -9,11 +9,12 @@
  * https://onnx.ai/onnx/operators/onnx__LpPool.html, https://onnx.ai/onnx/operators/onnx__MaxUnpool.html,
  * https://onnx.ai/onnx/operators/onnx__MaxRoiPool.html
  */
+import { allocData } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
 import { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
 import type { KernelContext, KernelTable } from './kernel.js';
-import { type Geometry, INT64_HI, INT64_LO, attrError, int64Words, floatData, floatTensor, isFloatKernelDType, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
+import { type Geometry, INT64_HI, INT64_LO, attrError, int64Words, floatAlloc, floatData, floatTensor, isFloatKernelDType, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
 import { dtypeError, tensorIn, toNumbers, optTensorIn } from './util.js';
 import { wasmMaxPool2x2 } from './wasm-eltwise.js';
 
@@ -253,10 +254,10 @@ function MaxPool(inputs: readonly (Value | undefined)[], ctx: KernelContext): Va
   const colMajor = ctx.attrs.int('storage_order', 0) === 1;
   const wantIdx = ctx.node.outputs.length > 1 && ctx.node.outputs[1] !== '';
   const n = outShape.reduce((a, b) => a * b, 1);
-  const arg = wantIdx ? new BigInt64Array(n) : undefined;
+  const arg = wantIdx ? (allocData('int64', n) as BigInt64Array) : undefined;
   let y: Tensor;
   if (isFloatKernelDType(x.dtype)) {
-    const out = x.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+    const out = floatAlloc(x.dtype, n);
     pool3(p, floatData(x, ctx), out, 'max', 0, arg, colMajor);
     y = floatTensor(x.dtype, outShape, out);
   } else if (x.dtype === 'int8' || x.dtype === 'uint8') {
