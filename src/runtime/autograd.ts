@@ -124,7 +124,7 @@ export class TapeRecorder implements Tape {
     const which = cond.get(0) !== 0 ? 'then_branch' : 'else_branch';
     const branch = new AttrReader(node.attrs, node).graph(which);
     if (!branch) throw new RosettaError('E_INVALID_GRAPH', `If has no ${which}`, { where: { node: node.name } });
-    if (branch.outputs.length < node.outputs.filter((o) => o).length) throw new RosettaError('E_INVALID_GRAPH', `If ${which} returns ${branch.outputs.length} values for ${node.outputs.length} outputs`, { where: { node: node.name } });
+    if (branch.outputs.length < node.outputs.length) throw new RosettaError('E_INVALID_GRAPH', `If ${which} returns ${branch.outputs.length} values for ${node.outputs.length} outputs`, { where: { node: node.name } });
     const prefix = `${node.name || node.outputs[0]}::${which}${this.uid++}::`;
     const local = new Map<string, string>();
     for (const k of branch.initializers.keys()) local.set(k, prefix + k);

@@ -4,7 +4,7 @@
  * the Session computes it with the real If kernel (which runs the subgraph itself, independently
  * of the tape's inlining). Covers outer-scope captures, branch initializers, a branch-local name
  * that shadows an outer one, and a nested If capturing a branch-local value. Loop stays
- * unsupported and says so.
+ * unsupported and says so; malformed If nodes fail with typed errors, never a TypeError.
  */
 import { describe, expect, it } from 'vitest';
 import { isRosettaError } from '../../src/ir/errors.js';
@@ -106,5 +106,39 @@ describe('gradients through If (the taken branch)', () => {
     }
     expect(isRosettaError(err) && err.code).toBe('E_UNSUPPORTED_OP');
     expect(String((err as Error).message)).toMatch(/Loop and Scan/);
+  });
+});
+
+describe('If on the tape: malformed nodes fail with typed errors', () => {
+  const x = Tensor.from('float64', [2], [1, 2]);
+  async function failure(g: Graph): Promise<string> {
+    try {
+      await gradients(g, { x }, 'y', ['x']);
+    } catch (e) {
+      return isRosettaError(e) ? e.code : `not a RosettaError: ${String(e)}`;
+    }
+    return 'no error';
+  }
+  const ifGraph = (cond: Tensor, thenB: Graph | undefined, outputs = ['y']): Graph => {
+    const g = emptyGraph('bad-if');
+    g.inputs.push({ name: 'x' });
+    g.initializers.set('cond', cond);
+    g.nodes.push(makeNode('If', ['cond'], outputs, thenB ? { then_branch: graphAttr(thenB), else_branch: graphAttr(thenB) } : {}));
+    g.outputs.push({ name: 'y' });
+    return g;
+  };
+  const ok = branch('b', [makeNode('Neg', ['x'], ['nx'])], ['nx']);
+  it('a condition with more than one value (E_SHAPE_MISMATCH)', async () => {
+    expect(await failure(ifGraph(new Tensor('bool', [2], Uint8Array.from([1, 0])), ok))).toBe('E_SHAPE_MISMATCH');
+  });
+  it('a missing branch (E_INVALID_GRAPH)', async () => {
+    expect(await failure(ifGraph(bool(true), undefined))).toBe('E_INVALID_GRAPH');
+  });
+  it('a branch with fewer outputs than the node, even with an empty output slot (E_INVALID_GRAPH)', async () => {
+    const two = branch('b2', [makeNode('Neg', ['x'], ['n1']), makeNode('Abs', ['x'], ['n2'])], ['n1', 'n2']);
+    expect(await failure(ifGraph(bool(true), two, ['y', '', 'z']))).toBe('E_INVALID_GRAPH');
+  });
+  it('a branch reading a value nobody produces (E_INVALID_GRAPH)', async () => {
+    expect(await failure(ifGraph(bool(false), branch('b', [makeNode('Neg', ['nowhere'], ['n'])], ['n'])))).toBe('E_INVALID_GRAPH');
   });
 });
