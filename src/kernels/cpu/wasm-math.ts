@@ -1,6 +1,6 @@
 /**
  * WebAssembly SIMD (f32x4) kernels for the float32 transcendental ops and row reductions that
- * dominate activation-heavy models: Exp, Log, Tanh, Sigmoid, Erf, Softplus, Gelu (both forms), Softmax and
+ * dominate activation-heavy models: Exp, Log, Tanh, Sigmoid, Erf, Softplus, Gelu (both forms), Relu, Softmax and
  * LogSoftmax rows, and sum/max over a contiguous trailing axis. The plain-JS loops in
  * elementwise.ts, activations.ts and reduce.ts stay the reference and the fallback: every entry
  * point here returns false when SIMD is unavailable (see `instantiateKernels` in wasm-emit.ts), and
