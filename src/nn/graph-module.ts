@@ -6,8 +6,9 @@
  * trace — so src/nn losses, `backward()` and the optimizers fine-tune imported models unchanged.
  */
 import { RosettaError } from '../ir/errors.js';
-import { topoSort, type Graph, type Model } from '../ir/graph.js';
+import { nodeDependencies, topoSort, type Graph, type Model } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
+import { renameCaptures } from '../runtime/autograd.js';
 import { Module } from './module.js';
 import { Buffer, Parameter } from './parameter.js';
 import type { Var } from './trace.js';
@@ -77,7 +78,14 @@ export class GraphModule extends Module {
     for (const node of topoSort(this.graph)) {
       const ins = node.inputs.map((n) => (n ? get(n) : undefined));
       const bnTrain = this.training && this.batchNorm === 'batch' && node.opType === 'BatchNormalization' && node.domain === '' && !node.attrs.training_mode?.value;
-      const attrs = bnTrain ? { ...node.attrs, training_mode: { type: 'int' as const, value: 1 } } : node.attrs;
+      let attrs = bnTrain ? { ...node.attrs, training_mode: { type: 'int' as const, value: 1 } } : node.attrs;
+      const captured = nodeDependencies(node).slice(node.inputs.length);
+      if (captured.length) {
+        // Subgraphs (If branches) read enclosing values by the graph's names; on the trace those
+        // values have the trace's names (parameters, earlier outputs), so the branches are renamed.
+        const renamed = new Map(captured.map((c) => [c, get(c).name]));
+        attrs = Object.fromEntries(Object.entries(attrs).map(([k, a]) => [k, renameCaptures(a, renamed)]));
+      }
       const outs = t.opN(node.opType, ins, attrs, bnTrain ? 3 : node.outputs.length, { domain: node.domain, scope: node.scope });
       if (bnTrain) {
         for (const k of [3, 4]) {

@@ -204,7 +204,7 @@ export class TapeRecorder implements Tape {
 }
 
 /** A nested subgraph attribute with its captured (outer) references to renamed values renamed. */
-function renameCaptures(a: Attr, renamed: ReadonlyMap<string, string>): Attr {
+export function renameCaptures(a: Attr, renamed: ReadonlyMap<string, string>): Attr {
   if (a.type !== 'graph' && a.type !== 'graphs') return a;
   const one = (g: Graph): Graph => {
     const own = new Set<string>([...g.inputs.map((v) => v.name), ...g.initializers.keys(), ...g.nodes.flatMap((n) => n.outputs)]);
