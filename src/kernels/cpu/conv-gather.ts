@@ -19,6 +19,7 @@
  */
 import { sgemmGather, stridedA, type GatherB } from './gemm.js';
 import type { ConvShapes } from './conv.js';
+import { plane } from './nn-util.js';
 
 /** Float32 work buffers for the padded planes and relaid kernels, reused across calls (kernels run one at a time). */
 let planes: Float32Array = new Float32Array(0);
@@ -32,29 +33,6 @@ function grow(buf: Float32Array, n: number, keep: (b: Float32Array) => void): Fl
   const b = new Float32Array(n <= KEEP_MAX ? Math.min(KEEP_MAX, Math.max(n, Math.floor(buf.length * 1.5))) : n);
   if (n <= KEEP_MAX) keep(b);
   return b;
-}
-
-/** 2-D view of the geometry (1-D: height 1). */
-function geometry2d(s: ConvShapes) {
-  const g = s.geom;
-  const two = s.inSpatial.length === 2;
-  const last = s.inSpatial.length - 1;
-  return {
-    H: two ? s.inSpatial[0]! : 1,
-    W: s.inSpatial[last]!,
-    KH: two ? g.kernel[0]! : 1,
-    KW: g.kernel[last]!,
-    OH: two ? g.outSpatial[0]! : 1,
-    OW: g.outSpatial[last]!,
-    sh: two ? g.strides[0]! : 1,
-    sw: g.strides[last]!,
-    dh: two ? g.dilations[0]! : 1,
-    dw: g.dilations[last]!,
-    pt: two ? g.padBegin[0]! : 0,
-    pl: g.padBegin[last]!,
-    pb: two ? g.padEnd[0]! : 0,
-    pr: g.padEnd[last]!,
-  };
 }
 
 /** dst[d..d+n) = src[s..s+n): a loop for short runs (a subarray per call costs more than ~30 floats). */
@@ -90,7 +68,7 @@ const WINDOW_FORM_BELOW = 64;
  */
 export function convGather(s: ConvShapes, x: Float32Array, w: Float32Array, bias: Float32Array | undefined, out: Float32Array): boolean {
   if (s.group !== 1 || s.inSpatial.length > 2) return false;
-  const g = geometry2d(s);
+  const g = plane(s.inSpatial, s.geom);
   const outSize = g.OH * g.OW;
   if (outSize === 0 || s.N === 0) return false;
   if (outSize < WINDOW_FORM_BELOW && g.dh === 1 && g.dw === 1) return windowForm(s, g, x, w, bias, out);
@@ -100,7 +78,7 @@ export function convGather(s: ConvShapes, x: Float32Array, w: Float32Array, bias
   return false;
 }
 
-type G = ReturnType<typeof geometry2d>;
+type G = ReturnType<typeof plane>;
 
 function tapForm(s: ConvShapes, g: G, x: Float32Array, w: Float32Array, bias: Float32Array | undefined, out: Float32Array): boolean {
   const { N, C, M } = s;

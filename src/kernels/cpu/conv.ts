@@ -15,7 +15,7 @@ import { convGather } from './conv-gather.js';
 import { activeGemmKernel, dgemm, sgemm, sgemmImplicitB, type GemmFn, type PanelPacker } from './gemm.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { zeroPoints } from './matmul.js';
-import { type FloatArr, type Geometry, attrError, floatAlloc, floatData, floatTensor, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
+import { type FloatArr, type Geometry, attrError, plane, floatAlloc, floatData, floatTensor, numData, numTensor, shapeError, sizeChecked, windowGeometry } from './nn-util.js';
 import { dtypeError, optTensorIn, tensorIn } from './util.js';
 
 /** Shapes of a convolution: x [N, C, ...in], w [M, C/group, ...k]. */
@@ -42,29 +42,6 @@ export function convShapes(x: Tensor, w: Tensor, ctx: KernelContext): ConvShapes
   const inSpatial = x.shape.slice(2);
   const geom = windowGeometry(inSpatial, kernel, ctx);
   return { N, C, M, group, inSpatial, geom };
-}
-
-/**
- * A 1-D or 2-D window geometry as a 2-D plane (1-D: height 1, no vertical stride/pad), so the
- * im2col variants below share one set of loops. Computed once per call, never per element.
- */
-function plane(inSpatial: number[], g: Geometry) {
-  const two = inSpatial.length === 2;
-  const last = inSpatial.length - 1;
-  return {
-    H: two ? inSpatial[0]! : 1,
-    W: inSpatial[last]!,
-    KH: two ? g.kernel[0]! : 1,
-    KW: g.kernel[last]!,
-    OH: two ? g.outSpatial[0]! : 1,
-    OW: g.outSpatial[last]!,
-    sh: two ? g.strides[0]! : 1,
-    sw: g.strides[last]!,
-    dh: two ? g.dilations[0]! : 1,
-    dw: g.dilations[last]!,
-    pt: two ? g.padBegin[0]! : 0,
-    pl: g.padBegin[last]!,
-  };
 }
 
 /**

@@ -99,6 +99,30 @@ export interface Geometry {
 }
 
 /**
+ * A 1-D or 2-D window geometry as a 2-D plane (1-D: height 1, no vertical stride/pad), so the
+ * convolution loops (im2col variants, conv-gather.ts) are written once for both. Computed once
+ * per call, never per element.
+ */
+export function plane(inSpatial: readonly number[], g: Geometry) {
+  const two = inSpatial.length === 2;
+  const last = inSpatial.length - 1;
+  return {
+    H: two ? inSpatial[0]! : 1,
+    W: inSpatial[last]!,
+    KH: two ? g.kernel[0]! : 1,
+    KW: g.kernel[last]!,
+    OH: two ? g.outSpatial[0]! : 1,
+    OW: g.outSpatial[last]!,
+    sh: two ? g.strides[0]! : 1,
+    sw: g.strides[last]!,
+    dh: two ? g.dilations[0]! : 1,
+    dw: g.dilations[last]!,
+    pt: two ? g.padBegin[0]! : 0,
+    pl: g.padBegin[last]!,
+  };
+}
+
+/**
  * Resolve auto_pad / pads / strides / dilations / ceil_mode into explicit geometry, as the ONNX
  * spec defines for Conv and the pooling ops. `kernel` comes from kernel_shape or the weight.
  */
