@@ -12,7 +12,9 @@
  * (IEEE 754 binary64, no fused multiply-add in WebAssembly), in the same order.
  *
  * Data moves as in wasm-math.ts: blocks of at most `CHUNK` elements are copied into the module's
- * memory with `TypedArray.set`, processed, and copied out, so each block stays in L2.
+ * memory with `TypedArray.set`, processed, and copied out, so each block stays in L2. Adam's
+ * float64 moments may instead live in a `wasmAdamArena` (a module instance and memory per
+ * optimizer, never grown) and are then updated where they lie.
  * Spec: https://webassembly.github.io/spec/core/binary/instructions.html#vector-instructions
  */
 import {
@@ -41,7 +43,7 @@ import {
   v128Store,
   type WasmFunc,
 } from './wasm-emit.js';
-import { Fn, f4, v, type Code } from './wasm-math.js';
+import { Fn, f4, type Code } from './wasm-math.js';
 
 const I32_SHR_U = 0x76;
 const op1 = (opcode: number) => (a: Code): Code => [...a, ...simd(opcode)];
