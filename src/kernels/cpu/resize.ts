@@ -19,13 +19,14 @@ import { roundHalfEven } from './quant.js';
 import { dtypeError, normAxis, optTensorIn, tensorIn, toNumbers } from './util.js';
 
 /** Taps for one output coordinate along one axis; index −1 marks "use extrapolation_value". */
-interface AxisTaps {
+export interface AxisTaps {
   n: number;
   idx: Int32Array;
   w: Float64Array;
 }
 
-function cubicCoeffs(r: number, A: number): [number, number, number, number] {
+/** The four cubic convolution coefficients for fraction r (Keys, parameter A). */
+export function cubicCoeffs(r: number, A: number): [number, number, number, number] {
   const r1 = r + 1;
   const r2 = 1 - r;
   const r3 = 2 - r;
@@ -37,7 +38,7 @@ function cubicCoeffs(r: number, A: number): [number, number, number, number] {
   ];
 }
 
-interface ResizeOpts {
+export interface ResizeOpts {
   mode: string;
   ctm: string;
   nearestMode: string;
@@ -51,7 +52,7 @@ interface ResizeOpts {
  * step: the reference computes with float32 scales (and onnxruntime in float), and nearest/floor
  * decisions at exact .0/.5 boundaries depend on it.
  */
-function originalCoord(x: number, scale: number, inLen: number, outLen: number, outInt: number, ctm: string, roiStart: number, roiEnd: number, ctx: KernelContext): number {
+function originalCoord(x: number, scale: number, inLen: number, outLen: number, outInt: number, ctm: string, roiStart: number, roiEnd: number, fail: (msg: string) => never): number {
   const f = Math.fround;
   switch (ctm) {
     case 'half_pixel':
@@ -73,11 +74,11 @@ function originalCoord(x: number, scale: number, inLen: number, outLen: number, 
     case 'tf_crop_and_resize':
       return outLen > 1 ? roiStart * (inLen - 1) + (x * (roiEnd - roiStart) * (inLen - 1)) / (outLen - 1) : 0.5 * (roiStart + roiEnd) * (inLen - 1);
     default:
-      throw attrError(ctx, `unknown coordinate_transformation_mode '${ctm}'`);
+      return fail(`unknown coordinate_transformation_mode '${ctm}'`);
   }
 }
 
-function nearestIndex(x: number, mode: string, ctx: KernelContext): number {
+function nearestIndex(x: number, mode: string, fail: (msg: string) => never): number {
   const f = Math.floor(x);
   if (x === f) return f;
   switch (mode) {
@@ -90,17 +91,22 @@ function nearestIndex(x: number, mode: string, ctx: KernelContext): number {
     case 'ceil':
       return f + 1;
     default:
-      throw attrError(ctx, `unknown nearest_mode '${mode}'`);
+      return fail(`unknown nearest_mode '${mode}'`);
   }
 }
 
-function axisTaps(inLen: number, outLen: number, scale: number, roiStart: number, roiEnd: number, o: ResizeOpts, ctx: KernelContext): AxisTaps {
+/**
+ * The tap table of one axis (one entry per output coordinate). Shared with Resize's gradient rule
+ * (src/runtime/grad-rules/resize.ts), which applies the same table transposed; `fail` throws the
+ * caller's error for an unknown mode.
+ */
+export function axisTaps(inLen: number, outLen: number, scale: number, roiStart: number, roiEnd: number, o: ResizeOpts, fail: (msg: string) => never): AxisTaps {
   const n = o.mode === 'nearest' ? 1 : o.mode === 'linear' ? 2 : 4;
   const idx = new Int32Array(outLen * n);
   const w = new Float64Array(outLen * n);
   for (let x = 0; x < outLen; x++) {
     // The reference uses the unrounded resized length (scale · inLen), not the integer output size.
-    const xo = originalCoord(x, scale, inLen, Math.fround(scale * inLen), outLen, o.ctm, roiStart, roiEnd, ctx);
+    const xo = originalCoord(x, scale, inLen, Math.fround(scale * inLen), outLen, o.ctm, roiStart, roiEnd, fail);
     const base = x * n;
     if (o.ctm === 'tf_crop_and_resize' && (xo < 0 || xo > inLen - 1)) {
       idx.fill(-1, base, base + n);
@@ -108,7 +114,7 @@ function axisTaps(inLen: number, outLen: number, scale: number, roiStart: number
     }
     const clampI = (i: number): number => (i < 0 ? 0 : i >= inLen ? inLen - 1 : i);
     if (n === 1) {
-      idx[base] = clampI(nearestIndex(xo, o.nearestMode, ctx));
+      idx[base] = clampI(nearestIndex(xo, o.nearestMode, fail));
       w[base] = 1;
       continue;
     }
@@ -203,7 +209,9 @@ function Resize(inputs: readonly (Value | undefined)[], ctx: KernelContext): Val
     const outLen = outShape[ax]!;
     const identity = inLen === outLen && scales[ax] === 1 && o.ctm !== 'tf_crop_and_resize';
     if (identity) continue;
-    const taps = axisTaps(inLen, outLen, scales[ax]!, roiStart[ax]!, roiEnd[ax]!, o, ctx);
+    const taps = axisTaps(inLen, outLen, scales[ax]!, roiStart[ax]!, roiEnd[ax]!, o, (m) => {
+      throw attrError(ctx, m);
+    });
     const outer = shape.slice(0, ax).reduce((p, q) => p * q, 1);
     const inner = shape.slice(ax + 1).reduce((p, q) => p * q, 1);
     const next = new Float64Array(sizeChecked([outer, outLen, inner], ctx));

@@ -16,7 +16,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { roundHalfEven } from '../../kernels/cpu/quant.js';
 import { onnxCode } from './builder.js';
 import type { GradRule } from './elementwise.js';
-import { cubicCoeffs } from './resize.js';
+import { cubicCoeffs } from '../../kernels/cpu/resize.js';
 
 const int = (value: number) => ({ type: 'int' as const, value });
 

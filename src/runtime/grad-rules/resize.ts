@@ -12,103 +12,14 @@ import { RosettaError } from '../../ir/errors.js';
 import type { IrBuilder } from './builder.js';
 import { axisAdjoint, isIdentityMap, type AxisMap } from './axis-map.js';
 import type { GradRule } from './elementwise.js';
+import { axisTaps, type ResizeOpts } from '../../kernels/cpu/resize.js';
 
-interface ResizeOpts {
-  mode: string;
-  ctm: string;
-  nearestMode: string;
-  A: number;
-  excludeOutside: boolean;
-}
-
-/** The four cubic convolution coefficients for fraction r (Keys, parameter A). */
-export function cubicCoeffs(r: number, A: number): [number, number, number, number] {
-  const r1 = r + 1;
-  const r2 = 1 - r;
-  const r3 = 2 - r;
-  return [
-    ((A * r1 - 5 * A) * r1 + 8 * A) * r1 - 4 * A,
-    ((A + 2) * r - (A + 3)) * r * r + 1,
-    ((A + 2) * r2 - (A + 3)) * r2 * r2 + 1,
-    ((A * r3 - 5 * A) * r3 + 8 * A) * r3 - 4 * A,
-  ];
-}
-
-/** Output coordinate → input coordinate (`outLen` is the unrounded resized length scale · inLen). */
-function originalCoord(x: number, scale: number, inLen: number, outLen: number, outInt: number, ctm: string, roiStart: number, roiEnd: number): number {
-  const f = Math.fround;
-  switch (ctm) {
-    case 'half_pixel':
-      return f(f(f(x + 0.5) / scale) - 0.5);
-    case 'half_pixel_symmetric': {
-      const adj = f(outInt / outLen);
-      const center = f(inLen / 2);
-      const offset = f(center * f(1 - adj));
-      return f(offset + f(f(f(x + 0.5) / scale) - 0.5));
-    }
-    case 'pytorch_half_pixel':
-      return outLen > 1 ? f(f(f(x + 0.5) / scale) - 0.5) : 0;
-    case 'align_corners':
-      return outLen === 1 ? 0 : f(f(x * (inLen - 1)) / f(outLen - 1));
-    case 'asymmetric':
-      return f(x / scale);
-    case 'tf_half_pixel_for_nn':
-      return f(f(x + 0.5) / scale);
-    case 'tf_crop_and_resize':
-      return outLen > 1 ? roiStart * (inLen - 1) + (x * (roiEnd - roiStart) * (inLen - 1)) / (outLen - 1) : 0.5 * (roiStart + roiEnd) * (inLen - 1);
-  }
-  throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Resize coordinate_transformation_mode '${ctm}' is unknown`);
-}
-
-function nearestIndex(x: number, mode: string): number {
-  const f = Math.floor(x);
-  if (x === f) return f;
-  switch (mode) {
-    case 'round_prefer_floor':
-      return x - f <= 0.5 ? f : f + 1;
-    case 'round_prefer_ceil':
-      return x - f < 0.5 ? f : f + 1;
-    case 'floor':
-      return f;
-    case 'ceil':
-      return f + 1;
-  }
-  throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Resize nearest_mode '${mode}' is unknown`);
-}
-
-/** The taps of one axis; −1 marks tf_crop_and_resize's extrapolation (no input). */
+/** The taps of one axis, from the forward kernel's own table; −1 marks tf_crop_and_resize's extrapolation (no input). */
 function resizeAxisMap(inLen: number, outLen: number, scale: number, roiStart: number, roiEnd: number, o: ResizeOpts): AxisMap {
-  const n = o.mode === 'nearest' ? 1 : o.mode === 'linear' ? 2 : 4;
-  const idx = new Int32Array(outLen * n);
-  const w = new Float64Array(outLen * n);
-  const clampI = (i: number): number => (i < 0 ? 0 : i >= inLen ? inLen - 1 : i);
-  for (let x = 0; x < outLen; x++) {
-    const xo = originalCoord(x, scale, inLen, Math.fround(scale * inLen), outLen, o.ctm, roiStart, roiEnd);
-    const base = x * n;
-    if (o.ctm === 'tf_crop_and_resize' && (xo < 0 || xo > inLen - 1)) {
-      idx.fill(-1, base, base + n);
-      continue;
-    }
-    if (n === 1) {
-      idx[base] = clampI(nearestIndex(xo, o.nearestMode));
-      w[base] = 1;
-      continue;
-    }
-    const fl = Math.floor(xo);
-    const r = xo - fl;
-    const first = n === 2 ? fl : fl - 1;
-    const c = n === 2 ? [1 - r, r] : cubicCoeffs(r, o.A);
-    let sum = 0;
-    for (let k = 0; k < n; k++) {
-      const i = first + k;
-      const wk = o.excludeOutside && (i < 0 || i >= inLen) ? 0 : c[k]!;
-      idx[base + k] = clampI(i);
-      w[base + k] = wk;
-      sum += wk;
-    }
-    if (o.excludeOutside && sum !== 0) for (let k = 0; k < n; k++) w[base + k]! /= sum;
-  }
-  return { inLen, outLen, n, idx, w };
+  const t = axisTaps(inLen, outLen, scale, roiStart, roiEnd, o, (m) => {
+    throw new RosettaError('E_UNSUPPORTED_OP', `autograd: Resize with ${m}`);
+  });
+  return { inLen, outLen, n: t.n, idx: t.idx, w: t.w };
 }
 
 /** Per-axis scales as the forward computes them: from `scales`, or from `sizes` and the aspect-ratio policy. */
