@@ -308,7 +308,7 @@ function expm1NegV(fn: Fn, ain: Code): Code {
  * rounds to 1), tanh|x| = −y/(2 + y); the sign of x is put back on the magnitude. ~35 f32x4 ops
  * instead of exp + division + a separate small-|x| polynomial and select.
  */
-function tanhV(fn: Fn, xin: Code): Code {
+export function tanhV(fn: Fn, xin: Code): Code {
   const x = fn.local(V128);
   const y = fn.local(V128);
   return [
@@ -320,7 +320,7 @@ function tanhV(fn: Fn, xin: Code): Code {
 }
 
 /** Logistic sigmoid of the v128 produced by `xin`. */
-function sigmoidV(fn: Fn, xin: Code): Code {
+export function sigmoidV(fn: Fn, xin: Code): Code {
   const x = fn.local(V128);
   const e = fn.local(V128);
   return [
