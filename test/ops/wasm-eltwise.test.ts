@@ -38,6 +38,14 @@ function floats(n: number, seed: number): Float32Array {
   return f;
 }
 const bitsOf = (f: Float32Array): Uint32Array => new Uint32Array(f.buffer, f.byteOffset, f.length);
+/** 'equal', or where two typed arrays first differ, byte by byte (so bit patterns count; fast on long arrays). */
+function sameBits(a: ArrayBufferView, b: ArrayBufferView): string {
+  const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  if (x.length !== y.length) return `${x.length} bytes vs ${y.length}`;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return `byte ${i}: ${x[i]} vs ${y[i]}`;
+  return 'equal';
+}
 
 const LENGTHS = [1, 15, 17, 1000, 16384 + 37, 40000];
 const JS_CMP: Record<WasmCompareOp, (a: number, b: number) => boolean> = {
@@ -58,7 +66,7 @@ describe.skipIf(!hasWasmEltwise())('SIMD comparisons equal the JS comparison', (
           const out = new Uint8Array(n).fill(7);
           expect(wasmCompare(op, a, y, out)).toBe(true);
           const ref = Uint8Array.from(a, (x, i) => +JS_CMP[op](x, y.length === 1 ? y[0]! : y[i]!));
-          expect(out).toEqual(ref);
+          expect(sameBits(out, ref)).toBe('equal');
         }
       }
     });
@@ -67,7 +75,7 @@ describe.skipIf(!hasWasmEltwise())('SIMD comparisons equal the JS comparison', (
   it('the Greater kernel uses it on large tensors and agrees with the definition', async () => {
     const x = new Tensor('float32', [4, 1000], floats(4000, 5));
     const [m] = (await runOp('Greater', {}, [x, Tensor.from('float32', [], [0])])) as Tensor[];
-    expect(Array.from(m!.data as Uint8Array)).toEqual(Array.from(x.data as Float32Array, (v) => +(v > 0)));
+    expect(sameBits(m!.data as Uint8Array, Uint8Array.from(x.data as Float32Array, (v) => +(v > 0)))).toBe('equal');
   });
 });
 
@@ -82,7 +90,7 @@ describe.skipIf(!hasWasmEltwise())('SIMD Where copies the selected bits', () => 
         expect(wasmWhere(cond, x, y, out)).toBe(true);
         const xb = bitsOf(x);
         const yb = bitsOf(y);
-        expect(bitsOf(out)).toEqual(Uint32Array.from(xb, (v, i) => (cond[i] ? v : yb[y.length === 1 ? 0 : i]!)));
+        expect(sameBits(bitsOf(out), Uint32Array.from(xb, (v, i) => (cond[i] ? v : yb[y.length === 1 ? 0 : i]!)))).toBe('equal');
       }
     }
   });
@@ -92,7 +100,7 @@ describe.skipIf(!hasWasmEltwise())('SIMD Where copies the selected bits', () => 
     const c = new Tensor('bool', [8, 500], Uint8Array.from(words(4000, 12), (w) => w & 1));
     const [o] = (await runOp('Where', {}, [c, g, Tensor.from('float32', [], [0])])) as Tensor[];
     const gb = bitsOf(g.data as Float32Array);
-    expect(bitsOf(o!.data as Float32Array)).toEqual(Uint32Array.from(gb, (v, i) => ((c.data as Uint8Array)[i] ? v : 0)));
+    expect(sameBits(bitsOf(o!.data as Float32Array), Uint32Array.from(gb, (v, i) => ((c.data as Uint8Array)[i] ? v : 0)))).toBe('equal');
   });
 });
 
@@ -103,7 +111,7 @@ describe.skipIf(!hasWasmMath())('SIMD Relu', () => {
       const o = new Float32Array(n);
       expect(wasmUnary('relu', x, o)).toBe(true);
       const xb = bitsOf(x);
-      expect(bitsOf(o)).toEqual(Uint32Array.from(xb, (b, i) => (x[i]! > 0 || x[i] !== x[i] ? b : 0)));
+      expect(sameBits(bitsOf(o), Uint32Array.from(xb, (b, i) => (x[i]! > 0 || x[i] !== x[i] ? b : 0)))).toBe('equal');
     }
   });
 });
@@ -144,11 +152,11 @@ describe.skipIf(!hasWasmEltwise())('SIMD 2×2 MaxPool', () => {
       const y = new Float32Array(planes * OH * OW);
       const idx = new BigInt64Array(y.length);
       expect(wasmMaxPool2x2(planes, H, W, OH, OW, x, y, idx)).toBe(true);
-      expect(bitsOf(y)).toEqual(bitsOf(ref.y));
-      expect(Array.from(idx, Number)).toEqual(ref.idx);
+      expect(sameBits(bitsOf(y), bitsOf(ref.y))).toBe('equal');
+      expect(sameBits(Float64Array.from(idx, Number), Float64Array.from(ref.idx))).toBe('equal');
       const y2 = new Float32Array(y.length);
       expect(wasmMaxPool2x2(planes, H, W, OH, OW, x, y2)).toBe(true);
-      expect(bitsOf(y2)).toEqual(bitsOf(ref.y));
+      expect(sameBits(bitsOf(y2), bitsOf(ref.y))).toBe('equal');
     });
   }
 
@@ -157,8 +165,8 @@ describe.skipIf(!hasWasmEltwise())('SIMD 2×2 MaxPool', () => {
     const ints = (value: number[]) => ({ type: 'ints' as const, value });
     const [y, i] = (await runOp('MaxPool', { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }, [x])) as Tensor[];
     const ref = maxPoolRef(32, 28, 28, x.data as Float32Array);
-    expect(bitsOf(y!.data as Float32Array)).toEqual(bitsOf(ref.y));
-    expect(Array.from(i!.data as BigInt64Array, Number)).toEqual(ref.idx);
+    expect(sameBits(bitsOf(y!.data as Float32Array), bitsOf(ref.y))).toBe('equal');
+    expect(sameBits(Float64Array.from(i!.data as BigInt64Array, Number), Float64Array.from(ref.idx))).toBe('equal');
   });
 });
 
@@ -187,9 +195,9 @@ describe.skipIf(!hasWasmEltwise())('SIMD Adam step', () => {
         const g = Float32Array.from(words(n, 100 * t + n), (u, i) => (i % 11 === 0 ? 0 : ((u / 2 ** 32) * 2 - 1) * 10 ** ((u % 9) - 6)));
         expect(wasmAdam(w, g, m, v, { b1, c1: 1 - b1, b2, c2: 1 - b2, stepSize: lr / (1 - b1 ** t), sqrtBc2: Math.sqrt(1 - b2 ** t), eps })).toBe(true);
         adamRef(rw, g, rm, rv, t, lr, b1, b2, eps);
-        expect(bitsOf(w)).toEqual(bitsOf(rw));
-        expect(m).toEqual(rm);
-        expect(v).toEqual(rv);
+        expect(sameBits(bitsOf(w), bitsOf(rw))).toBe('equal');
+        expect(sameBits(m, rm)).toBe('equal');
+        expect(sameBits(v, rv)).toBe('equal');
       }
     }
   });
@@ -207,7 +215,7 @@ describe.skipIf(!hasWasmEltwise())('SIMD Adam step', () => {
       opt.step();
       adamRef(rw, g, rm, rv, t, 0.01, 0.9, 0.999, 1e-8);
     }
-    expect(bitsOf(p.data.data as Float32Array)).toEqual(bitsOf(rw));
+    expect(sameBits(bitsOf(p.data.data as Float32Array), bitsOf(rw))).toBe('equal');
   });
 
   it('moments in the arena: odd lengths next to each other, small and float64 parameters beside them', () => {
@@ -229,7 +237,7 @@ describe.skipIf(!hasWasmEltwise())('SIMD Adam step', () => {
       opt.step();
     }
     ps.forEach((p) => {
-      if (p.data.dtype === 'float32') expect(bitsOf(p.data.data as Float32Array)).toEqual(bitsOf(p.ref));
+      if (p.data.dtype === 'float32') expect(sameBits(bitsOf(p.data.data as Float32Array), bitsOf(p.ref))).toBe('equal');
     });
   });
 });
