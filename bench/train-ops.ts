@@ -14,6 +14,7 @@
  */
 import { ImageClassifier } from '../src/cli/demo.js';
 import { table } from '../src/cli/io.js';
+import { recycleBuffer } from '../src/ir/buffer-pool.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { CPU_KERNELS } from '../src/kernels/cpu/index.js';
 import * as nn from '../src/nn/index.js';
@@ -82,6 +83,23 @@ recording = true;
 await step();
 recording = false;
 
+/**
+ * One replay of a recorded call. Its outputs are dead right away, so their buffers go back to the
+ * pool as the Session does with a dead intermediate (buffer-pool.ts); without this every replay
+ * would pay for fresh pages, which a training step mostly does not. Buffers shared with an input
+ * (Reshape, Identity…) are kept.
+ */
+function replay(c: Call): void {
+  const outs = c.f(c.inputs, c.ctx) as unknown[];
+  const ins = new Set(c.inputs.map((v) => (v instanceof Tensor ? v.data : undefined)).map((d) => (d && !Array.isArray(d) ? (d as ArrayBufferView).buffer : undefined)));
+  for (const o of outs) {
+    if (o instanceof Tensor && !Array.isArray(o.data)) {
+      const b = (o.data as ArrayBufferView).buffer;
+      if (!ins.has(b)) recycleBuffer(b);
+    }
+  }
+}
+
 function median(fn: () => unknown): number {
   for (let i = 0; i < 3; i++) fn();
   const ts: number[] = [];
@@ -96,14 +114,14 @@ function median(fn: () => unknown): number {
 
 // Warm-up passes over every recorded call first, so the first op timed does not pay for JIT and
 // WebAssembly tier-up or the allocator's first large mappings.
-for (let i = 0; i < 5; i++) for (const c of calls) c.f(c.inputs, c.ctx);
+for (let i = 0; i < 5; i++) for (const c of calls) replay(c);
 const rows: Array<[string, number]> = [];
 const seen = new Set<string>();
 for (const c of calls) {
   if (seen.has(c.label)) continue; // the same op on the same shapes twice per step: time it once
   seen.add(c.label);
   const n = calls.filter((d) => d.label === c.label).length;
-  const ms = median(() => c.f(c.inputs, c.ctx));
+  const ms = median(() => replay(c));
   rows.push([n > 1 ? `${c.label} (×${n})` : c.label, ms * n]);
 }
 if (!only || only.has('Adam')) rows.push(['Adam update (optimizer.step)', median(() => optimizer.step())]);
