@@ -12,10 +12,11 @@
  */
 import type { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
-import { dgemm, fixedRightOperand, sgemm, type GemmFn } from './gemm.js';
+import { activeGemmKernel, dgemm, fixedRightOperand, sgemm, type GemmFn } from './gemm.js';
 import type { KernelContext, KernelTable } from './kernel.js';
 import { type FloatArr, attrError, floatData, floatTensor, isFloatKernelDType, shapeError, sizeChecked } from './nn-util.js';
 import { dtypeError, optTensorIn, tensorIn, toNumbers } from './util.js';
+import { hasWasmRnn, wasmRnnDirection } from './wasm-rnn.js';
 
 type Act = (x: number) => number;
 
@@ -149,6 +150,7 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
   const hr = alloc(batch * GH);
   const rh = kind === 'GRU' && !lbr ? alloc(batch * hidden) : undefined;
   const clamp = (v: number): number => (v > clip ? clip : v < -clip ? -clip : v);
+  const wasm = dtype === 'float32' && seq > 0 && batch > 0 && hidden > 0 && activeGemmKernel() === 'wasm' && hasWasmRnn();
   for (let dir = 0; dir < numDir; dir++) {
     const reverse = direction === 'reverse' || dir === 1;
     const [f, g, h] = acts.fns[dir] as [Act, Act, Act];
@@ -160,11 +162,23 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
     const bOff = dir * 2 * GH;
     // xw[t, b] = X[t, b]·Wᵀ + Wb (+ Rb, except for GRU's h gate which keeps Rb apart); the biases
     // are the GEMM's initial C, copied row by row with a native `set`.
+    let bsum: T | undefined;
     if (bd) {
-      const bsum = alloc(GH);
+      bsum = alloc(GH);
       for (let j = 0; j < GH; j++) bsum[j] = bd[bOff + j]! + (kind === 'GRU' && j >= 2 * hidden ? 0 : bd[bOff + GH + j]!);
-      for (let i = 0; i < seq * batch; i++) xw.set(bsum, i * GH);
     }
+    // The common float32 configurations run the whole step loop in WebAssembly (wasm-rnn.ts).
+    if (wasm && std && clip === Infinity && (kind !== 'LSTM' || fastLstm)) {
+      const ran = wasmRnnDirection({
+        kind, lbr, seq, batch, input, hidden, reverse, lens,
+        x: xd as Float32Array, w: wd as Float32Array, wOff, r: rd as Float32Array, rOff,
+        bias: bsum as Float32Array | undefined, rbH: kind === 'GRU' ? (bd as Float32Array | undefined) : undefined, rbOff: bOff + GH + 2 * hidden,
+        h: H as Float32Array, c: Cs as Float32Array | undefined, hOff: dir * batch * hidden,
+        y: Y as Float32Array, yOff: dir * batch * hidden, yStep: numDir * batch * hidden,
+      });
+      if (ran) continue;
+    }
+    if (bsum) for (let i = 0; i < seq * batch; i++) xw.set(bsum, i * GH);
     gemm(false, true, seq * batch, GH, input, 1, xd, 0, input, wd, wOff, input, bd ? 1 : 0, xw, 0, GH);
     const hs = dir * batch * hidden;
     // hr = H·Rᵀ for all gates (GRU without linear_before_reset: z and r only; h gate below);

@@ -1,0 +1,348 @@
+/**
+ * The float32 step loop of the recurrent ops (rnn.ts: RNN, GRU, LSTM with their default
+ * activations, no clip, no peepholes, no input_forget) run inside WebAssembly memory: the packed
+ * weights, the input projections of every step, the state H (and C) and the outputs stay in the
+ * memory of the SIMD GEMM module (wasm-gemm.ts) for the whole sequence, the per-step product
+ * H·Rᵀ is that module's `panels` tile reading H in place, and the gate nonlinearities run as f32x4
+ * code in a small module of this file that imports the same memory. Per step JS only zeroes the
+ * product block and makes one call per 4 batch rows (product) and one per batch row (gates): no
+ * allocation, no copy, no scalar `Math.exp`.
+ *
+ * Why: profiling the fixture LSTM (batch 8, 20 steps, hidden 64) showed ~60% of the forward pass
+ * in the scalar gate loop (three `Math.exp` and two `Math.tanh` per cell) and most of the rest in
+ * copying the packed R and the tiny products in and out of the kernel memory at every step.
+ *
+ * Accuracy: sigmoid and tanh are wasm-math.ts's `sigmoidV`/`tanhV` (≤ 2 ulp against float64 Math
+ * rounded to float32, measured in test/ops/wasm-math.test.ts); the pre-activation sums and the
+ * cell update are float32 operations, where the JS loop of rnn.ts (the reference and the
+ * fallback) rounds once from float64. test/ops/wasm-rnn.test.ts bounds the difference between the
+ * two paths. Float64 tensors, other activations, clip, peepholes and input_forget keep the JS loop.
+ *
+ * Memory layout: each gate block is padded to hp = ⌈hidden/8⌉·8 columns so that the 8-wide B
+ * panels of the tile never straddle two gates; a row of the projection (xw) or of the per-step
+ * product (hr) is G·hp floats, H/C/Y rows hp floats. Padding lanes hold garbage that is never
+ * read by a product (K = hidden) and never copied out.
+ * Spec: https://onnx.ai/onnx/operators/onnx__LSTM.html (gate order i, o, f, c),
+ * https://onnx.ai/onnx/operators/onnx__GRU.html (z, r, h), https://onnx.ai/onnx/operators/onnx__RNN.html;
+ * binary format: https://webassembly.github.io/spec/core/binary/
+ */
+import { BLOCK, END, I32, I32_ADD, I32_EQZ, I32_LT_U, LOOP, V128, brIf, get, i32c, name, section, set, uleb, v128Load, v128Store, vec, type WasmFunc } from './wasm-emit.js';
+import { type WasmGemm, wasmGemm } from './wasm-gemm.js';
+import { Fn, f4, sigmoidV, tanhV, type Code } from './wasm-math.js';
+
+/**
+ * A row function: params are byte pointers (`ptrs` of them, each with its gate blocks `hpb`
+ * bytes apart), then n4 (vectors per gate block) and hpb. `body(fn, at)` emits one vector's work,
+ * with at(p, g) the code that pushes the address of vector i of gate block g of pointer p.
+ */
+function rowFunc(exportName: string, ptrs: number, gates: number[], body: (fn: Fn, at: (p: number, g: number) => Code) => Code): WasmFunc {
+  const N4 = ptrs;
+  const HPB = ptrs + 1;
+  const fn = new Fn(ptrs + 2);
+  const i = fn.local(I32);
+  const end = fn.local(I32);
+  // base pointer of gate block g of pointer p: p + g·hpb, computed once per call
+  const base = new Map<string, number>();
+  const setup: Code = [];
+  for (let p = 0; p < ptrs; p++) {
+    for (let g = 1; g < gates[p]!; g++) {
+      const l = fn.local(I32);
+      base.set(`${p}:${g}`, l);
+      setup.push(...get(p), ...get(HPB), ...i32c(g), 0x6c /* i32.mul */, I32_ADD, ...set(l));
+    }
+  }
+  const at = (p: number, g: number): Code => [...get(g === 0 ? p : base.get(`${p}:${g}`)!), ...get(i), I32_ADD];
+  const inner = body(fn, at);
+  const code = [
+    ...BLOCK, ...get(N4), I32_EQZ, ...brIf(0),
+    ...fn.prologue, ...setup,
+    ...get(N4), ...i32c(4), 0x74 /* i32.shl */, ...set(end),
+    ...i32c(0), ...set(i),
+    ...LOOP,
+    ...inner,
+    ...get(i), ...i32c(16), I32_ADD, ...set(i),
+    ...get(i), ...get(end), I32_LT_U, ...brIf(0),
+    END, END,
+  ];
+  return { params: new Array<number>(ptrs + 2).fill(I32), results: [], locals: fn.locals, code, exportName };
+}
+
+const load = (addr: Code): Code => [...addr, ...v128Load(0)];
+const store = (addr: Code, value: Code): Code => [...addr, ...value, ...v128Store(0)];
+
+/** `lstm(xw, hr, c, h, y, n4, hpb)`: one batch row of the LSTM step (gates i, o, f, c). */
+function lstmFunc(): WasmFunc {
+  const [XW, HR, C, H, Y] = [0, 1, 2, 3, 4];
+  return rowFunc('lstm', 5, [4, 4, 1, 1, 1], (fn, at) => {
+    const pre = (g: number): Code => f4.add(load(at(XW, g)), load(at(HR, g)));
+    const [ig, og, fg, cc, cn, hv] = [fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128)];
+    return [
+      ...sigmoidV(fn, pre(0)), ...set(ig),
+      ...sigmoidV(fn, pre(1)), ...set(og),
+      ...sigmoidV(fn, pre(2)), ...set(fg),
+      ...tanhV(fn, pre(3)), ...set(cc),
+      ...f4.add(f4.mul(get(fg), load(at(C, 0))), f4.mul(get(ig), get(cc))), ...set(cn),
+      ...store(at(C, 0), get(cn)),
+      ...f4.mul(get(og), tanhV(fn, get(cn))), ...set(hv),
+      ...store(at(H, 0), get(hv)),
+      ...store(at(Y, 0), get(hv)),
+    ];
+  });
+}
+
+/**
+ * `gru(xw, hr, rb, h, y, n4, hpb)` (hr's h block already holds (r ⊙ H)·Rhᵀ) and
+ * `gruLbr(…)` (linear_before_reset: hr's h block holds H·Rhᵀ, scaled by r here): one batch row.
+ */
+function gruFunc(lbr: boolean): WasmFunc {
+  const [XW, HR, RB, H, Y] = [0, 1, 2, 3, 4];
+  return rowFunc(lbr ? 'gruLbr' : 'gru', 5, [3, 3, 1, 1, 1], (fn, at) => {
+    const [z, r, hh, hp] = [fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128)];
+    const hGate = lbr
+      ? f4.add(load(at(XW, 2)), f4.mul(get(r), f4.add(load(at(HR, 2)), load(at(RB, 0)))))
+      : f4.add(f4.add(load(at(XW, 2)), load(at(HR, 2))), load(at(RB, 0)));
+    return [
+      ...sigmoidV(fn, f4.add(load(at(XW, 0)), load(at(HR, 0)))), ...set(z),
+      ...(lbr ? [...sigmoidV(fn, f4.add(load(at(XW, 1)), load(at(HR, 1)))), ...set(r)] : []),
+      ...tanhV(fn, hGate), ...set(hh),
+      ...f4.add(f4.mul(f4.sub(fn.kf(1), get(z)), get(hh)), f4.mul(get(z), load(at(H, 0)))), ...set(hp),
+      ...store(at(H, 0), get(hp)),
+      ...store(at(Y, 0), get(hp)),
+    ];
+  });
+}
+
+/** `gruReset(xw, hr, h, rh, n4, hpb)`: rh = sigmoid(xw_r + hr_r) ⊙ H for one batch row. */
+function gruResetFunc(): WasmFunc {
+  const [XW, HR, H, RH] = [0, 1, 2, 3];
+  return rowFunc('gruReset', 4, [2, 2, 1, 1], (fn, at) => store(at(RH, 0), f4.mul(sigmoidV(fn, f4.add(load(at(XW, 1)), load(at(HR, 1)))), load(at(H, 0)))));
+}
+
+/** `rnn(xw, hr, h, y, n4, hpb)`: H = tanh(xw + hr) for one batch row. */
+function rnnFunc(): WasmFunc {
+  const [XW, HR, H, Y] = [0, 1, 2, 3];
+  return rowFunc('rnn', 4, [1, 1, 1, 1], (fn, at) => {
+    const hv = fn.local(V128);
+    return [...tanhV(fn, f4.add(load(at(XW, 0)), load(at(HR, 0)))), ...set(hv), ...store(at(H, 0), get(hv)), ...store(at(Y, 0), get(hv))];
+  });
+}
+
+/**
+ * A module whose memory is imported (`env.mem`): wasm-emit.ts's `assembleModule` declares its own
+ * memory, and these functions must work on the GEMM module's.
+ */
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const funcs = [lstmFunc(), gruFunc(false), gruFunc(true), gruResetFunc(), rnnFunc()];
+  const types: number[][] = [];
+  const typeOf = funcs.map((f) => {
+    const t = [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))];
+    let idx = types.findIndex((u) => u.length === t.length && u.every((b, i) => b === t[i]));
+    if (idx < 0) idx = types.push(t) - 1;
+    return idx;
+  });
+  const bodies = funcs.map((f) => {
+    const body = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.code, END];
+    return [...uleb(body.length), ...body];
+  });
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec(types)),
+    ...section(2, vec([[...name('env'), ...name('mem'), 0x02, 0x00, ...uleb(1)]])),
+    ...section(3, vec(typeOf.map((t) => uleb(t)))),
+    ...section(7, vec(funcs.map((f, i) => [...name(f.exportName!), 0x00, ...uleb(i)]))),
+    ...section(10, [...uleb(bodies.length), ...bodies.flat()]),
+  ]);
+}
+
+type Row7 = (a: number, b: number, c: number, d: number, e: number, n4: number, hpb: number) => void;
+type Row6 = (a: number, b: number, c: number, d: number, n4: number, hpb: number) => void;
+interface RnnExports {
+  lstm: Row7;
+  gru: Row7;
+  gruLbr: Row7;
+  gruReset: Row6;
+  rnn: Row6;
+}
+
+let cached: { gemm: WasmGemm; k: RnnExports } | null | undefined;
+
+/** The gate kernels bound to the GEMM module's memory; undefined without SIMD (see `wasmGemm`). */
+function kernels(): { gemm: WasmGemm; k: RnnExports } | undefined {
+  if (cached !== undefined) return cached ?? undefined;
+  cached = null;
+  const gemm = wasmGemm(); // undefined when SIMD is missing or ROSETTA_NO_WASM is set
+  if (!gemm) return undefined;
+  try {
+    const bytes = moduleBytes();
+    if (WebAssembly.validate(bytes)) {
+      const k = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { mem: gemm.memory } }).exports as unknown as RnnExports;
+      cached = { gemm, k };
+    }
+  } catch {
+    cached = null;
+  }
+  return cached ?? undefined;
+}
+
+/** True when `wasmRnnDirection` can run (WebAssembly SIMD available and not disabled). */
+export function hasWasmRnn(): boolean {
+  return kernels() !== undefined;
+}
+
+/** One direction of a float32 RNN/GRU/LSTM with the default activations (see the module header). */
+export interface RnnDirection {
+  kind: 'RNN' | 'GRU' | 'LSTM';
+  /** GRU linear_before_reset. */
+  lbr: boolean;
+  seq: number;
+  batch: number;
+  input: number;
+  hidden: number;
+  /** Inputs in time-major order: row t·batch + b holds X[t, b, :]. */
+  x: Float32Array;
+  /** W of this direction: G·hidden rows of `input` floats from `wOff`. */
+  w: Float32Array;
+  wOff: number;
+  /** R of this direction: G·hidden rows of `hidden` floats from `rOff`. */
+  r: Float32Array;
+  rOff: number;
+  /** Bias of the input projection (G·hidden floats: Wb + Rb, without GRU's Rb of the h gate); none = 0. */
+  bias?: Float32Array;
+  /** GRU: Rb of the h gate (hidden floats from `rbOff`); none = 0. */
+  rbH?: Float32Array;
+  rbOff: number;
+  /** Steps per batch row; a reverse direction starts row b at step lens[b] − 1. */
+  lens: Int32Array;
+  reverse: boolean;
+  /** State H (and C for LSTM), batch rows of `hidden` floats from `hOff`: read, then overwritten with the final state. */
+  h: Float32Array;
+  c?: Float32Array;
+  hOff: number;
+  /** Output: step t of batch row b goes to y[yOff + t·yStep + b·hidden]; rows at t ≥ lens[b] are written as zeros. */
+  y: Float32Array;
+  yOff: number;
+  yStep: number;
+}
+
+/**
+ * Pack the gate blocks of a row-major [G·hidden, K] weight as op(B) = Wᵀ into the tile's 8-wide
+ * panels (K×8 floats, k-major), each gate block padded to hp columns with zeros.
+ */
+function packGates(src: Float32Array, off: number, K: number, G: number, hidden: number, hp: number, heap: Float32Array, dst: number): void {
+  for (let g = 0; g < G; g++) {
+    for (let j = 0; j < hp; j++) {
+      let o = dst + ((g * hp + (j & ~7)) * K) + (j & 7);
+      if (j >= hidden) {
+        for (let k = 0; k < K; k++, o += 8) heap[o] = 0;
+        continue;
+      }
+      let s = off + (g * hidden + j) * K;
+      for (let k = 0; k < K; k++, o += 8) heap[o] = src[s++]!;
+    }
+  }
+}
+
+/** Rows of `len` floats copied from src (rows `len` apart) to heap (rows `stride` apart). */
+function rowsIn(src: Float32Array, off: number, rows: number, len: number, heap: Float32Array, dst: number, stride: number): void {
+  if (len === stride) heap.set(src.subarray(off, off + rows * len), dst);
+  else for (let i = 0; i < rows; i++) heap.set(src.subarray(off + i * len, off + (i + 1) * len), dst + i * stride);
+}
+
+/**
+ * Run one direction in the kernel memory. Returns false, having changed nothing, when SIMD is
+ * unavailable or the memory cannot grow to the size needed (the caller then runs its JS loop).
+ */
+export function wasmRnnDirection(d: RnnDirection): boolean {
+  const kk = kernels();
+  if (!kk) return false;
+  const { gemm, k } = kk;
+  const { kind, seq, batch, input, hidden } = d;
+  const G = kind === 'LSTM' ? 4 : kind === 'GRU' ? 3 : 1;
+  const hp = Math.ceil(hidden / 8) * 8;
+  const GW = G * hp;
+  const mPad = Math.ceil(batch / 4) * 4;
+  const rowsX = seq * batch;
+  const rowsXPad = Math.ceil(rowsX / 4) * 4;
+  // Regions in floats, each a multiple of 4 (16-byte aligned vectors).
+  const wP = 0;
+  const rP = wP + GW * input;
+  const xF = rP + GW * hidden;
+  const xwF = xF + rowsXPad * input;
+  const hrF = xwF + rowsXPad * GW;
+  const hF = hrF + mPad * GW;
+  const cF = hF + mPad * hp;
+  const rhF = cF + mPad * hp;
+  const rbF = rhF + mPad * hp;
+  const yF = rbF + hp;
+  const total = yF + rowsX * hp;
+  const mem = gemm.memory;
+  if (mem.buffer.byteLength < total * 4) {
+    try {
+      mem.grow(Math.ceil((total * 4 - mem.buffer.byteLength) / 65536));
+    } catch {
+      return false;
+    }
+  }
+  const heap = new Float32Array(mem.buffer);
+  packGates(d.w, d.wOff, input, G, hidden, hp, heap, wP);
+  packGates(d.r, d.rOff, hidden, G, hidden, hp, heap, rP);
+  heap.set(d.x.subarray(0, rowsX * input), xF);
+  heap.fill(0, xF + rowsX * input, xwF);
+  // xw = bias + X·Wᵀ, four rows per tile call
+  if (d.bias) {
+    heap.fill(0, xwF, xwF + GW);
+    for (let g = 0; g < G; g++) heap.set(d.bias.subarray(g * hidden, (g + 1) * hidden), xwF + g * hp);
+    for (let i = 1; i < rowsXPad; i++) heap.copyWithin(xwF + i * GW, xwF, xwF + GW);
+  } else {
+    heap.fill(0, xwF, xwF + rowsXPad * GW);
+  }
+  for (let i = 0; i < rowsXPad; i += 4) gemm.panels(input, (xF + i * input) * 4, input * 4, 4, wP * 4, (xwF + i * GW) * 4, GW / 8, GW * 4, 1);
+  heap.fill(0, hF, yF);
+  rowsIn(d.h, d.hOff, batch, hidden, heap, hF, hp);
+  if (d.c) rowsIn(d.c, d.hOff, batch, hidden, heap, cF, hp);
+  if (d.rbH) heap.set(d.rbH.subarray(d.rbOff, d.rbOff + hidden), rbF);
+  heap.fill(0, yF, total);
+
+  const lens = d.lens;
+  const n4 = hp / 4;
+  const hpb = hp * 4;
+  const gruReset = kind === 'GRU' && !d.lbr;
+  // panels of the product H·Rᵀ: all gates, except GRU's h gate without linear_before_reset
+  const nH = (gruReset ? 2 * hp : GW) / 8;
+  for (let step = 0; step < seq; step++) {
+    heap.fill(0, hrF, hrF + mPad * GW);
+    for (let i = 0; i < mPad; i += 4) gemm.panels(hidden, (hF + i * hp) * 4, hpb, 4, rP * 4, (hrF + i * GW) * 4, nH, GW * 4, 1);
+    if (gruReset) {
+      for (let b = 0; b < batch; b++) {
+        if (step >= lens[b]!) continue;
+        const t = d.reverse ? lens[b]! - 1 - step : step;
+        k.gruReset((xwF + (t * batch + b) * GW) * 4, (hrF + b * GW) * 4, (hF + b * hp) * 4, (rhF + b * hp) * 4, n4, hpb);
+      }
+      for (let i = 0; i < mPad; i += 4) gemm.panels(hidden, (rhF + i * hp) * 4, hpb, 4, (rP + 2 * hp * hidden) * 4, (hrF + i * GW + 2 * hp) * 4, hp / 8, GW * 4, 1);
+    }
+    for (let b = 0; b < batch; b++) {
+      if (step >= lens[b]!) continue;
+      const t = d.reverse ? lens[b]! - 1 - step : step;
+      const xw = (xwF + (t * batch + b) * GW) * 4;
+      const hr = (hrF + b * GW) * 4;
+      const h = (hF + b * hp) * 4;
+      const y = (yF + (t * batch + b) * hp) * 4;
+      if (kind === 'LSTM') k.lstm(xw, hr, (cF + b * hp) * 4, h, y, n4, hpb);
+      else if (kind === 'GRU') (d.lbr ? k.gruLbr : k.gru)(xw, hr, rbF * 4, h, y, n4, hpb);
+      else k.rnn(xw, hr, h, y, n4, hpb);
+    }
+  }
+
+  for (let b = 0; b < batch; b++) {
+    d.h.set(heap.subarray(hF + b * hp, hF + b * hp + hidden), d.hOff + b * hidden);
+    if (d.c) d.c.set(heap.subarray(cF + b * hp, cF + b * hp + hidden), d.hOff + b * hidden);
+  }
+  // Rows never written are zero in the region, as in the caller's freshly allocated Y.
+  for (let t = 0; t < seq; t++) {
+    const src = yF + t * batch * hp;
+    const dst = d.yOff + t * d.yStep;
+    if (hp === hidden) d.y.set(heap.subarray(src, src + batch * hidden), dst);
+    else for (let b = 0; b < batch; b++) d.y.set(heap.subarray(src + b * hp, src + b * hp + hidden), dst + b * hidden);
+  }
+  return true;
+}
