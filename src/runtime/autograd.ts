@@ -6,7 +6,9 @@
  *    InstanceNormalization) are expanded into primitives on the way, with their concrete input
  *    shapes, so recurrences unroll per time step; MaxPool and training Dropout are asked for their
  *    Indices/mask outputs, which their gradients need; an If is replaced by the branch its (concrete)
- *    condition takes, so gradients flow through that branch.
+ *    condition takes, and Loop and Scan by their executed iterations (body nodes per iteration,
+ *    wired with Split/Squeeze/Unsqueeze/Concat/Identity), so gradients flow through them with the
+ *    ordinary rules.
  * 2. `buildBackward` walks the tape backwards and applies one gradient rule per op (the table is
  *    `GRAD_RULES`, every rule written in ONNX ops), producing a *backward graph* whose inputs are
  *    the forward values it reads and whose outputs are the gradients of the chosen values. Being
@@ -19,8 +21,9 @@
 import { AttrReader } from '../ir/attrs.js';
 import type { DType } from '../ir/dtype.js';
 import { RosettaError, isRosettaError } from '../ir/errors.js';
-import { emptyGraph, makeNode, opKey, topoSort, type Attr, type Graph, type Node } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
+import { capturedNames, emptyGraph, makeNode, opKey, topoSort, type Attr, type Graph, type Node, type ValueType } from '../ir/graph.js';
+import { inferTypes } from '../ir/infer.js';
+import { elementToNumber, Tensor } from '../ir/tensor.js';
 import { CpuBackend } from '../kernels/cpu/backend.js';
 import { CPU_KERNELS } from '../kernels/cpu/index.js';
 import type { Backend, BackendTensor, RunContext } from './backend.js';
@@ -79,16 +82,16 @@ export class TapeRecorder implements Tape {
     this.ctx = {
       training: opts.training ?? false,
       random: opts.random ?? seededRandom(opts.seed ?? 0),
-      runSubgraph: () => Promise.reject(new RosettaError('E_UNSUPPORTED_OP', 'autograd: Loop and Scan are not differentiable yet (If is: the taken branch is recorded)')),
+      runSubgraph: () => Promise.reject(new RosettaError('E_UNSUPPORTED_OP', 'autograd: this op runs a subgraph the tape cannot record (If, Loop and Scan are unrolled on the tape; other subgraph ops are not differentiable)')),
     };
     this.source = tapeSource(this.values);
   }
 
   /** Decompose (when it has a decomposition) and run `original`; returns the node as recorded. */
   runSync(original: Node): Node {
-    const inlined = this.inlineIf(original);
-    if (inlined) {
-      for (const n of inlined) this.runSync(n);
+    const unrolled = this.unroll(original);
+    if (unrolled) {
+      for (const batch of unrolled) for (const n of batch) this.runSync(n);
       return original;
     }
     const { node, dec } = this.prepare(original);
@@ -101,9 +104,9 @@ export class TapeRecorder implements Tape {
   }
 
   async run(original: Node): Promise<void> {
-    const inlined = this.inlineIf(original);
-    if (inlined) {
-      for (const n of inlined) await this.run(n);
+    const unrolled = this.unroll(original);
+    if (unrolled) {
+      for (const batch of unrolled) for (const n of batch) await this.run(n);
       return;
     }
     const { node, dec } = this.prepare(original);
@@ -112,36 +115,292 @@ export class TapeRecorder implements Tape {
   }
 
   /**
+   * Control flow is recorded as the nodes it executes, so gradients need no rule for If, Loop or
+   * Scan. The nodes come in batches; each batch is run (and its values are on the tape) before the
+   * next is asked for, because a Loop's next iteration depends on the condition its last one
+   * computed. Undefined for any other node.
+   */
+  private unroll(node: Node): Iterable<Node[]> | undefined {
+    if (node.domain !== '' && node.domain !== 'ai.onnx') return undefined;
+    if (node.opType === 'If') return [this.inlineIf(node)];
+    if (node.opType === 'Loop') return this.unrollLoop(node);
+    if (node.opType === 'Scan') return this.unrollScan(node);
+    return undefined;
+  }
+
+  /**
    * If: the condition is a concrete value on the tape, so the taken branch is recorded in place of
    * the node (its nodes, then an Identity per output), and gradients flow through that branch like
    * through any other nodes. Branch-local names get a unique prefix so they cannot collide with
    * (or be shadowed by) the enclosing graph's; names the branch reads from outside stay as they are.
    */
-  private inlineIf(node: Node): Node[] | undefined {
-    if (node.opType !== 'If' || (node.domain !== '' && node.domain !== 'ai.onnx')) return undefined;
+  private inlineIf(node: Node): Node[] {
     const cond = this.inputsOf(node)[0];
     if (!cond || cond.size !== 1) throw new RosettaError('E_SHAPE_MISMATCH', `If condition must hold one value, got ${cond ? `[${cond.shape.join(', ')}]` : 'nothing'}`, { where: { node: node.name } });
     const which = cond.get(0) !== 0 ? 'then_branch' : 'else_branch';
     const branch = new AttrReader(node.attrs, node).graph(which);
     if (!branch) throw new RosettaError('E_INVALID_GRAPH', `If has no ${which}`, { where: { node: node.name } });
     if (branch.outputs.length < node.outputs.length) throw new RosettaError('E_INVALID_GRAPH', `If ${which} returns ${branch.outputs.length} values for ${node.outputs.length} outputs`, { where: { node: node.name } });
-    const prefix = `${node.name || node.outputs[0]}::${which}${this.uid++}::`;
-    const local = new Map<string, string>();
-    for (const k of branch.initializers.keys()) local.set(k, prefix + k);
-    for (const n of branch.nodes) for (const o of n.outputs) if (o) local.set(o, prefix + o);
+    const { nodes, rename } = this.inlineBody(branch, `${node.name || node.outputs[0]}::${which}${this.uid++}::`, new Map(), this.bodyOrder(branch));
+    node.outputs.forEach((o, k) => {
+      if (o) nodes.push(makeNode('Identity', [rename(branch.outputs[k]!.name)], [o], {}, { name: `${node.name}::out${k}`, scope: node.scope }));
+    });
+    return nodes;
+  }
+
+  /** `g`'s nodes (in `order`) with local names prefixed, `bound` names (its inputs) replaced, captures kept. */
+  private inlineBody(g: Graph, prefix: string, bound: ReadonlyMap<string, string>, order: readonly Node[]): { nodes: Node[]; rename: (v: string) => string } {
+    // Values the body computes always get the prefix, so even a malformed body that writes over
+    // one of its input names cannot overwrite a value outside it.
+    const local = new Map<string, string>(bound);
+    for (const k of g.initializers.keys()) if (!bound.has(k)) local.set(k, prefix + k);
+    for (const n of order) for (const o of n.outputs) if (o) local.set(o, prefix + o);
     const rename = (v: string): string => (v ? (local.get(v) ?? v) : v);
-    for (const [k, t] of branch.initializers) this.values.set(rename(k), t);
-    const nodes = topoSort(branch, new Set(this.values.keys())).map((n) => ({
+    for (const [k, t] of g.initializers) if (!bound.has(k)) this.values.set(prefix + k, t);
+    const nodes = order.map((n) => ({
       ...n,
       name: prefix + n.name,
       inputs: n.inputs.map(rename),
       outputs: n.outputs.map(rename),
       attrs: Object.fromEntries(Object.entries(n.attrs).map(([k, a]) => [k, renameCaptures(a, local)])),
     }));
-    node.outputs.forEach((o, k) => {
-      if (o) nodes.push(makeNode('Identity', [rename(branch.outputs[k]!.name)], [o], {}, { name: `${node.name}::out${k}`, scope: node.scope }));
+    return { nodes, rename };
+  }
+
+  /** Execution order of a subgraph; E_INVALID_GRAPH when it reads a value that does not exist (yet). */
+  private bodyOrder(g: Graph): Node[] {
+    return topoSort(g, new Set(capturedNames(g).filter((c) => this.values.has(c))));
+  }
+
+  /** Constants a wiring builder made go on the tape; its nodes are handed out (and cleared). */
+  private take(b: IrBuilder): Node[] {
+    for (const [k, t] of b.constants) this.values.set(k, t);
+    b.constants.clear();
+    return b.nodes.splice(0);
+  }
+
+  /**
+   * Loop (https://onnx.ai/onnx/operators/onnx__Loop.html), unrolled: iteration i records the
+   * body's nodes under the prefix `<node>::loop<uid>::<i>::`, with the body's inputs bound to the
+   * iteration number (a constant), the previous condition and the previous carried values, so a
+   * carried value's gradient flows back through every iteration. The trip count and the condition
+   * are read from the tape as the kernel reads them, before each iteration. Final carried values
+   * reach the node's outputs through Identity; scan outputs are Unsqueezed on axis 0 and
+   * Concatenated, so the Concat/Unsqueeze rules route each slice of their gradient to its iteration.
+   */
+  private *unrollLoop(node: Node): Generator<Node[], void, void> {
+    const body = new AttrReader(node.attrs, node).graph('body');
+    if (!body) throw new RosettaError('E_INVALID_GRAPH', 'Loop has no body', { where: { node: node.name } });
+    const n = Math.max(0, node.inputs.length - 2);
+    if (body.inputs.length !== n + 2) throw new RosettaError('E_INVALID_GRAPH', `Loop body takes ${body.inputs.length} inputs, expected ${n + 2} (iteration, cond, ${n} carried)`, { where: { node: node.name } });
+    const k = body.outputs.length - 1 - n;
+    if (k < 0 || node.outputs.length > n + k) throw new RosettaError('E_INVALID_GRAPH', `Loop body returns ${body.outputs.length} values for 1 condition, ${n} carried and ${node.outputs.length - n} scan outputs`, { where: { node: node.name } });
+    const [mT, cT] = this.inputsOf({ ...node, inputs: node.inputs.slice(0, 2) });
+    const maxTrip = mT ? scalarOf(mT, node, 'trip count M') : Infinity;
+    let cond = cT ? scalarOf(cT, node, 'cond') !== 0 : true;
+    let carried = node.inputs.slice(2);
+    carried.forEach((c, j) => {
+      if (!c) throw new RosettaError('E_INVALID_GRAPH', `Loop carried input ${j} is empty`, { where: { node: node.name } });
     });
-    return nodes;
+    this.inputsOf({ ...node, inputs: carried });
+    const base = `${node.name || node.outputs[0]}::loop${this.uid++}::`;
+    let condName = node.inputs[1];
+    if (!condName) {
+      condName = `${base}cond`;
+      this.values.set(condName, Tensor.from('bool', [], [1]));
+    }
+    const order = this.bodyOrder(body);
+    const scans: string[][] = Array.from({ length: k }, () => []);
+    for (let i = 0; i < maxTrip && cond; i++) {
+      if (i === MAX_TAPE_ITERATIONS) throw tooManyIterations(node);
+      const iter = `${base}${i}#iter`;
+      this.values.set(iter, new Tensor('int64', [], BigInt64Array.from([BigInt(i)])));
+      const bound = new Map<string, string>([[body.inputs[0]!.name, iter], [body.inputs[1]!.name, condName]]);
+      carried.forEach((c, j) => bound.set(body.inputs[2 + j]!.name, c));
+      const { nodes, rename } = this.inlineBody(body, `${base}${i}::`, bound, order);
+      yield nodes;
+      condName = rename(body.outputs[0]!.name);
+      cond = scalarOf(this.computed(condName, node), node, 'body condition') !== 0;
+      carried = body.outputs.slice(1, 1 + n).map((o) => rename(o.name));
+      for (let j = 0; j < k; j++) scans[j]!.push(rename(body.outputs[1 + n + j]!.name));
+    }
+    const b = new IrBuilder(this.source, `${base}out::`);
+    b.scope = node.scope;
+    node.outputs.forEach((o, j) => {
+      if (!o) return;
+      if (j < n) b.nodes.push(makeNode('Identity', [carried[j]!], [o], {}, { name: `${node.name}::out${j}`, scope: node.scope }));
+      else if (scans[j - n]!.length) stackInto(b, scans[j - n]!, 0, o);
+      else {
+        const types = [{ kind: 'tensor', dtype: 'int64', shape: [] }, { kind: 'tensor', dtype: 'bool', shape: [] }, ...carried.map((c) => this.typeOf(c))] as ValueType[];
+        this.values.set(o, this.emptyScanOutput(node, body, 1 + j, types, 0, 0));
+      }
+    });
+    yield this.take(b);
+  }
+
+  /**
+   * Scan (https://onnx.ai/onnx/operators/onnx__Scan.html), unrolled. Each scan input is Split
+   * once into its steps along its axis (the Split rule concatenates the step gradients back, one
+   * pass over the data), and step t reads piece t — or len-1-t for a reversed input — Squeezed.
+   * The opset-8 form (leading sequence_lens, batch axis 0) is unrolled row by row, short rows'
+   * scan outputs padded with zeros to the full length as the kernel does.
+   */
+  private *unrollScan(node: Node): Generator<Node[], void, void> {
+    const a = new AttrReader(node.attrs, node);
+    const body = a.graph('body');
+    if (!body) throw new RosettaError('E_INVALID_GRAPH', 'Scan has no body', { where: { node: node.name } });
+    const m = a.int('num_scan_inputs');
+    const legacy = node.inputs.length === body.inputs.length + 1;
+    const ins = legacy ? node.inputs.slice(1) : node.inputs;
+    const n = ins.length - m;
+    if (m < 1 || n < 0) throw new RosettaError('E_INVALID_ATTR', `Scan num_scan_inputs=${m} does not fit ${ins.length} inputs`, { where: { node: node.name } });
+    const k = body.outputs.length - n;
+    if (body.inputs.length !== n + m || k < 0 || node.outputs.length > n + k) throw new RosettaError('E_INVALID_GRAPH', `Scan body signature (${body.inputs.length} in, ${body.outputs.length} out) does not fit ${n} states, ${m} scan inputs and ${node.outputs.length} outputs`, { where: { node: node.name } });
+    const tensors = this.inputsOf({ ...node, inputs: ins }).map((t, j) => {
+      if (!t) throw new RosettaError('E_MISSING_INPUT', `Scan input ${j} is empty`, { where: { node: node.name } });
+      return t;
+    });
+    const spec: ScanSpec = {
+      body,
+      order: this.bodyOrder(body),
+      base: `${node.name || node.outputs[0]}::scan${this.uid++}::`,
+      inDirs: a.ints(legacy ? 'directions' : 'scan_input_directions', new Array<number>(m).fill(0)),
+      inAxes: legacy ? new Array<number>(m).fill(0) : a.ints('scan_input_axes', new Array<number>(m).fill(0)).map((x, j) => axisIn(x, tensors[n + j]!.rank, node)),
+      outDirs: legacy ? new Array<number>(k).fill(0) : a.ints('scan_output_directions', new Array<number>(k).fill(0)),
+      outAxes: legacy ? new Array<number>(k).fill(0) : a.ints('scan_output_axes', new Array<number>(k).fill(0)),
+    };
+    if (spec.inDirs.length !== m || spec.inAxes.length !== m || spec.outDirs.length < k || spec.outAxes.length < k) throw new RosettaError('E_INVALID_ATTR', `Scan direction/axis lists do not fit ${m} scan inputs and ${k} scan outputs`, { where: { node: node.name } });
+    const b = new IrBuilder(this.source, `${spec.base}wire::`);
+    b.scope = node.scope;
+    const states = ins.slice(0, n);
+    if (!legacy) {
+      const len = tensors[n]!.shape[spec.inAxes[0]!]!;
+      tensors.slice(n).forEach((t, j) => {
+        if (t.shape[spec.inAxes[j]!] !== len) throw new RosettaError('E_SHAPE_MISMATCH', `Scan input ${j} has ${t.shape[spec.inAxes[j]!]} steps along axis ${spec.inAxes[j]}, input 0 has ${len}`, { where: { node: node.name } });
+      });
+      const r = yield* this.scanSteps(node, spec, b, states, ins.slice(n), len, spec.base);
+      node.outputs.forEach((o, j) => {
+        if (!o) return;
+        if (j < n) b.nodes.push(makeNode('Identity', [r.states[j]!], [o], {}, { name: `${node.name}::out${j}`, scope: node.scope }));
+        else this.stackScan(node, spec, b, r, j - n, o, 0);
+      });
+      yield this.take(b);
+      return;
+    }
+    // Opset 8: rows of every state and scan input, one Scan-9 pass per row, rows stacked again.
+    const batch = tensors[n]!.shape[0]!;
+    const steps = tensors[n]!.shape[1]!;
+    tensors.forEach((t, j) => {
+      if (t.shape[0] !== batch || (j >= n && t.shape[1] !== steps)) throw new RosettaError('E_SHAPE_MISMATCH', `Scan (opset 8) inputs disagree on batch ${batch} / sequence length ${steps}`, { where: { node: node.name } });
+    });
+    if (batch === 0) throw new RosettaError('E_UNSUPPORTED', 'Scan (opset 8) with an empty batch', { where: { node: node.name } });
+    const lensT = node.inputs[0] ? this.computed(node.inputs[0], node) : undefined;
+    const lens = lensT ? lensT.toNumbers() : new Array<number>(batch).fill(steps);
+    if (lens.length !== batch) throw new RosettaError('E_SHAPE_MISMATCH', `Scan sequence_lens has ${lens.length} entries for batch ${batch}`, { where: { node: node.name } });
+    const rows = ins.map((x) => b.opN('Split', [x, b.ints(new Array<number>(batch).fill(1))], { axis: { type: 'int', value: 0 } }, batch).map((p) => b.op('Squeeze', [p, b.ints([0])])));
+    yield this.take(b);
+    const per: string[][] = [];
+    for (let r = 0; r < batch; r++) {
+      const len = lens[r]!;
+      if (!(len >= 0 && len <= steps)) throw new RosettaError('E_SHAPE_MISMATCH', `Scan sequence_lens[${r}] = ${len} outside [0, ${steps}]`, { where: { node: node.name } });
+      const res = yield* this.scanSteps(node, spec, b, rows.slice(0, n).map((x) => x[r]!), rows.slice(n).map((x) => x[r]!), len, `${spec.base}row${r}::`);
+      const outs = res.scans.map((items, j) => {
+        const full = b.fresh('scan');
+        this.stackScan(node, spec, b, res, j, full, steps);
+        if (len === 0 || len === steps) return full;
+        // Past its length a row's scan outputs are zero (ONNX Runtime's convention, as the kernel).
+        const rank = this.computed(items[0]!).rank + 1;
+        const pads = new Array<number>(2 * rank).fill(0);
+        pads[rank] = steps - len;
+        return b.op('Pad', [full, b.ints(pads)]);
+      });
+      per.push([...res.states, ...outs]);
+      yield this.take(b);
+    }
+    node.outputs.forEach((o, j) => {
+      if (o) stackInto(b, per.map((p) => p[j]!), 0, o);
+    });
+    yield this.take(b);
+  }
+
+  /**
+   * `len` steps of a Scan-9 pass recorded on the tape, starting from `states` (value names) and
+   * reading `scanIns` (value names, axes and directions from `spec`). Returns the final states, each
+   * scan output's per-step values in step order, and the body input types (for empty outputs).
+   */
+  private *scanSteps(node: Node, spec: ScanSpec, b: IrBuilder, states: string[], scanIns: string[], len: number, prefix: string): Generator<Node[], ScanPass, void> {
+    const { body, order } = spec;
+    const n = states.length;
+    const k = body.outputs.length - n;
+    const types: ValueType[] = [...states.map((s) => this.typeOf(s)), ...scanIns.map((x, j) => {
+      const t = this.computed(x, node);
+      return { kind: 'tensor', dtype: t.dtype, shape: t.shape.filter((_, d) => d !== spec.inAxes[j]) } as ValueType;
+    })];
+    // Every step of the axis is split off, also past `len` (an opset-8 row shorter than the batch's
+    // steps): the Split rule gives the unread pieces zero gradient.
+    const pieces = scanIns.map((x, j) => {
+      const size = this.computed(x, node).shape[spec.inAxes[j]!]!;
+      return len ? b.opN('Split', [x, b.ints(new Array<number>(size).fill(1))], { axis: { type: 'int', value: spec.inAxes[j]! } }, size) : [];
+    });
+    yield this.take(b);
+    const scans: string[][] = Array.from({ length: k }, () => []);
+    for (let t = 0; t < len; t++) {
+      if (t === MAX_TAPE_ITERATIONS) throw tooManyIterations(node);
+      const bound = new Map<string, string>();
+      states.forEach((s, j) => bound.set(body.inputs[j]!.name, s));
+      pieces.forEach((p, j) => bound.set(body.inputs[n + j]!.name, b.op('Squeeze', [p[spec.inDirs[j] === 1 ? len - 1 - t : t]!, b.ints([spec.inAxes[j]!])])));
+      const wires = this.take(b);
+      const { nodes, rename } = this.inlineBody(body, `${prefix}${t}::`, bound, order);
+      yield [...wires, ...nodes];
+      states = body.outputs.slice(0, n).map((o) => rename(o.name));
+      for (let j = 0; j < k; j++) scans[j]!.push(rename(body.outputs[n + j]!.name));
+    }
+    return { states, scans, types };
+  }
+
+  /**
+   * Scan output j of a pass into `out`: its per-step values stacked on its axis (in reverse step
+   * order when its direction is 1), or, after zero steps, an empty value with `empty` steps.
+   */
+  private stackScan(node: Node, spec: ScanSpec, b: IrBuilder, pass: ScanPass, j: number, out: string, empty: number): void {
+    const items = pass.scans[j]!;
+    if (items.length === 0) {
+      this.values.set(out, this.emptyScanOutput(node, spec.body, pass.states.length + j, pass.types, spec.outAxes[j]!, empty));
+      return;
+    }
+    stackInto(b, spec.outDirs[j] === 1 ? items.slice().reverse() : items, spec.outAxes[j]!, out);
+  }
+
+  /**
+   * The value of a scan output after zero steps: [0] (or `size`, zero-filled) inserted at `axis`
+   * into the element shape, which comes from the body's declared output type or, failing that,
+   * from shape inference over the body with its inputs' concrete types. Neither: E_UNSUPPORTED.
+   */
+  private emptyScanOutput(node: Node, body: Graph, out: number, inputTypes: readonly ValueType[], axis: number, size: number): Tensor {
+    const declared = body.outputs[out]!.type;
+    let tt = declared?.kind === 'tensor' && declared.shape?.every((d) => typeof d === 'number') ? declared : undefined;
+    if (!tt) {
+      const captured = capturedNames(body).filter((c) => this.values.has(c));
+      const g: Graph = { ...body, inputs: [...body.inputs.map((v, i) => ({ name: v.name, type: inputTypes[i] })), ...captured.map((c) => ({ name: c, type: this.typeOf(c) }))] };
+      const t = inferTypes(g).get(body.outputs[out]!.name);
+      if (t?.kind === 'tensor' && t.shape?.every((d) => typeof d === 'number')) tt = t;
+    }
+    if (!tt) throw new RosettaError('E_UNSUPPORTED', `${node.opType} ran zero iterations and the shape of its scan output '${body.outputs[out]!.name}' is not known`, { where: { node: node.name }, hint: 'declare the body output\'s type with a static shape, or run at least one iteration' });
+    const dims = tt.shape as number[];
+    const ax = axisIn(axis, dims.length + 1, node);
+    return new Tensor(tt.dtype, [...dims.slice(0, ax), size, ...dims.slice(ax)]);
+  }
+
+  private typeOf(name: string): ValueType {
+    const t = this.computed(name);
+    return { kind: 'tensor', dtype: t.dtype, shape: t.shape.slice() };
+  }
+
+  /** A value that must be on the tape (a body output, a wiring value). */
+  private computed(name: string, node?: Node): Tensor {
+    const t = this.values.get(name);
+    if (!t) throw new RosettaError('E_INVALID_GRAPH', `value '${name}' has not been computed`, { where: { node: node?.name } });
+    return t;
   }
 
   private prepare(original: Node): { node: Node; dec: Decomposition | undefined } {
@@ -407,4 +666,53 @@ export async function gradients(
   const tape = await recordTape(graph, feeds, opts);
   const plan = buildBackward(tape, loss, wrt, { seed: opts.seedGrad });
   return { tape, grads: await runBackward(tape, plan, opts) };
+}
+
+/**
+ * Iterations a Loop or Scan may unroll on one tape. Lower than the kernel's guard
+ * (MAX_LOOP_ITERATIONS): every unrolled iteration keeps its nodes and values for the backward
+ * pass, so a loop that only a trip count of INT64_MAX or a never-false condition stops would run
+ * out of memory long before the kernel's limit.
+ */
+export const MAX_TAPE_ITERATIONS = 100_000;
+
+/** A Scan's attributes, normalised, with the body's execution order and the unrolled names' prefix. */
+interface ScanSpec {
+  body: Graph;
+  order: Node[];
+  base: string;
+  inDirs: number[];
+  inAxes: number[];
+  outDirs: number[];
+  outAxes: number[];
+}
+
+/** One unrolled Scan-9 pass: final state names, per-step scan output names, body input types. */
+interface ScanPass {
+  states: string[];
+  scans: string[][];
+  types: ValueType[];
+}
+
+function tooManyIterations(node: Node): RosettaError {
+  return new RosettaError('E_LIMIT', `${node.opType} ran ${MAX_TAPE_ITERATIONS} iterations on the autograd tape`, { where: { node: node.name }, hint: 'the loop is too long to differentiate by unrolling (or never ends); check its trip count and condition' });
+}
+
+/** The one value of a trip count or condition. */
+function scalarOf(t: Tensor, node: Node, what: string): number {
+  if (t.size !== 1) throw new RosettaError('E_SHAPE_MISMATCH', `${node.opType} ${what} must have one element, has ${t.size}`, { where: { node: node.name } });
+  return elementToNumber(t, 0);
+}
+
+function axisIn(axis: number, rank: number, node: Node): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= Math.max(rank, 1)) throw new RosettaError('E_INVALID_ATTR', `${node.opType} axis ${axis} out of range for rank ${rank}`, { where: { node: node.name } });
+  return a;
+}
+
+/** `items` (equal shapes) stacked along a new `axis` into `out`: an Unsqueeze each, one Concat. */
+function stackInto(b: IrBuilder, items: readonly string[], axis: number, out: string): void {
+  const ax = b.ints([axis]);
+  const parts = items.map((v) => b.op('Unsqueeze', [v, ax]));
+  b.nodes.push(makeNode('Concat', parts, [out], { axis: { type: 'int', value: axis } }, { name: out, scope: b.scope }));
 }

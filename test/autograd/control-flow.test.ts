@@ -3,8 +3,13 @@
  * through that branch only. Checked against central finite differences (float64) of the loss as
  * the Session computes it with the real If kernel (which runs the subgraph itself, independently
  * of the tape's inlining). Covers outer-scope captures, branch initializers, a branch-local name
- * that shadows an outer one, and a nested If capturing a branch-local value. Loop stays
- * unsupported and says so; malformed If nodes fail with typed errors, never a TypeError.
+ * that shadows an outer one, and a nested If capturing a branch-local value; malformed If nodes
+ * fail with typed errors, never a TypeError.
+ *
+ * Loop and Scan are unrolled on the tape (one copy of the body per executed iteration). Same
+ * oracle: central finite differences (float64) of the loss as the Session computes it with the
+ * real Loop/Scan kernels, which run their bodies themselves; and every graph output the tape
+ * recorded (final carried values, stacked scan outputs) must equal the kernel's bit for bit.
  */
 import { describe, expect, it } from 'vitest';
 import { isRosettaError } from '../../src/ir/errors.js';
@@ -87,26 +92,6 @@ describe('gradients through If (the taken branch)', () => {
       expect(nonZero, 'some gradient flows').toBeGreaterThan(0);
     });
   }
-
-  it('Loop is still not differentiable and says so (E_UNSUPPORTED_OP)', async () => {
-    const body = emptyGraph('body');
-    body.inputs.push({ name: 'i' }, { name: 'c' }, { name: 'a' });
-    body.nodes.push(makeNode('Identity', ['c'], ['c2']), makeNode('Add', ['a', 'a'], ['a2']));
-    body.outputs.push({ name: 'c2' }, { name: 'a2' });
-    const g = emptyGraph('loop');
-    g.inputs.push({ name: 'x' });
-    g.initializers.set('n', new Tensor('int64', [], BigInt64Array.from([2n])));
-    g.nodes.push(makeNode('Loop', ['n', '', 'x'], ['y'], { body: graphAttr(body) }));
-    g.outputs.push({ name: 'y' });
-    let err: unknown;
-    try {
-      await gradients(g, { x: Tensor.from('float64', [2], [1, 2]) }, 'y', ['x']);
-    } catch (e) {
-      err = e;
-    }
-    expect(isRosettaError(err) && err.code).toBe('E_UNSUPPORTED_OP');
-    expect(String((err as Error).message)).toMatch(/Loop and Scan/);
-  });
 });
 
 describe('If on the tape: malformed nodes fail with typed errors', () => {
@@ -141,4 +126,283 @@ describe('If on the tape: malformed nodes fail with typed errors', () => {
   it('a branch reading a value nobody produces (E_INVALID_GRAPH)', async () => {
     expect(await failure(ifGraph(bool(false), branch('b', [makeNode('Neg', ['nowhere'], ['n'])], ['n'])))).toBe('E_INVALID_GRAPH');
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Loop and Scan
+
+const i64 = (shape: number[], values: number[]): Tensor => new Tensor('int64', shape, BigInt64Array.from(values.map((v) => BigInt(v))));
+const ints = (value: number[]) => ({ type: 'ints' as const, value });
+const int = (value: number) => ({ type: 'int' as const, value });
+const f64Type = (shape: number[]) => ({ kind: 'tensor' as const, dtype: 'float64' as const, shape });
+
+/** A body graph: named inputs, nodes, outputs (optionally typed), initializers. */
+function body(name: string, inputs: string[], nodes: ReturnType<typeof makeNode>[], outputs: (string | { name: string; type: ReturnType<typeof f64Type> })[], inits: Record<string, Tensor> = {}): Graph {
+  const g = branch(name, nodes, [], inits);
+  g.inputs = inputs.map((n) => ({ name: n }));
+  g.outputs = outputs.map((o) => (typeof o === 'string' ? { name: o } : o));
+  return g;
+}
+
+/** sum(v · W) into `out` (W a fresh initializer of v's shape). */
+function weightedSum(g: Graph, v: string, shape: number[], out: string, rnd: () => number): void {
+  g.initializers.set(`W_${v}`, f64(shape, rnd));
+  g.nodes.push(makeNode('Mul', [v, `W_${v}`], [`${v}_w`]), makeNode('ReduceSum', [`${v}_w`], [out], { keepdims: int(0) }));
+}
+
+/** loss = Σ parts. */
+function sumInto(g: Graph, parts: string[]): void {
+  g.nodes.push(makeNode('Sum', parts, ['loss']));
+  g.outputs.unshift({ name: 'loss' });
+}
+
+const bits = (t: Tensor): Uint8Array => {
+  const d = t.data as ArrayBufferView;
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+};
+
+/**
+ * The tape's forward values of every graph output equal the Session's (real kernels) bit for bit,
+ * and autograd's d loss / d `wrt` agree with central finite differences of the Session's loss.
+ */
+async function checkControlFlow(g: Graph, feeds: Record<string, Tensor>, wrt: string[]): Promise<Map<string, Tensor>> {
+  const { tape, grads } = await gradients(g, feeds, 'loss', wrt);
+  const session = await Session.create(g);
+  const ref = (await session.run(feeds)).outputs;
+  for (const o of g.outputs) {
+    const mine = tape.values.get(o.name)!;
+    const theirs = ref[o.name] as Tensor;
+    expect(mine, `tape value of ${o.name}`).toBeDefined();
+    expect([mine.dtype, mine.shape], `${o.name}: dtype and shape`).toEqual([theirs.dtype, theirs.shape]);
+    expect(Buffer.from(bits(mine)).equals(Buffer.from(bits(theirs))), `${o.name}: unrolled forward equals the kernel bit for bit`).toBe(true);
+  }
+  const lossAt = async (f: Record<string, Tensor>): Promise<number> => ((await session.run(f)).outputs.loss as Tensor).get(0);
+  const h = 1e-6;
+  let nonZero = 0;
+  for (const name of wrt) {
+    const x = feeds[name]!;
+    expect(grads.get(name)!.shape, `d/d${name} has ${name}'s shape`).toEqual(x.shape);
+    for (let i = 0; i < x.size; i++) {
+      const plus = new Float64Array(x.data as Float64Array);
+      const minus = new Float64Array(x.data as Float64Array);
+      plus[i]! += h;
+      minus[i]! -= h;
+      const numeric = ((await lossAt({ ...feeds, [name]: new Tensor('float64', x.shape, plus) })) - (await lossAt({ ...feeds, [name]: new Tensor('float64', x.shape, minus) }))) / (2 * h);
+      const a = grads.get(name)!.get(i);
+      if (a !== 0) nonZero++;
+      expect(Math.abs(a - numeric), `d/d${name}[${i}]: autograd ${a} vs finite difference ${numeric}`).toBeLessThanOrEqual(1e-6 + 1e-6 * Math.abs(numeric));
+    }
+  }
+  expect(nonZero, 'some gradient flows').toBeGreaterThan(0);
+  return grads;
+}
+
+/**
+ * h_{i+1} = Tanh(h_i · w + 0.1 · i), w captured from the main graph, i the iteration number (Cast
+ * to double), 0.1 a body initializer. Trip count M; `cond`, when given, stops the loop once the
+ * iteration number reaches `limit` (body condition = i < limit). Scan outputs: h_{i+1} · v (v
+ * captured) and the carried input h_i itself (a body output that is a body input).
+ */
+function loopModel(rnd: () => number, opts: { trip: number; cond?: boolean; scans?: boolean; declare?: boolean }): Graph {
+  const g = emptyGraph('loop');
+  g.inputs.push({ name: 'h0', type: f64Type([2, 3]) }, { name: 'w', type: f64Type([2, 3]) }, { name: 'v', type: f64Type([3]) });
+  g.initializers.set('M', i64([], [opts.trip]));
+  if (opts.cond !== undefined) g.inputs.push({ name: 'go', type: { kind: 'tensor', dtype: 'bool', shape: [] } }, { name: 'limit', type: { kind: 'tensor', dtype: 'int64', shape: [] } });
+  const nodes = [
+    makeNode('Mul', ['h', 'w'], ['hw']),
+    makeNode('Cast', ['i'], ['fi'], { to: int(11) }),
+    makeNode('Mul', ['fi', 'tenth'], ['fik']),
+    makeNode('Add', ['hw', 'fik'], ['pre']),
+    makeNode('Tanh', ['pre'], ['h2']),
+    opts.cond !== undefined ? makeNode('Less', ['i', 'limit'], ['c2']) : makeNode('Identity', ['c'], ['c2']),
+  ];
+  const outs: Parameters<typeof body>[3] = ['c2', 'h2'];
+  const loopOuts = ['hN'];
+  if (opts.scans) {
+    nodes.push(makeNode('Mul', ['h2', 'v'], ['y']));
+    outs.push(...(opts.declare ? [{ name: 'y', type: f64Type([2, 3]) }, { name: 'h', type: f64Type([2, 3]) }] : ['y', 'h']));
+    loopOuts.push('ys', 'hs');
+  }
+  const b = body('body', ['i', 'c', 'h'], nodes, outs, { tenth: Tensor.from('float64', [], [0.1]) });
+  g.nodes.push(makeNode('Loop', ['M', opts.cond !== undefined ? 'go' : '', 'h0'], loopOuts, { body: graphAttr(b) }));
+  weightedSum(g, 'hN', [2, 3], 'l1', rnd);
+  const parts = ['l1'];
+  if (opts.scans) {
+    // Plain sums: with zero iterations ys and hs are empty and no weight of a fixed shape fits.
+    g.nodes.push(makeNode('ReduceSum', ['ys'], ['l2'], { keepdims: int(0) }), makeNode('Mul', ['hs', 'hs'], ['hs2']), makeNode('ReduceSum', ['hs2'], ['l3'], { keepdims: int(0) }));
+    parts.push('l2', 'l3');
+  }
+  sumInto(g, parts);
+  g.outputs.push(...loopOuts.map((name) => ({ name })));
+  return g;
+}
+
+describe('gradients through Loop (unrolled on the tape)', () => {
+  const feedsFor = (rnd: () => number) => ({ h0: f64([2, 3], rnd), w: f64([2, 3], rnd), v: f64([3], rnd) });
+
+  it('fixed trip count, state through Mul/Tanh with a captured parameter and the iteration number', async () => {
+    const rnd = seededRandom(21);
+    const g = loopModel(rnd, { trip: 3 });
+    await checkControlFlow(g, feedsFor(rnd), ['h0', 'w']);
+  });
+
+  it('a body condition that stops the loop early (M = 10, stops after 3 iterations)', async () => {
+    const rnd = seededRandom(22);
+    const g = loopModel(rnd, { trip: 10, cond: true });
+    const feeds = { ...feedsFor(rnd), go: bool(true), limit: i64([], [2]) };
+    const { tape } = await gradients(g, feeds, 'loss', ['h0']);
+    // One Tanh per executed iteration: the condition was read between iterations.
+    expect(tape.nodes.filter((n) => n.opType === 'Tanh').length).toBe(3);
+    await checkControlFlow(g, feeds, ['h0', 'w']);
+  });
+
+  it('an initial condition of false runs zero iterations: the output is the initial value, its gradient W', async () => {
+    const rnd = seededRandom(23);
+    const g = loopModel(rnd, { trip: 10, cond: true });
+    const feeds = { ...feedsFor(rnd), go: bool(false), limit: i64([], [2]) };
+    const grads = await checkControlFlow(g, { ...feeds }, ['h0']);
+    expect([...grads.get('h0')!.data]).toEqual([...g.initializers.get('W_hN')!.data]);
+  });
+
+  it('scan outputs stacked on axis 0 (one computed, one a pass-through of the carried input)', async () => {
+    const rnd = seededRandom(24);
+    const g = loopModel(rnd, { trip: 4, scans: true });
+    await checkControlFlow(g, feedsFor(rnd), ['h0', 'w', 'v']);
+  });
+
+  it('zero iterations with scan outputs: declared element shapes (bit-equal to the kernel) and inferred ones', async () => {
+    const rnd = seededRandom(25);
+    const declared = loopModel(rnd, { trip: 0, scans: true, declare: true });
+    const feeds = feedsFor(rnd);
+    await checkControlFlow(declared, feeds, ['h0']);
+    const { tape } = await gradients(declared, feeds, 'loss', ['h0']);
+    expect(tape.values.get('ys')!.shape).toEqual([0, 2, 3]);
+    // Undeclared, the kernel types an empty scan output float32 [0]; the tape infers the shapes.
+    const inferred = loopModel(rnd, { trip: 0, scans: true });
+    const t2 = (await gradients(inferred, feeds, 'loss', ['h0'])).tape;
+    expect(t2.values.get('ys')!.shape, 'Mul(h2, v) inferred from the body inputs and the captured v').toEqual([0, 2, 3]);
+    expect(t2.values.get('hs')!.shape, 'the carried input passed through').toEqual([0, 2, 3]);
+    expect(t2.values.get('ys')!.dtype).toBe('float64');
+  });
+
+  it('zero iterations and a scan output whose shape cannot be inferred: E_UNSUPPORTED', async () => {
+    const g = emptyGraph('loop0');
+    g.inputs.push({ name: 'x', type: f64Type([4]) }, { name: 'shape', type: { kind: 'tensor', dtype: 'int64', shape: [2] } });
+    g.initializers.set('M', i64([], [0]));
+    const b = body('body', ['i', 'c', 'h'], [makeNode('Identity', ['c'], ['c2']), makeNode('Reshape', ['h', 'shape'], ['r'])], ['c2', 'h', 'r']);
+    g.nodes.push(makeNode('Loop', ['M', '', 'x'], ['y', 'rs'], { body: graphAttr(b) }));
+    g.nodes.push(makeNode('ReduceSum', ['y'], ['loss'], { keepdims: int(0) }));
+    g.outputs.push({ name: 'loss' });
+    let err: unknown;
+    try {
+      await gradients(g, { x: Tensor.from('float64', [4], [1, 2, 3, 4]), shape: i64([2], [2, 2]) }, 'loss', ['x']);
+    } catch (e) {
+      err = e;
+    }
+    expect(isRosettaError(err) && err.code).toBe('E_UNSUPPORTED');
+    expect(String((err as Error).message)).toMatch(/zero iterations.*'r'/);
+  });
+});
+
+/**
+ * Scan with a state s [2] and two scan inputs: X1 [2, 5] scanned on axis 1 forwards, X2 [2, 3, 5]
+ * on axis -1 backwards. Body: s' = Tanh(s · x1 + ReduceSum(x2 · w, axis 1)), w captured;
+ * y = s' · x1 (scan output on axis 1), z = x2 + s' (scan output on axis -1, reversed).
+ */
+function scanModel(rnd: () => number, steps: number): Graph {
+  const g = emptyGraph('scan');
+  g.inputs.push({ name: 's0', type: f64Type([2]) }, { name: 'X1', type: f64Type([2, steps]) }, { name: 'X2', type: f64Type([2, 3, steps]) }, { name: 'w', type: f64Type([2, 3]) });
+  const b = body('scan_body', ['s', 'x1', 'x2'], [
+    makeNode('Mul', ['x2', 'w'], ['xw']),
+    makeNode('ReduceSum', ['xw', 'one'], ['r'], { keepdims: int(0) }),
+    makeNode('Mul', ['s', 'x1'], ['sx']),
+    makeNode('Add', ['sx', 'r'], ['pre']),
+    makeNode('Tanh', ['pre'], ['s2']),
+    makeNode('Mul', ['s2', 'x1'], ['y']),
+    makeNode('Unsqueeze', ['s2', 'one'], ['s2u']),
+    makeNode('Add', ['x2', 's2u'], ['z']),
+  ], ['s2', 'y', 'z'], { one: i64([1], [1]) });
+  g.nodes.push(makeNode('Scan', ['s0', 'X1', 'X2'], ['sN', 'Y', 'Z'], {
+    body: graphAttr(b),
+    num_scan_inputs: int(2),
+    scan_input_axes: ints([1, -1]),
+    scan_input_directions: ints([0, 1]),
+    scan_output_axes: ints([1, -1]),
+    scan_output_directions: ints([0, 1]),
+  }));
+  weightedSum(g, 'sN', [2], 'l1', rnd);
+  if (steps > 0) {
+    weightedSum(g, 'Y', [2, steps], 'l2', rnd);
+    weightedSum(g, 'Z', [2, 3, steps], 'l3', rnd);
+    sumInto(g, ['l1', 'l2', 'l3']);
+  } else sumInto(g, ['l1']);
+  g.outputs.push({ name: 'sN' }, { name: 'Y' }, { name: 'Z' });
+  return g;
+}
+
+describe('gradients through Scan (unrolled on the tape)', () => {
+  it('two scan inputs (one reversed) on non-zero axes, scan outputs on axes 1 and -1 (one reversed)', async () => {
+    const rnd = seededRandom(31);
+    const g = scanModel(rnd, 5);
+    await checkControlFlow(g, { s0: f64([2], rnd), X1: f64([2, 5], rnd), X2: f64([2, 3, 5], rnd), w: f64([2, 3], rnd) }, ['s0', 'X1', 'X2', 'w']);
+  });
+
+  it('zero steps: the final state is the initial one, scan outputs are empty with inferred shapes', async () => {
+    const rnd = seededRandom(32);
+    const g = scanModel(rnd, 0);
+    const feeds = { s0: f64([2], rnd), X1: new Tensor('float64', [2, 0]), X2: new Tensor('float64', [2, 3, 0]), w: f64([2, 3], rnd) };
+    const { tape, grads } = await gradients(g, feeds, 'loss', ['s0']);
+    expect(tape.values.get('Y')!.shape).toEqual([2, 0]);
+    expect(tape.values.get('Z')!.shape).toEqual([2, 3, 0]);
+    expect([...tape.values.get('sN')!.data]).toEqual([...feeds.s0.data]);
+    expect([...grads.get('s0')!.data]).toEqual([...g.initializers.get('W_sN')!.data]);
+  });
+
+  it('opset-8 form (sequence_lens, batch axis 0, reversed input): a short row is zero-padded like the kernel', async () => {
+    const rnd = seededRandom(33);
+    const g = emptyGraph('scan8');
+    g.inputs.push({ name: 'lens', type: { kind: 'tensor', dtype: 'int64', shape: [2] } }, { name: 's0', type: f64Type([2, 2]) }, { name: 'X', type: f64Type([2, 3, 2]) });
+    const b = body('b8', ['s', 'x'], [makeNode('Mul', ['s', 'x'], ['sx']), makeNode('Add', ['sx', 's'], ['p']), makeNode('Tanh', ['p'], ['s2']), makeNode('Mul', ['s2', 'x'], ['y'])], ['s2', 'y']);
+    g.nodes.push(makeNode('Scan', ['lens', 's0', 'X'], ['sN', 'Y'], { body: graphAttr(b), num_scan_inputs: int(1), directions: ints([1]) }));
+    weightedSum(g, 'sN', [2, 2], 'l1', rnd);
+    weightedSum(g, 'Y', [2, 3, 2], 'l2', rnd);
+    sumInto(g, ['l1', 'l2']);
+    g.outputs.push({ name: 'sN' }, { name: 'Y' });
+    await checkControlFlow(g, { lens: i64([2], [3, 1]), s0: f64([2, 2], rnd), X: f64([2, 3, 2], rnd) }, ['s0', 'X']);
+  });
+});
+
+/**
+ * Loop in If in Loop: y = If(cond) { then: u = x · w; Loop(3) { h' = If(i < 2) { h · u (a
+ * then-branch value) } else { Tanh(h + h) }; h'' = h' + x }; else: Neg(x) }.
+ */
+function nestedModel(rnd: () => number): Graph {
+  const inner = body('inner', ['i', 'c', 'h'], [
+    makeNode('Less', ['i', 'two'], ['early']),
+    makeNode('If', ['early'], ['hi'], {
+      then_branch: graphAttr(branch('mul', [makeNode('Mul', ['h', 'u'], ['a'])], ['a'])),
+      else_branch: graphAttr(branch('tanh', [makeNode('Add', ['h', 'h'], ['hh']), makeNode('Tanh', ['hh'], ['t'])], ['t'])),
+    }),
+    makeNode('Add', ['hi', 'x'], ['h2']),
+    makeNode('Identity', ['c'], ['c2']),
+  ], ['c2', 'h2'], { two: i64([], [2]) });
+  const thenB = branch('then', [makeNode('Mul', ['x', 'w'], ['u']), makeNode('Loop', ['M', '', 'x'], ['yl'], { body: graphAttr(inner) })], ['yl'], { M: i64([], [3]) });
+  const elseB = branch('else', [makeNode('Neg', ['x'], ['n'])], ['n']);
+  const g = emptyGraph('nested');
+  g.inputs.push({ name: 'x', type: f64Type([3]) }, { name: 'w', type: f64Type([3]) }, { name: 'cond', type: { kind: 'tensor', dtype: 'bool', shape: [] } });
+  g.nodes.push(makeNode('If', ['cond'], ['y'], { then_branch: graphAttr(thenB), else_branch: graphAttr(elseB) }));
+  weightedSum(g, 'y', [3], 'l1', rnd);
+  sumInto(g, ['l1']);
+  g.outputs.push({ name: 'y' });
+  return g;
+}
+
+describe('nested control flow', () => {
+  for (const cond of [true, false]) {
+    it(`Loop in If (cond=${cond}) with an If in the Loop body reading a branch-local value`, async () => {
+      const rnd = seededRandom(41);
+      const g = nestedModel(rnd);
+      await checkControlFlow(g, { x: f64([3], rnd), w: f64([3], rnd), cond: bool(cond) }, cond ? ['x', 'w'] : ['x']);
+    });
+  }
 });
