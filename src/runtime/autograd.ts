@@ -260,16 +260,20 @@ export class TapeRecorder implements Tape {
       if (!t) throw new RosettaError('E_MISSING_INPUT', `Scan input ${j} is empty`, { where: { node: node.name } });
       return t;
     });
+    const inDirs = a.ints(legacy ? 'directions' : 'scan_input_directions', new Array<number>(m).fill(0));
+    const inAxes = legacy ? new Array<number>(m).fill(0) : a.ints('scan_input_axes', new Array<number>(m).fill(0));
+    const outDirs = legacy ? new Array<number>(k).fill(0) : a.ints('scan_output_directions', new Array<number>(k).fill(0));
+    const outAxes = legacy ? new Array<number>(k).fill(0) : a.ints('scan_output_axes', new Array<number>(k).fill(0));
+    if (inDirs.length !== m || inAxes.length !== m || outDirs.length !== k || outAxes.length !== k) throw new RosettaError('E_INVALID_ATTR', `Scan direction/axis lists (${inDirs.length}, ${inAxes.length}, ${outDirs.length}, ${outAxes.length} entries) do not fit ${m} scan inputs and ${k} scan outputs`, { where: { node: node.name } });
     const spec: ScanSpec = {
       body,
       order: this.bodyOrder(body),
       base: `${node.name || node.outputs[0]}::scan${this.uid++}::`,
-      inDirs: a.ints(legacy ? 'directions' : 'scan_input_directions', new Array<number>(m).fill(0)),
-      inAxes: legacy ? new Array<number>(m).fill(0) : a.ints('scan_input_axes', new Array<number>(m).fill(0)).map((x, j) => axisIn(x, tensors[n + j]!.rank, node)),
-      outDirs: legacy ? new Array<number>(k).fill(0) : a.ints('scan_output_directions', new Array<number>(k).fill(0)),
-      outAxes: legacy ? new Array<number>(k).fill(0) : a.ints('scan_output_axes', new Array<number>(k).fill(0)),
+      inDirs,
+      inAxes: inAxes.map((x, j) => axisIn(x, tensors[n + j]!.rank, node)),
+      outDirs,
+      outAxes,
     };
-    if (spec.inDirs.length !== m || spec.inAxes.length !== m || spec.outDirs.length < k || spec.outAxes.length < k) throw new RosettaError('E_INVALID_ATTR', `Scan direction/axis lists do not fit ${m} scan inputs and ${k} scan outputs`, { where: { node: node.name } });
     const b = new IrBuilder(this.source, `${spec.base}wire::`);
     b.scope = node.scope;
     const states = ins.slice(0, n);

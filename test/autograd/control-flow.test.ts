@@ -15,8 +15,10 @@ import { describe, expect, it } from 'vitest';
 import { isRosettaError } from '../../src/ir/errors.js';
 import { emptyGraph, makeNode, type Graph } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
-import { gradients } from '../../src/runtime/autograd.js';
+import * as nn from '../../src/nn/index.js';
+import { MAX_TAPE_ITERATIONS, gradients } from '../../src/runtime/autograd.js';
 import { Session, seededRandom } from '../../src/runtime/session.js';
+import { expectClose } from '../nn/helpers.js';
 
 const f64 = (shape: number[], rnd: () => number): Tensor => Tensor.from('float64', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rnd() * 2 - 1));
 const bool = (v: boolean): Tensor => new Tensor('bool', [], Uint8Array.from([v ? 1 : 0]));
@@ -405,4 +407,91 @@ describe('nested control flow', () => {
       await checkControlFlow(g, { x: f64([3], rnd), w: f64([3], rnd), cond: bool(cond) }, cond ? ['x', 'w'] : ['x']);
     });
   }
+});
+
+/**
+ * The eager src/nn trace records node by node (`TapeRecorder.runSync`): an imported graph with a
+ * Loop fine-tunes as a GraphModule. Oracle: the same graph with the three iterations written out.
+ */
+describe('GraphModule with a Loop (the synchronous tape path)', () => {
+  const f32 = (shape: number[], seed: number) => Tensor.from('float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(seed * 10 + i * 1.3) * 0.7));
+  function model(unrolled: boolean): Graph {
+    const g = emptyGraph('loop_model');
+    g.inputs = [{ name: 'X', type: { kind: 'tensor', dtype: 'float32', shape: [2, 3] } }];
+    g.initializers.set('W', f32([2, 3], 1));
+    g.initializers.set('B', f32([3], 2));
+    for (const n of ['W', 'B']) g.params.set(n, { scope: n, role: 'weight', trainable: true });
+    const step = (h: string, out: string): ReturnType<typeof makeNode>[] => [makeNode('Mul', [h, 'W'], [`${out}_m`]), makeNode('Add', [`${out}_m`, 'B'], [`${out}_a`]), makeNode('Tanh', [`${out}_a`], [out])];
+    if (unrolled) g.nodes.push(...step('X', 'h1'), ...step('h1', 'h2'), ...step('h2', 'Y'));
+    else {
+      g.initializers.set('M', i64([], [3]));
+      const b = body('b', ['i', 'c', 'h'], [...step('h', 'hn'), makeNode('Identity', ['c'], ['c2'])], ['c2', 'hn']);
+      g.nodes.push(makeNode('Loop', ['M', '', 'X'], ['Y'], { body: graphAttr(b) }));
+    }
+    g.outputs = [{ name: 'Y' }];
+    return g;
+  }
+  async function lossAndGrads(g: Graph): Promise<{ loss: Tensor; grads: Map<string, Tensor> }> {
+    const gm = nn.GraphModule.fromModel({ graph: g } as never);
+    const loss = new nn.MSELoss().callVar(gm.callVar(f32([2, 3], 3)), Tensor.from('float32', [2, 3], new Array<number>(6).fill(0.25)));
+    await loss.backward();
+    return { loss: loss.value, grads: new Map(gm.namedParameters().map(([k, p]) => [k, p.grad!])) };
+  }
+  it('loss and parameter gradients equal the unrolled graph\'s', async () => {
+    const loop = await lossAndGrads(model(false));
+    const flat = await lossAndGrads(model(true));
+    expectClose(loop.loss, flat.loss, { what: 'loss' });
+    expect([...loop.grads.keys()].sort()).toEqual(['B', 'W']);
+    for (const [k, gr] of loop.grads) expectClose(gr, flat.grads.get(k)!, { what: `grad ${k}` });
+  });
+});
+
+describe('Loop and Scan on the tape: malformed nodes fail with typed errors', () => {
+  const x = Tensor.from('float64', [2], [1, 2]);
+  async function failure(node: ReturnType<typeof makeNode>, inits: Record<string, Tensor> = {}): Promise<string> {
+    const g = emptyGraph('bad');
+    g.inputs.push({ name: 'x' });
+    for (const [k, t] of Object.entries(inits)) g.initializers.set(k, t);
+    g.nodes.push(node);
+    g.outputs.push({ name: node.outputs[0]! });
+    try {
+      await gradients(g, { x }, node.outputs[0]!, ['x']);
+    } catch (e) {
+      return isRosettaError(e) ? e.code : `not a RosettaError: ${String(e)}`;
+    }
+    return 'no error';
+  }
+  const loopBody = body('b', ['i', 'c', 'h'], [makeNode('Identity', ['c'], ['c2']), makeNode('Neg', ['h'], ['h2'])], ['c2', 'h2']);
+  const scanBody = body('s', ['s', 'e'], [makeNode('Add', ['s', 'e'], ['s2'])], ['s2', 's2']);
+  const M = i64([], [2]);
+  it('a Loop without a body, or a body taking the wrong number of inputs (E_INVALID_GRAPH)', async () => {
+    expect(await failure(makeNode('Loop', ['M', '', 'x'], ['y']), { M })).toBe('E_INVALID_GRAPH');
+    expect(await failure(makeNode('Loop', ['M', '', 'x', 'x'], ['y']), { M })).toBe('E_INVALID_GRAPH');
+    expect(await failure(makeNode('Loop', ['M', '', 'x'], ['y', 'z'], { body: graphAttr(loopBody) }), { M })).toBe('E_INVALID_GRAPH');
+  });
+  it('a Loop trip count or condition with more than one value (E_SHAPE_MISMATCH)', async () => {
+    expect(await failure(makeNode('Loop', ['M2', '', 'x'], ['y'], { body: graphAttr(loopBody) }), { M2: i64([2], [1, 2]) })).toBe('E_SHAPE_MISMATCH');
+    expect(await failure(makeNode('Loop', ['', 'c', 'x'], ['y'], { body: graphAttr(loopBody) }), { c: new Tensor('bool', [2], Uint8Array.from([1, 1])) })).toBe('E_SHAPE_MISMATCH');
+  });
+  it('a Loop body returning a value nobody produces, or scan outputs of changing shape (typed errors)', async () => {
+    const bad = body('b', ['i', 'c', 'h'], [makeNode('Identity', ['c'], ['c2'])], ['c2', 'nowhere']);
+    expect(await failure(makeNode('Loop', ['M', '', 'x'], ['y'], { body: graphAttr(bad) }), { M })).toBe('E_INVALID_GRAPH');
+    // Each iteration's scan output is the growing carried value: they cannot be stacked.
+    const grow = body('g', ['i', 'c', 'h'], [makeNode('Identity', ['c'], ['c2']), makeNode('Concat', ['h', 'h'], ['hh'], { axis: int(0) })], ['c2', 'hh', 'hh']);
+    expect(await failure(makeNode('Loop', ['M', '', 'x'], ['y', 'ys'], { body: graphAttr(grow) }), { M })).toBe('E_SHAPE_MISMATCH');
+  });
+  it('a Loop whose condition never turns false stops at MAX_TAPE_ITERATIONS (E_LIMIT)', async () => {
+    expect(MAX_TAPE_ITERATIONS).toBe(100_000);
+    expect(await failure(makeNode('Loop', ['', '', 'x'], ['y'], { body: graphAttr(loopBody) }))).toBe('E_LIMIT');
+  }, 60_000);
+  it('a Scan whose attributes do not fit its inputs (E_INVALID_ATTR / E_INVALID_GRAPH / E_SHAPE_MISMATCH)', async () => {
+    const X = Tensor.from('float64', [3, 2], [1, 2, 3, 4, 5, 6]);
+    expect(await failure(makeNode('Scan', ['x', 'X'], ['y', 'ys'], { body: graphAttr(scanBody) }), { X })).toBe('E_INVALID_ATTR'); // no num_scan_inputs
+    expect(await failure(makeNode('Scan', ['x', 'X'], ['y', 'ys'], { body: graphAttr(scanBody), num_scan_inputs: int(3) }), { X })).toBe('E_INVALID_ATTR');
+    expect(await failure(makeNode('Scan', ['x', 'X'], ['y', 'ys'], { num_scan_inputs: int(1) }), { X })).toBe('E_INVALID_GRAPH');
+    expect(await failure(makeNode('Scan', ['x', 'X'], ['y', 'ys'], { body: graphAttr(scanBody), num_scan_inputs: int(1), scan_input_axes: ints([2]) }), { X })).toBe('E_INVALID_ATTR');
+    expect(await failure(makeNode('Scan', ['x', 'X'], ['y', 'ys'], { body: graphAttr(scanBody), num_scan_inputs: int(1), scan_input_axes: ints([0, 1]) }), { X })).toBe('E_INVALID_ATTR');
+    const two = body('t', ['s', 'a', 'b'], [makeNode('Add', ['s', 'a'], ['s2'])], ['s2']);
+    expect(await failure(makeNode('Scan', ['x', 'X', 'X'], ['y'], { body: graphAttr(two), num_scan_inputs: int(2), scan_input_axes: ints([0, 1]) }), { X })).toBe('E_SHAPE_MISMATCH');
+  });
 });
