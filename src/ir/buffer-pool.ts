@@ -28,15 +28,19 @@ let idleBytes = 0;
 let handedOut = 0;
 const stats = { reused: 0, fresh: 0, recycled: 0 };
 
-/** A zero-filled ArrayBuffer of exactly `bytes` bytes, from the pool when one is idle. */
-export function allocBuffer(bytes: number): ArrayBuffer {
+/**
+ * An ArrayBuffer of exactly `bytes` bytes, from the pool when one is idle. Zero-filled unless
+ * `zeroed` is false: then a reused buffer keeps its old contents, for callers that write every
+ * byte before anyone reads (a kernel output computed element by element), saving a pass over it.
+ */
+export function allocBuffer(bytes: number, zeroed = true): ArrayBuffer {
   if (bytes < MIN_BYTES) return new ArrayBuffer(bytes);
   const list = idle.get(bytes);
   const b = list?.pop();
   if (b) {
     idleBytes -= bytes;
     stats.reused++;
-    new Uint8Array(b).fill(0);
+    if (zeroed) new Uint8Array(b).fill(0);
     marked.set(b, ++handedOut);
     return b;
   }

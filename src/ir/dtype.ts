@@ -141,15 +141,18 @@ export function isBitsDType(d: DType): boolean {
   return d === 'float16' || d === 'bfloat16' || d.startsWith('float8');
 }
 
-/** Allocate zeroed storage for `n` elements of `dtype`. Caller must have validated `n`. */
-export function allocData(dtype: DType, n: number): TensorData {
+/**
+ * Allocate storage for `n` elements of `dtype`, zero-filled unless `zeroed` is false (then the
+ * caller must write every element before anything reads it). Caller must have validated `n`.
+ */
+export function allocData(dtype: DType, n: number, zeroed = true): TensorData {
   // Large numeric buffers come from the pool (buffer-pool.ts), which the executor refills with
-  // intermediate values it knows to be dead; zero-filled either way.
+  // intermediate values it knows to be dead.
   switch (dtype) {
     case 'float32':
-      return new Float32Array(allocBuffer(n * 4));
+      return new Float32Array(allocBuffer(n * 4, zeroed));
     case 'float64':
-      return new Float64Array(allocBuffer(n * 8));
+      return new Float64Array(allocBuffer(n * 8, zeroed));
     case 'float16':
     case 'bfloat16':
     case 'uint16':
@@ -162,14 +165,15 @@ export function allocData(dtype: DType, n: number): TensorData {
     case 'int32':
       return new Int32Array(n);
     case 'int64':
-      return new BigInt64Array(allocBuffer(n * 8));
+      return new BigInt64Array(allocBuffer(n * 8, zeroed));
     case 'uint64':
       return new BigUint64Array(n);
     case 'uint32':
       return new Uint32Array(n);
+    case 'bool':
+      return new Uint8Array(allocBuffer(n, zeroed));
     case 'uint8':
     case 'uint4':
-    case 'bool':
     case 'float8e4m3fn':
     case 'float8e4m3fnuz':
     case 'float8e5m2':

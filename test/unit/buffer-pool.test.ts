@@ -5,7 +5,11 @@
  * Sizes are 256×256 float32 (256 KiB), the smallest pooled size.
  */
 import { describe, expect, it } from 'vitest';
-import { allocBuffer, poolStats } from '../../src/ir/buffer-pool.js';
+import { allocBuffer, poolStats, recycleBuffer } from '../../src/ir/buffer-pool.js';
+import { AttrReader, attrInt, attrInts } from '../../src/ir/attrs.js';
+import type { Attr } from '../../src/ir/graph.js';
+import { CPU_KERNELS } from '../../src/kernels/cpu/index.js';
+import type { KernelContext } from '../../src/kernels/cpu/kernel.js';
 import { allocData } from '../../src/ir/dtype.js';
 import { emptyGraph, makeNode, type Graph } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
@@ -77,5 +81,41 @@ describe('buffer pool and Session recycling', () => {
     await session.run({ X: mat(6) });
     scribble();
     expect(Array.from(held.data as Float32Array)).toEqual(copy);
+  });
+});
+
+/** Kernels that take their output unzeroed from the pool: each must write every element. */
+describe('outputs taken without zero-fill are fully written', () => {
+  const rnd = (shape: number[], seed: number): Tensor => {
+    let st = seed;
+    return Tensor.from('float32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => ((st = (st * 16807) % 2147483647) / 2147483647) - 0.5));
+  };
+  const ctx = (op: string, attrs: Record<string, Attr>): KernelContext => {
+    const node = { name: op, opType: op, domain: '', inputs: [], outputs: ['y'], attrs, scope: '' };
+    return { node, attrs: new AttrReader(attrs, node), training: false, random: Math.random, runSubgraph: async () => [] };
+  };
+  const pads1 = { pads: attrInts([1, 1, 1, 1]) };
+  const cases: [string, string, Tensor[], Record<string, Attr>][] = [
+    ['Conv tap form', 'Conv', [rnd([2, 8, 64, 64], 1), rnd([8, 8, 3, 3], 2)], pads1],
+    ['Conv window form', 'Conv', [rnd([256, 4, 9, 9], 3), rnd([64, 4, 5, 5], 4)], {}],
+    ['Conv stride 2 (per-image im2col)', 'Conv', [rnd([1, 4, 129, 129], 5), rnd([16, 4, 3, 3], 6), rnd([16], 7)], { strides: attrInts([2, 2]) }],
+    ['Conv depthwise', 'Conv', [rnd([1, 16, 64, 64], 8), rnd([16, 1, 3, 3], 9)], { ...pads1, group: attrInt(16) }],
+    ['Conv groups', 'Conv', [rnd([1, 8, 64, 64], 10), rnd([16, 4, 3, 3], 11)], { ...pads1, group: attrInt(2) }],
+    ['ConvTranspose stride 1', 'ConvTranspose', [rnd([1, 8, 64, 64], 12), rnd([8, 16, 3, 3], 13)], pads1],
+    ['MatMul', 'MatMul', [rnd([256, 64], 14), rnd([64, 256], 15)], {}],
+  ];
+  it.each(cases)('%s', (_name, op, inputs, attrs) => {
+    const run = (): Tensor => (CPU_KERNELS[op]!(inputs, ctx(op, attrs)) as Tensor[])[0]!;
+    const ref = run();
+    expect(ref.size * 4).toBeGreaterThanOrEqual(1 << 18); // a pooled size
+    // a buffer of exactly the output's size, full of NaN, goes back to the pool for the next run
+    const poison = allocBuffer(ref.size * 4);
+    new Float32Array(poison).fill(NaN);
+    recycleBuffer(poison);
+    const reusedBefore = poolStats().reused;
+    const got = run();
+    expect(poolStats().reused).toBe(reusedBefore + 1);
+    expect((got.data as Float32Array).buffer).toBe(poison);
+    expect(Array.from(got.data as Float32Array)).toEqual(Array.from(ref.data as Float32Array));
   });
 });

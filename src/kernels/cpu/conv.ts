@@ -395,7 +395,7 @@ function Conv(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value
     convForward(s, x.data as Float64Array, floatData(w, ctx) as Float64Array, b ? (floatData(b, ctx) as Float64Array) : undefined, out, dgemm, (k) => new Float64Array(k));
     return [floatTensor(x.dtype, outShape, out)];
   }
-  const out = floatAlloc('float32', n) as Float32Array;
+  const out = floatAlloc('float32', n, false) as Float32Array; // every path of convForward writes each element
   convForward(s, floatData(x, ctx) as Float32Array, floatData(w, ctx) as Float32Array, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, convScratch);
   return [floatTensor(x.dtype, outShape, out)];
 }
@@ -582,7 +582,7 @@ function ConvTranspose(inputs: readonly (Value | undefined)[], ctx: KernelContex
       padEnd: kernel.map((k, i) => dilations[i]! * (k - 1) - pads[i + nd]! + outPad[i]!),
       outSpatial,
     };
-    const out = floatAlloc('float32', n) as Float32Array;
+    const out = floatAlloc('float32', n, false) as Float32Array;
     const wf = flipTransposed(floatData(w, ctx) as Float32Array, C, Mg, group, kk);
     convForward({ N, C, M, group, inSpatial, geom }, floatData(x, ctx) as Float32Array, wf, b ? (floatData(b, ctx) as Float32Array) : undefined, out, sgemm, convScratch);
     return [floatTensor(x.dtype, outShape, out)];

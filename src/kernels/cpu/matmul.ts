@@ -68,7 +68,7 @@ function MatMul(inputs: readonly (Value | undefined)[], ctx: KernelContext): Val
     case 'float32':
     case 'float16':
     case 'bfloat16': {
-      const out = floatAlloc('float32', n) as Float32Array;
+      const out = floatAlloc('float32', n, false) as Float32Array; // sgemm with beta = 0 writes every element
       runMatmul(p, floatData(a, ctx) as Float32Array, floatData(b, ctx) as Float32Array, out, sgemm);
       return [floatTensor(a.dtype, p.outShape, out)];
     }

@@ -28,9 +28,9 @@ export function floatData(t: Tensor, ctx: KernelContext): FloatArr {
   throw dtypeError(ctx, t.dtype);
 }
 
-/** Zeroed compute storage for a result of `dtype`. */
-export function floatAlloc(dtype: DType, n: number): FloatArr {
-  return allocData(dtype === 'float64' ? 'float64' : 'float32', n) as FloatArr;
+/** Compute storage for a result of `dtype`: zeroed, or with `zeroed` false stale (the caller writes every element). */
+export function floatAlloc(dtype: DType, n: number, zeroed = true): FloatArr {
+  return allocData(dtype === 'float64' ? 'float64' : 'float32', n, zeroed) as FloatArr;
 }
 
 /** Wrap compute storage as a tensor of `dtype`, encoding float16/bfloat16 bits. */
