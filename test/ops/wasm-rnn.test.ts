@@ -10,7 +10,8 @@
  * a single step, reverse and bidirectional with per-batch sequence_lens, GRU both ways.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { AttrReader, attrInt, attrString, type Attr } from '../../src/ir/attrs.js';
+import { AttrReader, attrInt, attrString } from '../../src/ir/attrs.js';
+import type { AttrMap } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { setGemmKernel } from '../../src/kernels/cpu/gemm.js';
 import { CPU_KERNELS } from '../../src/kernels/cpu/index.js';
@@ -47,7 +48,7 @@ function inputs(c: Case, seed: number): (Tensor | undefined)[] {
 }
 
 function run(c: Case, ins: (Tensor | undefined)[]): Float64Array[] {
-  const attrs: Record<string, Attr> = { hidden_size: attrInt(c.hidden), direction: attrString(c.direction) };
+  const attrs: AttrMap = { hidden_size: attrInt(c.hidden), direction: attrString(c.direction) };
   if (c.lbr) attrs.linear_before_reset = attrInt(1);
   const node = { name: 'r', opType: c.op, domain: '', inputs: [], outputs: ['y', 'h', 'c'], attrs, scope: '' };
   const ctx = { node, attrs: new AttrReader(attrs, node), training: false, random: Math.random, runSubgraph: async () => [] };

@@ -146,9 +146,8 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
   const Cs = kind === 'LSTM' ? stateIn(c0T, d, ctx, alloc, 'initial_c') : undefined;
   const GH = G * hidden;
   const Y = alloc(seq * numDir * batch * hidden);
-  const xw = alloc(seq * batch * GH);
-  const hr = alloc(batch * GH);
-  const rh = kind === 'GRU' && !lbr ? alloc(batch * hidden) : undefined;
+  // Buffers of the JS step loop, allocated only when a direction runs it (not on the SIMD path).
+  let bufs: { xw: T; hr: T; rh: T | undefined } | undefined;
   const clamp = (v: number): number => (v > clip ? clip : v < -clip ? -clip : v);
   const wasm = dtype === 'float32' && seq > 0 && batch > 0 && hidden > 0 && activeGemmKernel() === 'wasm' && hasWasmRnn();
   for (let dir = 0; dir < numDir; dir++) {
@@ -178,6 +177,8 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
       });
       if (ran) continue;
     }
+    bufs ??= { xw: alloc(seq * batch * GH), hr: alloc(batch * GH), rh: kind === 'GRU' && !lbr ? alloc(batch * hidden) : undefined };
+    const { xw, hr, rh } = bufs;
     if (bsum) for (let i = 0; i < seq * batch; i++) xw.set(bsum, i * GH);
     gemm(false, true, seq * batch, GH, input, 1, xd, 0, input, wd, wOff, input, bd ? 1 : 0, xw, 0, GH);
     const hs = dir * batch * hidden;

@@ -26,54 +26,65 @@
  * https://onnx.ai/onnx/operators/onnx__GRU.html (z, r, h), https://onnx.ai/onnx/operators/onnx__RNN.html;
  * binary format: https://webassembly.github.io/spec/core/binary/
  */
-import { BLOCK, END, I32, I32_ADD, I32_EQZ, I32_LT_U, LOOP, V128, brIf, get, i32c, name, section, set, uleb, v128Load, v128Store, vec, type WasmFunc } from './wasm-emit.js';
+import { BLOCK, END, I32, I32_ADD, I32_EQZ, I32_LT_U, I32_MUL, I32_SHL, LOOP, V128, brIf, get, i32c, name, section, set, tee, uleb, v128Load, v128Store, vec, type WasmFunc } from './wasm-emit.js';
 import { type WasmGemm, wasmGemm } from './wasm-gemm.js';
 import { Fn, f4, sigmoidV, tanhV, type Code } from './wasm-math.js';
 
 /**
- * A row function: params are byte pointers (`ptrs` of them, each with its gate blocks `hpb`
- * bytes apart), then n4 (vectors per gate block) and hpb. `body(fn, at)` emits one vector's work,
- * with at(p, g) the code that pushes the address of vector i of gate block g of pointer p.
+ * A row function: params are byte pointers (`ptrs` of them), then n4 (vectors per gate block),
+ * hpb (bytes per gate block) and rows. Pointer p has gates[p] gate blocks hpb bytes apart and
+ * advances by strides[p]·hpb bytes from one row to the next (0: the same vector for every row).
+ * `body(fn, at)` emits one vector's work, with at(p, g) the code pushing the address of the
+ * current vector of gate block g of pointer p.
  */
-function rowFunc(exportName: string, ptrs: number, gates: number[], body: (fn: Fn, at: (p: number, g: number) => Code) => Code): WasmFunc {
-  const N4 = ptrs;
-  const HPB = ptrs + 1;
-  const fn = new Fn(ptrs + 2);
+function rowFunc(exportName: string, gates: number[], strides: number[], body: (fn: Fn, at: (p: number, g: number) => Code) => Code): WasmFunc {
+  const ptrs = gates.length;
+  const [N4, HPB, ROWS] = [ptrs, ptrs + 1, ptrs + 2];
+  const fn = new Fn(ptrs + 3);
   const i = fn.local(I32);
   const end = fn.local(I32);
-  // base pointer of gate block g of pointer p: p + g·hpb, computed once per call
+  // base pointer of gate block g of pointer p: p + g·hpb, recomputed per row
   const base = new Map<string, number>();
   const setup: Code = [];
   for (let p = 0; p < ptrs; p++) {
     for (let g = 1; g < gates[p]!; g++) {
       const l = fn.local(I32);
       base.set(`${p}:${g}`, l);
-      setup.push(...get(p), ...get(HPB), ...i32c(g), 0x6c /* i32.mul */, I32_ADD, ...set(l));
+      setup.push(...get(p), ...get(HPB), ...i32c(g), I32_MUL, I32_ADD, ...set(l));
     }
   }
+  const advance: Code = [];
+  strides.forEach((st, p) => {
+    if (st) advance.push(...get(p), ...get(HPB), ...i32c(st), I32_MUL, I32_ADD, ...set(p));
+  });
   const at = (p: number, g: number): Code => [...get(g === 0 ? p : base.get(`${p}:${g}`)!), ...get(i), I32_ADD];
   const inner = body(fn, at);
   const code = [
-    ...BLOCK, ...get(N4), I32_EQZ, ...brIf(0),
-    ...fn.prologue, ...setup,
-    ...get(N4), ...i32c(4), 0x74 /* i32.shl */, ...set(end),
+    ...BLOCK, ...get(N4), I32_EQZ, ...brIf(0), ...get(ROWS), I32_EQZ, ...brIf(0),
+    ...fn.prologue,
+    ...get(N4), ...i32c(4), I32_SHL, ...set(end),
+    ...LOOP, // rows
+    ...setup,
     ...i32c(0), ...set(i),
-    ...LOOP,
+    ...LOOP, // vectors of one row
     ...inner,
     ...get(i), ...i32c(16), I32_ADD, ...set(i),
     ...get(i), ...get(end), I32_LT_U, ...brIf(0),
+    END,
+    ...advance,
+    ...get(ROWS), ...i32c(-1), I32_ADD, ...tee(ROWS), ...brIf(0),
     END, END,
   ];
-  return { params: new Array<number>(ptrs + 2).fill(I32), results: [], locals: fn.locals, code, exportName };
+  return { params: new Array<number>(ptrs + 3).fill(I32), results: [], locals: fn.locals, code, exportName };
 }
 
 const load = (addr: Code): Code => [...addr, ...v128Load(0)];
 const store = (addr: Code, value: Code): Code => [...addr, ...value, ...v128Store(0)];
 
-/** `lstm(xw, hr, c, h, y, n4, hpb)`: one batch row of the LSTM step (gates i, o, f, c). */
+/** `lstm(xw, hr, c, h, y, n4, hpb, rows)`: consecutive batch rows of the LSTM step (gates i, o, f, c). */
 function lstmFunc(): WasmFunc {
   const [XW, HR, C, H, Y] = [0, 1, 2, 3, 4];
-  return rowFunc('lstm', 5, [4, 4, 1, 1, 1], (fn, at) => {
+  return rowFunc('lstm', [4, 4, 1, 1, 1], [4, 4, 1, 1, 1], (fn, at) => {
     const pre = (g: number): Code => f4.add(load(at(XW, g)), load(at(HR, g)));
     const [ig, og, fg, cc, cn, hv] = [fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128)];
     return [
@@ -91,12 +102,12 @@ function lstmFunc(): WasmFunc {
 }
 
 /**
- * `gru(xw, hr, rb, h, y, n4, hpb)` (hr's h block already holds (r ⊙ H)·Rhᵀ) and
- * `gruLbr(…)` (linear_before_reset: hr's h block holds H·Rhᵀ, scaled by r here): one batch row.
+ * `gru(xw, hr, rb, h, y, n4, hpb, rows)` (hr's h block already holds (r ⊙ H)·Rhᵀ) and
+ * `gruLbr(…)` (linear_before_reset: hr's h block holds H·Rhᵀ, scaled by r here): consecutive batch rows.
  */
 function gruFunc(lbr: boolean): WasmFunc {
   const [XW, HR, RB, H, Y] = [0, 1, 2, 3, 4];
-  return rowFunc(lbr ? 'gruLbr' : 'gru', 5, [3, 3, 1, 1, 1], (fn, at) => {
+  return rowFunc(lbr ? 'gruLbr' : 'gru', [3, 3, 1, 1, 1], [3, 3, 0, 1, 1], (fn, at) => {
     const [z, r, hh, hp] = [fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128)];
     const hGate = lbr
       ? f4.add(load(at(XW, 2)), f4.mul(get(r), f4.add(load(at(HR, 2)), load(at(RB, 0)))))
@@ -112,16 +123,16 @@ function gruFunc(lbr: boolean): WasmFunc {
   });
 }
 
-/** `gruReset(xw, hr, h, rh, n4, hpb)`: rh = sigmoid(xw_r + hr_r) ⊙ H for one batch row. */
+/** `gruReset(xw, hr, h, rh, n4, hpb, rows)`: rh = sigmoid(xw_r + hr_r) ⊙ H for consecutive batch rows. */
 function gruResetFunc(): WasmFunc {
   const [XW, HR, H, RH] = [0, 1, 2, 3];
-  return rowFunc('gruReset', 4, [2, 2, 1, 1], (fn, at) => store(at(RH, 0), f4.mul(sigmoidV(fn, f4.add(load(at(XW, 1)), load(at(HR, 1)))), load(at(H, 0)))));
+  return rowFunc('gruReset', [2, 2, 1, 1], [3, 3, 1, 1], (fn, at) => store(at(RH, 0), f4.mul(sigmoidV(fn, f4.add(load(at(XW, 1)), load(at(HR, 1)))), load(at(H, 0)))));
 }
 
-/** `rnn(xw, hr, h, y, n4, hpb)`: H = tanh(xw + hr) for one batch row. */
+/** `rnn(xw, hr, h, y, n4, hpb, rows)`: H = tanh(xw + hr) for consecutive batch rows. */
 function rnnFunc(): WasmFunc {
   const [XW, HR, H, Y] = [0, 1, 2, 3];
-  return rowFunc('rnn', 4, [1, 1, 1, 1], (fn, at) => {
+  return rowFunc('rnn', [1, 1, 1, 1], [1, 1, 1, 1], (fn, at) => {
     const hv = fn.local(V128);
     return [...tanhV(fn, f4.add(load(at(XW, 0)), load(at(HR, 0)))), ...set(hv), ...store(at(H, 0), get(hv)), ...store(at(Y, 0), get(hv))];
   });
@@ -154,14 +165,14 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   ]);
 }
 
-type Row7 = (a: number, b: number, c: number, d: number, e: number, n4: number, hpb: number) => void;
-type Row6 = (a: number, b: number, c: number, d: number, n4: number, hpb: number) => void;
+type Rows5 = (a: number, b: number, c: number, d: number, e: number, n4: number, hpb: number, rows: number) => void;
+type Rows4 = (a: number, b: number, c: number, d: number, n4: number, hpb: number, rows: number) => void;
 interface RnnExports {
-  lstm: Row7;
-  gru: Row7;
-  gruLbr: Row7;
-  gruReset: Row6;
-  rnn: Row6;
+  lstm: Rows5;
+  gru: Rows5;
+  gruLbr: Rows5;
+  gruReset: Rows4;
+  rnn: Rows4;
 }
 
 let cached: { gemm: WasmGemm; k: RnnExports } | null | undefined;
@@ -226,19 +237,18 @@ export interface RnnDirection {
 
 /**
  * Pack the gate blocks of a row-major [G·hidden, K] weight as op(B) = Wᵀ into the tile's 8-wide
- * panels (K×8 floats, k-major), each gate block padded to hp columns with zeros.
+ * panels (K×8 floats, k-major, from `dst`), each gate block padded to hp columns. The weight is
+ * copied to `raw` and transposed into panels by the GEMM module's `packcols` (four k at a time;
+ * the last K mod 4 rows here). Padding columns repeat the gate's first row: finite values whose
+ * products land only in padding lanes.
  */
-function packGates(src: Float32Array, off: number, K: number, G: number, hidden: number, hp: number, heap: Float32Array, dst: number): void {
-  for (let g = 0; g < G; g++) {
-    for (let j = 0; j < hp; j++) {
-      let o = dst + ((g * hp + (j & ~7)) * K) + (j & 7);
-      if (j >= hidden) {
-        for (let k = 0; k < K; k++, o += 8) heap[o] = 0;
-        continue;
-      }
-      let s = off + (g * hidden + j) * K;
-      for (let k = 0; k < K; k++, o += 8) heap[o] = src[s++]!;
-    }
+function packGates(gemm: WasmGemm, heap: Float32Array, src: Float32Array, off: number, K: number, G: number, hidden: number, hp: number, dst: number, raw: number, table: number): void {
+  heap.set(src.subarray(off, off + G * hidden * K), raw);
+  const tbl = new Int32Array(heap.buffer, table * 4, G * hp);
+  for (let g = 0; g < G; g++) for (let j = 0; j < hp; j++) tbl[g * hp + j] = (raw + (g * hidden + (j < hidden ? j : 0)) * K) * 4;
+  gemm.packcols(dst * 4, table * 4, K, (G * hp) / 8, 0);
+  for (let k = K & ~3; k < K; k++) {
+    for (let c = 0; c < G * hp; c++) heap[dst + (c >> 3) * K * 8 + k * 8 + (c & 7)] = heap[tbl[c]! / 4 + k]!;
   }
 }
 
@@ -274,7 +284,10 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
   const rhF = cF + mPad * hp;
   const rbF = rhF + mPad * hp;
   const yF = rbF + hp;
-  const total = yF + rowsX * hp;
+  // scratch for packing: the raw weight and the address table of its rows
+  const rawF = yF + rowsX * hp;
+  const tblF = rawF + G * hidden * Math.max(input, hidden);
+  const total = tblF + G * hp;
   const mem = gemm.memory;
   if (mem.buffer.byteLength < total * 4) {
     try {
@@ -284,8 +297,8 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
     }
   }
   const heap = new Float32Array(mem.buffer);
-  packGates(d.w, d.wOff, input, G, hidden, hp, heap, wP);
-  packGates(d.r, d.rOff, hidden, G, hidden, hp, heap, rP);
+  packGates(gemm, heap, d.w, d.wOff, input, G, hidden, hp, wP, rawF, tblF);
+  packGates(gemm, heap, d.r, d.rOff, hidden, G, hidden, hp, rP, rawF, tblF);
   heap.set(d.x.subarray(0, rowsX * input), xF);
   heap.fill(0, xF + rowsX * input, xwF);
   // xw = bias + X·Wᵀ, four rows per tile call
@@ -301,7 +314,7 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
   rowsIn(d.h, d.hOff, batch, hidden, heap, hF, hp);
   if (d.c) rowsIn(d.c, d.hOff, batch, hidden, heap, cF, hp);
   if (d.rbH) heap.set(d.rbH.subarray(d.rbOff, d.rbOff + hidden), rbF);
-  heap.fill(0, yF, total);
+  heap.fill(0, yF, rawF);
 
   const lens = d.lens;
   const n4 = hp / 4;
@@ -309,28 +322,37 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
   const gruReset = kind === 'GRU' && !d.lbr;
   // panels of the product H·Rᵀ: all gates, except GRU's h gate without linear_before_reset
   const nH = (gruReset ? 2 * hp : GW) / 8;
+  // Batch rows active at `step` in runs with the same time index (consecutive in every region):
+  // one gate call per run, a single one per step unless sequence_lens differ.
+  const forRuns = (step: number, f: (t: number, b: number, rows: number) => void): void => {
+    for (let b = 0; b < batch; ) {
+      if (step >= lens[b]!) {
+        b++;
+        continue;
+      }
+      const t = d.reverse ? lens[b]! - 1 - step : step;
+      let e = b + 1;
+      while (e < batch && step < lens[e]! && (d.reverse ? lens[e]! - 1 - step : step) === t) e++;
+      f(t, b, e - b);
+      b = e;
+    }
+  };
   for (let step = 0; step < seq; step++) {
     heap.fill(0, hrF, hrF + mPad * GW);
     for (let i = 0; i < mPad; i += 4) gemm.panels(hidden, (hF + i * hp) * 4, hpb, 4, rP * 4, (hrF + i * GW) * 4, nH, GW * 4, 1);
     if (gruReset) {
-      for (let b = 0; b < batch; b++) {
-        if (step >= lens[b]!) continue;
-        const t = d.reverse ? lens[b]! - 1 - step : step;
-        k.gruReset((xwF + (t * batch + b) * GW) * 4, (hrF + b * GW) * 4, (hF + b * hp) * 4, (rhF + b * hp) * 4, n4, hpb);
-      }
+      forRuns(step, (t, b, rows) => k.gruReset((xwF + (t * batch + b) * GW) * 4, (hrF + b * GW) * 4, (hF + b * hp) * 4, (rhF + b * hp) * 4, n4, hpb, rows));
       for (let i = 0; i < mPad; i += 4) gemm.panels(hidden, (rhF + i * hp) * 4, hpb, 4, (rP + 2 * hp * hidden) * 4, (hrF + i * GW + 2 * hp) * 4, hp / 8, GW * 4, 1);
     }
-    for (let b = 0; b < batch; b++) {
-      if (step >= lens[b]!) continue;
-      const t = d.reverse ? lens[b]! - 1 - step : step;
+    forRuns(step, (t, b, rows) => {
       const xw = (xwF + (t * batch + b) * GW) * 4;
       const hr = (hrF + b * GW) * 4;
       const h = (hF + b * hp) * 4;
       const y = (yF + (t * batch + b) * hp) * 4;
-      if (kind === 'LSTM') k.lstm(xw, hr, (cF + b * hp) * 4, h, y, n4, hpb);
-      else if (kind === 'GRU') (d.lbr ? k.gruLbr : k.gru)(xw, hr, rbF * 4, h, y, n4, hpb);
-      else k.rnn(xw, hr, h, y, n4, hpb);
-    }
+      if (kind === 'LSTM') k.lstm(xw, hr, (cF + b * hp) * 4, h, y, n4, hpb, rows);
+      else if (kind === 'GRU') (d.lbr ? k.gruLbr : k.gru)(xw, hr, rbF * 4, h, y, n4, hpb, rows);
+      else k.rnn(xw, hr, h, y, n4, hpb, rows);
+    });
   }
 
   for (let b = 0; b < batch; b++) {
