@@ -103,7 +103,24 @@ describe('outputs taken without zero-fill are fully written', () => {
     ['Conv groups', 'Conv', [rnd([1, 8, 64, 64], 10), rnd([16, 4, 3, 3], 11)], { ...pads1, group: attrInt(2) }],
     ['ConvTranspose stride 1', 'ConvTranspose', [rnd([1, 8, 64, 64], 12), rnd([8, 16, 3, 3], 13)], pads1],
     ['MatMul', 'MatMul', [rnd([256, 64], 14), rnd([64, 256], 15)], {}],
+    ['Relu', 'Relu', [rnd([256, 256], 16)], {}],
+    ['Abs (unary float32 loop)', 'Abs', [rnd([256, 256], 17)], {}],
+    ['Neg (unary float32 loop)', 'Neg', [rnd([256, 256], 18)], {}],
   ];
+  it('Greater (bool mask, tensor vs scalar and broadcast)', () => {
+    for (const b of [Tensor.from('float32', [], [0]), rnd([1024, 1], 20)]) {
+      const inputs = [rnd([1024, 1024], 19), b];
+      const run = (): Tensor => (CPU_KERNELS.Greater!(inputs, ctx('Greater', {})) as Tensor[])[0]!;
+      const ref = run();
+      const poison = allocBuffer(ref.size);
+      new Uint8Array(poison).fill(7);
+      recycleBuffer(poison);
+      const got = run();
+      expect((got.data as Uint8Array).buffer).toBe(poison);
+      expect(Array.from(got.data as Uint8Array)).toEqual(Array.from(ref.data as Uint8Array));
+    }
+  });
+
   it.each(cases)('%s', (_name, op, inputs, attrs) => {
     const run = (): Tensor => (CPU_KERNELS[op]!(inputs, ctx(op, attrs)) as Tensor[])[0]!;
     const ref = run();

@@ -41,7 +41,7 @@ const reluKernel: CpuKernel = (inputs, ctx) => {
   const x = tensorIn(inputs, 0, ctx);
   if (x.dtype === 'float32') {
     const a = x.data as Float32Array;
-    const o = allocData('float32', a.length) as Float32Array;
+    const o = allocData('float32', a.length, false) as Float32Array; // both loops write every element
     // SIMD mask-and (wasm-math.ts) when available: same results, bits included.
     if (wasmUnary('relu', a, o)) return [new Tensor('float32', x.shape, o)];
     // (v + |v|) / 2 has no data-dependent branch and is exact (v + v cannot overflow in float64);

@@ -45,7 +45,7 @@ function unary(f: (x: number) => number, accept: (d: DType) => boolean = floatis
   return (inputs, ctx) => {
     const x = tensorIn(inputs, 0, ctx);
     if (f32 && x.dtype === 'float32') {
-      const o = allocData('float32', x.size) as Float32Array;
+      const o = allocData('float32', x.size, false) as Float32Array; // f32 writes every element
       f32(x.data as Float32Array, o);
       return [new Tensor('float32', x.shape, o)];
     }
@@ -316,7 +316,7 @@ function compare(num: (x: number, y: number) => boolean, big: (x: bigint, y: big
     const shape = outShapeOf([a, b], ctx);
     // bool storage from the buffer pool too (allocData pools only float/int64 dtypes): ReLU masks
     // are 0.8 MB per step and die within the backward pass, where the Session recycles them.
-    const out = new Uint8Array(allocBuffer(shape.reduce((p, d) => p * d, 1)));
+    const out = new Uint8Array(allocBuffer(shape.reduce((p, d) => p * d, 1), false)); // every path below writes each element
     // Monomorphic float32 loops for same-shape and tensor-vs-scalar comparisons (autograd's ReLU
     // mask `Greater(y, 0)` runs on every activation of every step); all other cases go generic.
     if (a.dtype === 'float32' && a.size === out.length && (b.size === 1 || b.size === out.length)) {
