@@ -11,7 +11,11 @@
  * real Loop/Scan kernels, which run their bodies themselves; and every graph output the tape
  * recorded (final carried values, stacked scan outputs) must equal the kernel's bit for bit.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readNpz } from '../../src/formats/npy.js';
+import { onnxImporter } from '../../src/importers/onnx/index.js';
 import { isRosettaError } from '../../src/ir/errors.js';
 import { emptyGraph, makeNode, type Graph } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
@@ -494,4 +498,39 @@ describe('Loop and Scan on the tape: malformed nodes fail with typed errors', ()
     const two = body('t', ['s', 'a', 'b'], [makeNode('Add', ['s', 'a'], ['s2'])], ['s2']);
     expect(await failure(makeNode('Scan', ['x', 'X', 'X'], ['y'], { body: graphAttr(two), num_scan_inputs: int(2), scan_input_axes: ints([0, 1]) }), { X })).toBe('E_SHAPE_MISMATCH');
   });
+});
+
+/**
+ * Loops as PyTorch exports them: fixtures/pytorch/make_loop_grads.py (torch 1.13, opset 17;
+ * loop_grads.VERSIONS.txt) scripts a for-loop over a tanh RNN cell (trip count from Shape/Gather)
+ * and one that `break`s after 3 of 6 steps (M = INT64_MAX, a body condition from an If and an And,
+ * a captured outer value); torch.onnx writes both as Loop. Imported through the ONNX importer, the
+ * output and d sum(y · w) / d (x, every parameter) must equal PyTorch's (float64).
+ */
+describe('Loops exported by torch.onnx: gradients equal PyTorch 1.13', () => {
+  const dir = join(import.meta.dirname, '..', '..', 'fixtures', 'pytorch');
+  const arrays = readNpz(new Uint8Array(readFileSync(join(dir, 'loop_grads.npz'))), 'loop_grads.npz');
+  for (const name of ['loop_rnn', 'loop_break']) {
+    it(`${name}.onnx`, async () => {
+      const res = await onnxImporter.open({ name: `${name}.onnx`, bytes: new Uint8Array(readFileSync(join(dir, `${name}.onnx`))) });
+      if (res.kind !== 'model') throw new Error('expected a model');
+      const g = res.model.graph;
+      expect(g.nodes.some((n) => n.opType === 'Loop')).toBe(true);
+      const get = (k: string): Tensor => arrays.get(`${name}.${k}`)!;
+      g.initializers.set('loss_w', get('w'));
+      g.nodes.push(makeNode('Mul', ['y', 'loss_w'], ['yw']), makeNode('ReduceSum', ['yw'], ['loss'], { keepdims: int(0) }));
+      const params = [...arrays.keys()].filter((k) => k.startsWith(`${name}.grad.`) && !k.endsWith('.grad.x')).map((k) => k.slice(`${name}.grad.`.length));
+      expect(params.sort()).toEqual(['head.bias', 'head.weight', 'hh.bias', 'hh.weight', 'ih.bias', 'ih.weight']);
+      // The exports size h0 and the trip count from Shape(x). buildBackward propagates "depends on
+      // x" through integer values too, reaches ConstantOfShape (no rule) and throws, so the shape
+      // chain reads its own copy of x here; d/dx is then the gradient through the data path only,
+      // which is all of it (shapes have no gradient).
+      for (const n of g.nodes) if (n.opType === 'Shape') n.inputs = n.inputs.map((i) => (i === 'x' ? 'x_for_shape' : i));
+      g.inputs.push({ name: 'x_for_shape' });
+      const { tape, grads } = await gradients(g, { x: get('x'), x_for_shape: get('x') }, 'loss', ['x', ...params]);
+      expect(tape.nodes.filter((n) => n.opType === 'Tanh').length, 'iterations unrolled').toBe(Number(get('steps').get(0)));
+      expectClose(tape.values.get('y')!, get('y'), { rtol: 1e-10, atol: 1e-12, what: 'y' });
+      for (const p of ['x', ...params]) expectClose(grads.get(p)!, get(`grad.${p}`), { rtol: 1e-9, atol: 1e-12, what: `d loss / d ${p}` });
+    });
+  }
 });
