@@ -346,24 +346,26 @@ function Pad(inputs: readonly (Value | undefined)[], ctx: KernelContext): Value[
   const tables = outShape.map((n, d) => {
     const t = new Float64Array(n);
     const dim = x.shape[d]!;
-    for (let o = 0; o < n; o++) {
-      let i = o - before[d]!;
-      if (i < 0 || i >= dim) {
-        if (dim === 0) throw shapeErr(ctx, `Pad mode ${mode} cannot pad an empty axis ${d}`);
-        if (mode === 'edge') i = i < 0 ? 0 : dim - 1;
-        else if (mode === 'wrap') i = ((i % dim) + dim) % dim;
-        else if (dim === 1) i = 0;
-        else {
-          const period = 2 * (dim - 1);
-          i = ((i % period) + period) % period;
-          if (i >= dim) i = period - i;
-        }
-      }
-      t[o] = i * strides[d]!;
-    }
+    if (dim === 0 && n > 0) throw shapeErr(ctx, `Pad mode ${mode} cannot pad an empty axis ${d}`);
+    for (let o = 0; o < n; o++) t[o] = padSource(o - before[d]!, dim, mode) * strides[d]!;
     return t;
   });
   return [gatherBlocks(x, outShape, separableOffsets(outShape, tables), 1)];
+}
+
+/**
+ * The input index an output of Pad's edge/wrap/reflect modes reads along an axis of length `dim`
+ * (≥ 1), given its unclamped position `i` (output index − pads before). Shared with Pad's gradient
+ * rule (src/runtime/grad-rules/shape.ts), which scatters back through the same map.
+ */
+export function padSource(i: number, dim: number, mode: string): number {
+  if (i >= 0 && i < dim) return i;
+  if (mode === 'edge') return i < 0 ? 0 : dim - 1;
+  if (mode === 'wrap') return ((i % dim) + dim) % dim;
+  if (dim === 1) return 0;
+  const period = 2 * (dim - 1); // reflect
+  const r = ((i % period) + period) % period;
+  return r >= dim ? period - r : r;
 }
 
 /** CenterCropPad (opset 18): per axis, crop or zero-pad around the centre to the target size. */

@@ -8,6 +8,7 @@
  * Compress (scatter back).
  * Spec for each forward op: https://onnx.ai/onnx/operators/
  */
+import { padSource } from '../../kernels/cpu/shape.js';
 import type { AttrReader } from '../../ir/attrs.js';
 import type { DType } from '../../ir/dtype.js';
 import { RosettaError } from '../../ir/errors.js';
@@ -64,20 +65,7 @@ const padRule: GradRule = (b, n, [g], a) => {
 
 function padAxisMap(dim: number, outLen: number, before: number, mode: string): AxisMap {
   const idx = new Int32Array(outLen);
-  for (let o = 0; o < outLen; o++) {
-    let i = o - before;
-    if (i < 0 || i >= dim) {
-      if (mode === 'edge') i = i < 0 ? 0 : dim - 1;
-      else if (mode === 'wrap') i = ((i % dim) + dim) % dim;
-      else if (dim === 1) i = 0;
-      else {
-        const period = 2 * (dim - 1);
-        i = ((i % period) + period) % period;
-        if (i >= dim) i = period - i;
-      }
-    }
-    idx[o] = i;
-  }
+  for (let o = 0; o < outLen; o++) idx[o] = padSource(o - before, dim, mode);
   return { inLen: dim, outLen, n: 1, idx, w: new Float64Array(outLen).fill(1) };
 }
 
