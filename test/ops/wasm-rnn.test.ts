@@ -7,7 +7,8 @@
  * (wasm-math.ts) and its sums and cell update are float32 operations, so it may differ by a few
  * float32 ulps per step, never by more.
  * Shapes cover the padding paths: hidden not a multiple of 8, batch not a multiple of 4, input 1,
- * a single step, reverse and bidirectional with per-batch sequence_lens, GRU both ways.
+ * a single step, batch < 4 (row-by-row products), reverse and bidirectional with per-batch
+ * sequence_lens, GRU both ways.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { AttrReader, attrInt, attrString } from '../../src/ir/attrs.js';
@@ -70,6 +71,8 @@ for (const op of ['RNN', 'GRU', 'LSTM'] as const) {
   cases.push({ op, seq: 7, batch: 3, input: 5, hidden: 13, direction: 'reverse', bias: true, state: true });
   cases.push({ op, seq: 6, batch: 5, input: 1, hidden: 6, direction: 'bidirectional', lens: [6, 2, 0, 5, 1], state: true });
   cases.push({ op, seq: 1, batch: 1, input: 4, hidden: 8, direction: 'forward' });
+  // batch < 4 with hidden % 4 = 0: the row-by-row dot products instead of the 4-row tile
+  cases.push({ op, seq: 5, batch: 2, input: 3, hidden: 12, direction: 'bidirectional', lens: [5, 3], bias: true, state: true });
 }
 cases.push({ op: 'GRU', seq: 9, batch: 6, input: 7, hidden: 20, direction: 'bidirectional', lbr: true, bias: true, lens: [9, 3, 7, 9, 1, 4], state: true });
 cases.push({ op: 'GRU', seq: 12, batch: 4, input: 10, hidden: 33, direction: 'forward', lbr: true, bias: true });

@@ -320,8 +320,8 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
   const n4 = hp / 4;
   const hpb = hp * 4;
   const gruReset = kind === 'GRU' && !d.lbr;
-  // panels of the product H·Rᵀ: all gates, except GRU's h gate without linear_before_reset
-  const nH = (gruReset ? 2 * hp : GW) / 8;
+  // gates of the product H·Rᵀ: all, except GRU's h gate without linear_before_reset
+  const nH = gruReset ? 2 : G;
   // Batch rows active at `step` in runs with the same time index (consecutive in every region):
   // one gate call per run, a single one per step unless sequence_lens differ.
   const forRuns = (step: number, f: (t: number, b: number, rows: number) => void): void => {
@@ -337,12 +337,26 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
       b = e;
     }
   };
+  // A batch of one to three rows would leave most of the 4-row tile idle: each active row then
+  // takes dot products with the rows of R as they are (`rowdots`, R still unpacked at rawF).
+  const dots = batch < 4 && hidden % 4 === 0;
+  /** hr[rows, gates g0..g1) = A·R[g0..g1)ᵀ, A rows at aF (hp floats apart), into hr columns from g0·hp. */
+  const product = (step: number, aF: number, g0: number, g1: number): void => {
+    if (dots) {
+      for (let b = 0; b < batch; b++) {
+        if (step >= lens[b]!) continue;
+        for (let g = g0; g < g1; g++) gemm.rowdots(hidden / 4, (aF + b * hp) * 4, (rawF + g * hidden * hidden) * 4, hidden / 4, hidden * 4, (hrF + b * GW + g * hp) * 4);
+      }
+      return;
+    }
+    for (let i = 0; i < mPad; i += 4) gemm.panels(hidden, (aF + i * hp) * 4, hpb, 4, (rP + g0 * hp * hidden) * 4, (hrF + i * GW + g0 * hp) * 4, ((g1 - g0) * hp) / 8, GW * 4, 1);
+  };
   for (let step = 0; step < seq; step++) {
-    heap.fill(0, hrF, hrF + mPad * GW);
-    for (let i = 0; i < mPad; i += 4) gemm.panels(hidden, (hF + i * hp) * 4, hpb, 4, rP * 4, (hrF + i * GW) * 4, nH, GW * 4, 1);
+    if (!dots) heap.fill(0, hrF, hrF + mPad * GW);
+    product(step, hF, 0, nH);
     if (gruReset) {
       forRuns(step, (t, b, rows) => k.gruReset((xwF + (t * batch + b) * GW) * 4, (hrF + b * GW) * 4, (hF + b * hp) * 4, (rhF + b * hp) * 4, n4, hpb, rows));
-      for (let i = 0; i < mPad; i += 4) gemm.panels(hidden, (rhF + i * hp) * 4, hpb, 4, (rP + 2 * hp * hidden) * 4, (hrF + i * GW + 2 * hp) * 4, hp / 8, GW * 4, 1);
+      product(step, rhF, 2, 3);
     }
     forRuns(step, (t, b, rows) => {
       const xw = (xwF + (t * batch + b) * GW) * 4;
