@@ -10,6 +10,7 @@
  * Spec: https://onnx.ai/onnx/operators/onnx__RNN.html, https://onnx.ai/onnx/operators/onnx__GRU.html,
  * https://onnx.ai/onnx/operators/onnx__LSTM.html
  */
+import { allocData } from '../../ir/dtype.js';
 import type { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../runtime/value.js';
 import { activeGemmKernel, dgemm, fixedRightOperand, sgemm, type GemmFn } from './gemm.js';
@@ -318,9 +319,10 @@ function rnnKernel(kind: Kind) {
     if (!isFloatKernelDType(x.dtype)) throw dtypeError(ctx, x.dtype);
     if (x.dtype === 'float64') {
       const fixed: FixedB<Float64Array> = (transB, K, N, B, bOff, ldb) => (M, A, aOff, lda, C, cOff, ldc) => dgemm(false, transB, M, N, K, 1, A, aOff, lda, B, bOff, ldb, 0, C, cOff, ldc);
-      return runRnn(kind, inputs, ctx, dgemm, fixed, (n) => new Float64Array(n), x.dtype);
+      return runRnn(kind, inputs, ctx, dgemm, fixed, (n) => allocData('float64', n) as Float64Array, x.dtype);
     }
-    return runRnn(kind, inputs, ctx, sgemm, fixedRightOperand, (n) => new Float32Array(n), x.dtype);
+    // zeroed storage from the buffer pool (outputs the executor can recycle)
+    return runRnn(kind, inputs, ctx, sgemm, fixedRightOperand, (n) => allocData('float32', n) as Float32Array, x.dtype);
   };
 }
 
