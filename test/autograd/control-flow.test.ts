@@ -10,6 +10,9 @@
  * oracle: central finite differences (float64) of the loss as the Session computes it with the
  * real Loop/Scan kernels, which run their bodies themselves; and every graph output the tape
  * recorded (final carried values, stacked scan outputs) must equal the kernel's bit for bit.
+ * Also: Loops as torch.onnx exports them against PyTorch 1.13's gradients, the ONNX backend tests'
+ * Loop/Scan/If models against their expected outputs, a GraphModule with a Loop (the synchronous
+ * tape path), and typed errors for malformed Loop/Scan nodes.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,8 +23,9 @@ import { isRosettaError } from '../../src/ir/errors.js';
 import { emptyGraph, makeNode, type Graph } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import * as nn from '../../src/nn/index.js';
-import { MAX_TAPE_ITERATIONS, gradients } from '../../src/runtime/autograd.js';
+import { MAX_TAPE_ITERATIONS, gradients, recordTape } from '../../src/runtime/autograd.js';
 import { Session, seededRandom } from '../../src/runtime/session.js';
+import { HAS_TESTDATA, TESTDATA_DIR, compareValues, loadCase } from '../../scripts/conformance-case.js';
 import { expectClose } from '../nn/helpers.js';
 
 const f64 = (shape: number[], rnd: () => number): Tensor => Tensor.from('float64', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rnd() * 2 - 1));
@@ -531,6 +535,28 @@ describe('Loops exported by torch.onnx: gradients equal PyTorch 1.13', () => {
       expect(tape.nodes.filter((n) => n.opType === 'Tanh').length, 'iterations unrolled').toBe(Number(get('steps').get(0)));
       expectClose(tape.values.get('y')!, get('y'), { rtol: 1e-10, atol: 1e-12, what: 'y' });
       for (const p of ['x', ...params]) expectClose(grads.get(p)!, get(`grad.${p}`), { rtol: 1e-9, atol: 1e-12, what: `d loss / d ${p}` });
+    });
+  }
+});
+
+/**
+ * The ONNX backend tests' own Loop/Scan/If models (libonnx-testdata, via scripts/conformance-case.ts)
+ * recorded on the tape: every graph output the unrolled forward produced must match the expected
+ * outputs the ONNX project wrote (same tolerances as the conformance runner).
+ */
+const TAPE_CASES = ['test_loop11', 'test_scan9_sum', 'test_scan_sum', 'test_range_float_type_positive_delta_expanded', 'test_range_int32_type_negative_delta_expanded', 'test_if'];
+if (!HAS_TESTDATA) console.warn(`[rosetta tests] ONNX backend test data not found at ${TESTDATA_DIR}: Loop/Scan tape cases skipped (apt-get install -y libonnx-testdata)`);
+describe.skipIf(!HAS_TESTDATA)('ONNX backend-test control-flow models on the tape', () => {
+  for (const name of TAPE_CASES) {
+    it(name, async () => {
+      const c = await loadCase(join(TESTDATA_DIR, 'node', name));
+      expect(c.dataSets.length).toBeGreaterThan(0);
+      for (const ds of c.dataSets) {
+        const tape = await recordTape(c.model.graph, ds.inputs as Record<string, Tensor>);
+        c.model.graph.outputs.forEach((o, k) => {
+          expect(compareValues(tape.values.get(o.name), ds.outputs[k]!, `${name} output ${o.name}`)).toBeUndefined();
+        });
+      }
     });
   }
 });
