@@ -23,7 +23,7 @@ import type { DType } from '../ir/dtype.js';
 import { RosettaError, isRosettaError } from '../ir/errors.js';
 import { capturedNames, emptyGraph, makeNode, opKey, topoSort, type Attr, type Graph, type Node, type ValueType } from '../ir/graph.js';
 import { inferTypes } from '../ir/infer.js';
-import { elementToNumber, Tensor } from '../ir/tensor.js';
+import { checkedSize, elementToNumber, Tensor } from '../ir/tensor.js';
 import { CpuBackend } from '../kernels/cpu/backend.js';
 import { CPU_KERNELS } from '../kernels/cpu/index.js';
 import type { Backend, BackendTensor, RunContext } from './backend.js';
@@ -392,7 +392,9 @@ export class TapeRecorder implements Tape {
     if (!tt) throw new RosettaError('E_UNSUPPORTED', `${node.opType} ran zero iterations and the shape of its scan output '${body.outputs[out]!.name}' is not known`, { where: { node: node.name }, hint: 'declare the body output\'s type with a static shape, or run at least one iteration' });
     const dims = tt.shape as number[];
     const ax = axisIn(axis, dims.length + 1, node);
-    return new Tensor(tt.dtype, [...dims.slice(0, ax), size, ...dims.slice(ax)]);
+    const shape = [...dims.slice(0, ax), size, ...dims.slice(ax)];
+    checkedSize(shape, `${node.opType} empty scan output '${body.outputs[out]!.name}'`); // declared dims are untrusted
+    return new Tensor(tt.dtype, shape);
   }
 
   private typeOf(name: string): ValueType {

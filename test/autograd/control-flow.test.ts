@@ -407,6 +407,35 @@ function nestedModel(rnd: () => number): Graph {
   return g;
 }
 
+describe('opset-8 Scan with an empty row', () => {
+  /** Scan-8 over X [2, 3, 2]; y's declared type `yShape` wins over inference for an empty row's shape. */
+  function scan8(yShape: number[]): Graph {
+    const g = emptyGraph('scan8e');
+    g.inputs.push({ name: 'lens', type: { kind: 'tensor', dtype: 'int64', shape: [2] } }, { name: 's0', type: f64Type([2, 2]) }, { name: 'X', type: f64Type([2, 3, 2]) });
+    const b = body('b8', ['s', 'x'], [makeNode('Mul', ['s', 'x'], ['sx']), makeNode('Tanh', ['sx'], ['s2']), makeNode('Reshape', ['s2', 'two'], ['y'])], ['s2', { name: 'y', type: f64Type(yShape) }], { two: i64([1], [2]) });
+    g.nodes.push(makeNode('Scan', ['lens', 's0', 'X'], ['sN', 'Y'], { body: graphAttr(b), num_scan_inputs: int(1) }));
+    weightedSum(g, 'sN', [2, 2], 'l1', seededRandom(51));
+    weightedSum(g, 'Y', [2, 3, 2], 'l2', seededRandom(52));
+    sumInto(g, ['l1', 'l2']);
+    g.outputs.push({ name: 'sN' }, { name: 'Y' });
+    return g;
+  }
+  it('a zero-length row: its state passes through, its scan output rows are zeros (as the kernel)', async () => {
+    const rnd = seededRandom(53);
+    await checkControlFlow(scan8([2]), { lens: i64([2], [3, 0]), s0: f64([2, 2], rnd), X: f64([2, 3, 2], rnd) }, ['s0', 'X']);
+  });
+  it('a zero-length row whose declared output shape is huge: E_TOO_LARGE, nothing allocated', async () => {
+    const rnd = seededRandom(54);
+    let err: unknown;
+    try {
+      await gradients(scan8([1e6, 1e6]), { lens: i64([2], [3, 0]), s0: f64([2, 2], rnd), X: f64([2, 3, 2], rnd) }, 'sN', ['s0']);
+    } catch (e) {
+      err = e;
+    }
+    expect(isRosettaError(err) && err.code).toBe('E_TOO_LARGE');
+  });
+});
+
 describe('nested control flow', () => {
   for (const cond of [true, false]) {
     it(`Loop in If (cond=${cond}) with an If in the Loop body reading a branch-local value`, async () => {
