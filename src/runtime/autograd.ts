@@ -298,6 +298,7 @@ export class TapeRecorder implements Tape {
       if (t.shape[0] !== batch || (j >= n && t.shape[1] !== steps)) throw new RosettaError('E_SHAPE_MISMATCH', `Scan (opset 8) inputs disagree on batch ${batch} / sequence length ${steps}`, { where: { node: node.name } });
     });
     if (batch === 0) throw new RosettaError('E_UNSUPPORTED', 'Scan (opset 8) with an empty batch', { where: { node: node.name } });
+    if (batch > MAX_TAPE_ITERATIONS) throw tooManyIterations(node);
     const lensT = node.inputs[0] ? this.computed(node.inputs[0], node) : undefined;
     const lens = lensT ? lensT.toNumbers() : new Array<number>(batch).fill(steps);
     if (lens.length !== batch) throw new RosettaError('E_SHAPE_MISMATCH', `Scan sequence_lens has ${lens.length} entries for batch ${batch}`, { where: { node: node.name } });
@@ -344,12 +345,12 @@ export class TapeRecorder implements Tape {
     // steps): the Split rule gives the unread pieces zero gradient.
     const pieces = scanIns.map((x, j) => {
       const size = this.computed(x, node).shape[spec.inAxes[j]!]!;
+      if (size > MAX_TAPE_ITERATIONS) throw tooManyIterations(node); // before making a node per step
       return len ? b.opN('Split', [x, b.ints(new Array<number>(size).fill(1))], { axis: { type: 'int', value: spec.inAxes[j]! } }, size) : [];
     });
     yield this.take(b);
     const scans: string[][] = Array.from({ length: k }, () => []);
     for (let t = 0; t < len; t++) {
-      if (t === MAX_TAPE_ITERATIONS) throw tooManyIterations(node);
       const bound = new Map<string, string>();
       states.forEach((s, j) => bound.set(body.inputs[j]!.name, s));
       pieces.forEach((p, j) => bound.set(body.inputs[n + j]!.name, b.op('Squeeze', [p[spec.inDirs[j] === 1 ? len - 1 - t : t]!, b.ints([spec.inAxes[j]!])])));
@@ -701,7 +702,7 @@ interface ScanPass {
 }
 
 function tooManyIterations(node: Node): RosettaError {
-  return new RosettaError('E_LIMIT', `${node.opType} ran ${MAX_TAPE_ITERATIONS} iterations on the autograd tape`, { where: { node: node.name }, hint: 'the loop is too long to differentiate by unrolling (or never ends); check its trip count and condition' });
+  return new RosettaError('E_LIMIT', `${node.opType} would run more than ${MAX_TAPE_ITERATIONS} iterations on the autograd tape`, { where: { node: node.name }, hint: 'the loop is too long to differentiate by unrolling (or never ends); check its trip count and condition' });
 }
 
 /** The one value of a trip count or condition. */

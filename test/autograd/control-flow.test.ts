@@ -521,6 +521,10 @@ describe('Loop and Scan on the tape: malformed nodes fail with typed errors', ()
     expect(MAX_TAPE_ITERATIONS).toBe(100_000);
     expect(await failure(makeNode('Loop', ['', '', 'x'], ['y'], { body: graphAttr(loopBody) }))).toBe('E_LIMIT');
   }, 60_000);
+  it('a Scan over more than MAX_TAPE_ITERATIONS steps fails before unrolling (E_LIMIT)', async () => {
+    const long = new Tensor('float64', [MAX_TAPE_ITERATIONS + 1, 2]);
+    expect(await failure(makeNode('Scan', ['x', 'L'], ['y', 'ys'], { body: graphAttr(scanBody), num_scan_inputs: int(1) }), { L: long })).toBe('E_LIMIT');
+  });
   it('a Scan whose attributes do not fit its inputs (E_INVALID_ATTR / E_INVALID_GRAPH / E_SHAPE_MISMATCH)', async () => {
     const X = Tensor.from('float64', [3, 2], [1, 2, 3, 4, 5, 6]);
     expect(await failure(makeNode('Scan', ['x', 'X'], ['y', 'ys'], { body: graphAttr(scanBody) }), { X })).toBe('E_INVALID_ATTR'); // no num_scan_inputs
