@@ -77,7 +77,7 @@ for (const op of ['RNN', 'GRU', 'LSTM'] as const) {
 cases.push({ op: 'GRU', seq: 9, batch: 6, input: 7, hidden: 20, direction: 'bidirectional', lbr: true, bias: true, lens: [9, 3, 7, 9, 1, 4], state: true });
 cases.push({ op: 'GRU', seq: 12, batch: 4, input: 10, hidden: 33, direction: 'forward', lbr: true, bias: true });
 
-describe.skipIf(!hasWasmRnn())('recurrent ops: WebAssembly step loop vs the float64 JS loop', () => {
+describe.skipIf(!hasWasmRnn())('recurrent ops: WebAssembly step loop vs the float64 JS loop (skipped without WebAssembly SIMD or with ROSETTA_NO_WASM set)', () => {
   afterAll(() => setGemmKernel('wasm'));
   it.each(cases.map((c, i) => ({ ...c, name: `${c.op}${c.lbr ? ' lbr' : ''} ${c.direction} S${c.seq} B${c.batch} I${c.input} H${c.hidden}${c.lens ? ' lens' : ''}`, seed: 100 + 10 * i })))('$name', ({ seed, ...c }) => {
     const ins = inputs(c, seed);

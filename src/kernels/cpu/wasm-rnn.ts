@@ -345,7 +345,9 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
     if (dots) {
       for (let b = 0; b < batch; b++) {
         if (step >= lens[b]!) continue;
-        for (let g = g0; g < g1; g++) gemm.rowdots(hidden / 4, (aF + b * hp) * 4, (rawF + g * hidden * hidden) * 4, hidden / 4, hidden * 4, (hrF + b * GW + g * hp) * 4);
+        // unpadded gate blocks are contiguous in R and in hr: one call for all of them
+        if (hp === hidden) gemm.rowdots(hidden / 4, (aF + b * hp) * 4, (rawF + g0 * hidden * hidden) * 4, ((g1 - g0) * hidden) / 4, hidden * 4, (hrF + b * GW + g0 * hp) * 4);
+        else for (let g = g0; g < g1; g++) gemm.rowdots(hidden / 4, (aF + b * hp) * 4, (rawF + g * hidden * hidden) * 4, hidden / 4, hidden * 4, (hrF + b * GW + g * hp) * 4);
       }
       return;
     }
