@@ -19,7 +19,7 @@
  * Design: docs/decisions.md ("Autograd on a recorded tape").
  */
 import { AttrReader } from '../ir/attrs.js';
-import type { DType } from '../ir/dtype.js';
+import { isFloatDType, type DType } from '../ir/dtype.js';
 import { RosettaError, isRosettaError } from '../ir/errors.js';
 import { capturedNames, emptyGraph, makeNode, opKey, topoSort, type Attr, type Graph, type Node, type ValueType } from '../ir/graph.js';
 import { inferTypes } from '../ir/infer.js';
@@ -547,8 +547,14 @@ export function buildBackward(tape: Tape, loss: string, wrt: readonly string[], 
   const b = new IrBuilder(source, 'grad::');
   b.dtype = floatDType(lossT.dtype);
   // Values downstream of `wrt` and upstream of `loss`: only those nodes get rules applied.
+  // Integer and bool values carry no gradient (a Shape, an ArgMax, a mask), so they stop the
+  // propagation: `Shape(x) → ConstantOfShape → …` must not ask ConstantOfShape for a rule.
+  const carries = (o: string): boolean => {
+    const t = tape.values.get(o);
+    return !t || isFloatDType(t.dtype);
+  };
   const fromWrt = new Set(wrt);
-  for (const n of tape.nodes) if (n.inputs.some((i) => i && fromWrt.has(i))) for (const o of n.outputs) if (o) fromWrt.add(o);
+  for (const n of tape.nodes) if (n.inputs.some((i) => i && fromWrt.has(i))) for (const o of n.outputs) if (o && carries(o)) fromWrt.add(o);
   const toLoss = new Set([loss]);
   for (let i = tape.nodes.length - 1; i >= 0; i--) {
     const n = tape.nodes[i]!;
