@@ -8,10 +8,10 @@
  * float32 ulps per step, never by more.
  * Shapes cover the padding paths: hidden not a multiple of 8, batch not a multiple of 4, input 1,
  * a single step, batch < 4 (row-by-row products), reverse and bidirectional with per-batch
- * sequence_lens, GRU both ways.
+ * sequence_lens, GRU both ways, clip, and HardSigmoid gates (one activation set per direction).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { AttrReader, attrInt, attrString } from '../../src/ir/attrs.js';
+import { AttrReader, attrFloat, attrFloats, attrInt, attrString, attrStrings } from '../../src/ir/attrs.js';
 import type { AttrMap } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { setGemmKernel } from '../../src/kernels/cpu/gemm.js';
@@ -31,6 +31,10 @@ interface Case {
   lens?: number[];
   bias?: boolean;
   state?: boolean;
+  clip?: number;
+  activations?: string[];
+  alpha?: number[];
+  beta?: number[];
 }
 
 const G: Record<Op, number> = { RNN: 1, GRU: 3, LSTM: 4 };
@@ -51,6 +55,10 @@ function inputs(c: Case, seed: number): (Tensor | undefined)[] {
 function run(c: Case, ins: (Tensor | undefined)[]): Float64Array[] {
   const attrs: AttrMap = { hidden_size: attrInt(c.hidden), direction: attrString(c.direction) };
   if (c.lbr) attrs.linear_before_reset = attrInt(1);
+  if (c.clip !== undefined) attrs.clip = attrFloat(c.clip);
+  if (c.activations) attrs.activations = attrStrings(c.activations);
+  if (c.alpha) attrs.activation_alpha = attrFloats(c.alpha);
+  if (c.beta) attrs.activation_beta = attrFloats(c.beta);
   const node = { name: 'r', opType: c.op, domain: '', inputs: [], outputs: ['y', 'h', 'c'], attrs, scope: '' };
   const ctx = { node, attrs: new AttrReader(attrs, node), training: false, random: Math.random, runSubgraph: async () => [] };
   const outs = CPU_KERNELS[c.op]!(ins, ctx) as Tensor[];
@@ -76,10 +84,17 @@ for (const op of ['RNN', 'GRU', 'LSTM'] as const) {
 }
 cases.push({ op: 'GRU', seq: 9, batch: 6, input: 7, hidden: 20, direction: 'bidirectional', lbr: true, bias: true, lens: [9, 3, 7, 9, 1, 4], state: true });
 cases.push({ op: 'GRU', seq: 12, batch: 4, input: 10, hidden: 33, direction: 'forward', lbr: true, bias: true });
+// clip (pre-activations beyond ±0.4 are cut, so it changes the result) and HardSigmoid gates
+// (Keras ≤ 2.3 LSTM/GRU: alpha 0.2, beta 0.5; Keras 3: 1/6), per direction
+for (const op of ['RNN', 'GRU', 'LSTM'] as const) cases.push({ op, seq: 8, batch: 5, input: 6, hidden: 16, direction: 'bidirectional', bias: true, state: true, lens: [8, 8, 3, 8, 5], clip: 0.4 });
+cases.push({ op: 'LSTM', seq: 10, batch: 8, input: 16, hidden: 24, direction: 'forward', bias: true, state: true, activations: ['HardSigmoid', 'Tanh', 'Tanh'] });
+cases.push({ op: 'LSTM', seq: 6, batch: 2, input: 5, hidden: 8, direction: 'bidirectional', bias: true, activations: ['HardSigmoid', 'Tanh', 'Tanh', 'Sigmoid', 'Tanh', 'Tanh'], alpha: [1 / 6], clip: 0.9 });
+cases.push({ op: 'GRU', seq: 7, batch: 6, input: 4, hidden: 12, direction: 'reverse', bias: true, state: true, activations: ['HardSigmoid', 'Tanh'], alpha: [0.25], beta: [0.4] });
+cases.push({ op: 'GRU', seq: 7, batch: 3, input: 4, hidden: 12, direction: 'forward', lbr: true, bias: true, activations: ['HardSigmoid', 'Tanh'] });
 
 describe.skipIf(!hasWasmRnn())('recurrent ops: WebAssembly step loop vs the float64 JS loop (skipped without WebAssembly SIMD or with ROSETTA_NO_WASM set)', () => {
   afterAll(() => setGemmKernel('wasm'));
-  it.each(cases.map((c, i) => ({ ...c, name: `${c.op}${c.lbr ? ' lbr' : ''} ${c.direction} S${c.seq} B${c.batch} I${c.input} H${c.hidden}${c.lens ? ' lens' : ''}`, seed: 100 + 10 * i })))('$name', ({ seed, ...c }) => {
+  it.each(cases.map((c, i) => ({ ...c, name: `${c.op}${c.lbr ? ' lbr' : ''} ${c.direction} S${c.seq} B${c.batch} I${c.input} H${c.hidden}${c.lens ? ' lens' : ''}${c.clip ? ' clip' : ''}${c.activations ? ` ${c.activations.join('/')}` : ''}`, seed: 100 + 10 * i })))('$name', ({ seed, ...c }) => {
     const ins = inputs(c, seed);
     const ref = run(c, ins.map(to64));
     setGemmKernel('js');

@@ -40,8 +40,16 @@ type Kind = 'RNN' | 'GRU' | 'LSTM';
 const GATES: Record<Kind, number> = { RNN: 1, GRU: 3, LSTM: 4 };
 const DEFAULT_ACTS: Record<Kind, string[]> = { RNN: ['Tanh'], GRU: ['Sigmoid', 'Tanh'], LSTM: ['Sigmoid', 'Tanh', 'Tanh'] };
 
+/**
+ * The activations of one direction as the SIMD step loop (wasm-rnn.ts) knows them: f is Sigmoid
+ * (no `hardSigmoid`) or HardSigmoid, g and h are Tanh (RNN: its one activation is Tanh).
+ */
+interface SimdActs {
+  hardSigmoid?: { alpha: number; beta: number };
+}
+
 /** Resolve the activations list (per direction) with alpha/beta consumed in order. */
-function activations(kind: Kind, numDir: number, ctx: KernelContext): { fns: Act[][]; standard: boolean[] } {
+function activations(kind: Kind, numDir: number, ctx: KernelContext): { fns: Act[][]; standard: boolean[]; simd: (SimdActs | undefined)[] } {
   const a = ctx.attrs;
   const per = DEFAULT_ACTS[kind].length;
   let names = a.has('activations') ? a.strings('activations') : [];
@@ -52,19 +60,31 @@ function activations(kind: Kind, numDir: number, ctx: KernelContext): { fns: Act
   const betas = a.floats('activation_beta', []);
   let ai = 0;
   let bi = 0;
+  const params: [number, number][] = [];
   const fns = names.map((n) => {
     const spec = Object.prototype.hasOwnProperty.call(ACTS, n) ? ACTS[n] : Object.entries(ACTS).find(([k]) => k.toLowerCase() === n.toLowerCase())?.[1];
     if (!spec) throw attrError(ctx, `unknown activation '${n}' (known: ${Object.keys(ACTS).join(', ')})`);
     const alpha = spec.alpha === undefined ? 0 : ai < alphas.length ? alphas[ai++]! : spec.alpha;
     const beta = spec.beta === undefined ? 0 : bi < betas.length ? betas[bi++]! : spec.beta;
+    params.push([alpha, beta]);
     return spec.make(alpha, beta);
   });
   const lower = names.map((n) => n.toLowerCase());
   const std = DEFAULT_ACTS[kind].map((n) => n.toLowerCase());
+  const simd = (d: number): SimdActs | undefined => {
+    const l = lower.slice(d * per, (d + 1) * per);
+    if (kind === 'RNN') return l[0] === 'tanh' ? {} : undefined;
+    if (!l.slice(1).every((n) => n === 'tanh')) return undefined;
+    if (l[0] === 'sigmoid') return {};
+    const [alpha, beta] = params[d * per]!;
+    // Keras ≤ 2.3 and tfjs LSTM/GRU gates
+    return l[0] === 'hardsigmoid' ? { hardSigmoid: { alpha, beta } } : undefined;
+  };
   return {
     fns: Array.from({ length: numDir }, (_, d) => fns.slice(d * per, (d + 1) * per)),
     // The default activations are inlined in the step loop (no closure call per gate value).
     standard: Array.from({ length: numDir }, (_, d) => lower.slice(d * per, (d + 1) * per).every((n, i) => n === std[i])),
+    simd: Array.from({ length: numDir }, (_, d) => simd(d)),
   };
 }
 
@@ -167,10 +187,12 @@ function runRnn<T extends FloatArr>(kind: Kind, inputs: readonly (Value | undefi
       bsum = alloc(GH);
       for (let j = 0; j < GH; j++) bsum[j] = bd[bOff + j]! + (kind === 'GRU' && j >= 2 * hidden ? 0 : bd[bOff + GH + j]!);
     }
-    // The common float32 configurations run the whole step loop in WebAssembly (wasm-rnn.ts).
-    if (wasm && std && clip === Infinity && (kind !== 'LSTM' || fastLstm)) {
+    // Float32 with Sigmoid/HardSigmoid gates and Tanh elsewhere (any clip) runs the whole step
+    // loop in WebAssembly (wasm-rnn.ts); peepholes, input_forget and other activations stay here.
+    const simdActs = acts.simd[dir];
+    if (wasm && simdActs && (kind !== 'LSTM' || (!pd && !inputForget))) {
       const ran = wasmRnnDirection({
-        kind, lbr, seq, batch, input, hidden, reverse, lens,
+        kind, lbr, clip, hardSigmoid: simdActs.hardSigmoid, seq, batch, input, hidden, reverse, lens,
         x: xd as Float32Array, w: wd as Float32Array, wOff, r: rd as Float32Array, rOff,
         bias: bsum as Float32Array | undefined, rbH: kind === 'GRU' ? (bd as Float32Array | undefined) : undefined, rbOff: bOff + GH + 2 * hidden,
         h: H as Float32Array, c: Cs as Float32Array | undefined, hOff: dir * batch * hidden,

@@ -1,11 +1,12 @@
 /**
- * The float32 step loop of the recurrent ops (rnn.ts: RNN, GRU, LSTM with their default
- * activations, no clip, no peepholes, no input_forget) run inside WebAssembly memory: the packed
- * weights, the input projections of every step, the state H (and C) and the outputs stay in the
- * memory of the SIMD GEMM module (wasm-gemm.ts) for the whole sequence, the per-step product
- * H·Rᵀ is that module's `panels` tile reading H in place, and the gate nonlinearities run as f32x4
- * code in a small module of this file that imports the same memory. Per step JS only zeroes the
- * product block and makes one call per 4 batch rows (product) and one per batch row (gates): no
+ * The float32 step loop of the recurrent ops (rnn.ts: RNN, GRU both ways, LSTM without peepholes
+ * or input_forget; gates Sigmoid or HardSigmoid, the other activations Tanh; any clip) run inside
+ * WebAssembly memory: the packed weights, the input projections of every step, the state H (and
+ * C) and the outputs stay in the memory of the SIMD GEMM module (wasm-gemm.ts) for the whole
+ * sequence, the per-step product H·Rᵀ is that module's `panels` tile reading H in place (`rowdots`
+ * for batches under 4), and the gate nonlinearities run as f32x4 code in a small module of this
+ * file that imports the same memory. Per step JS only zeroes the product block and makes one call
+ * per 4 batch rows (product) and one gate call per run of rows sharing a time index: no
  * allocation, no copy, no scalar `Math.exp`.
  *
  * Why: profiling the fixture LSTM (batch 8, 20 steps, hidden 64) showed ~60% of the forward pass
@@ -15,8 +16,9 @@
  * Accuracy: sigmoid and tanh are wasm-math.ts's `sigmoidV`/`tanhV` (≤ 2 ulp against float64 Math
  * rounded to float32, measured in test/ops/wasm-math.test.ts); the pre-activation sums and the
  * cell update are float32 operations, where the JS loop of rnn.ts (the reference and the
- * fallback) rounds once from float64. test/ops/wasm-rnn.test.ts bounds the difference between the
- * two paths. Float64 tensors, other activations, clip, peepholes and input_forget keep the JS loop.
+ * fallback) rounds once from float64; HardSigmoid is max(0, min(1, α·x + β)) in float32.
+ * test/ops/wasm-rnn.test.ts bounds the difference between the two paths. Float64 tensors, other
+ * activations, peepholes and input_forget keep the JS loop.
  *
  * Memory layout: each gate block is padded to hp = ⌈hidden/8⌉·8 columns so that the 8-wide B
  * panels of the tile never straddle two gates; a row of the projection (xw) or of the per-step
@@ -26,23 +28,49 @@
  * https://onnx.ai/onnx/operators/onnx__GRU.html (z, r, h), https://onnx.ai/onnx/operators/onnx__RNN.html;
  * binary format: https://webassembly.github.io/spec/core/binary/
  */
-import { BLOCK, END, I32, I32_ADD, I32_EQZ, I32_LT_U, I32_MUL, I32_SHL, LOOP, V128, brIf, get, i32c, name, section, set, tee, uleb, v128Load, v128Store, vec, type WasmFunc } from './wasm-emit.js';
+import { BLOCK, END, F32, F32X4_SPLAT, I32, I32_ADD, I32_EQZ, I32_LT_U, I32_MUL, I32_SHL, LOOP, V128, brIf, get, i32c, name, section, set, tee, uleb, v128Load, v128Store, vec, type WasmFunc } from './wasm-emit.js';
 import { type WasmGemm, wasmGemm } from './wasm-gemm.js';
 import { Fn, f4, sigmoidV, tanhV, type Code } from './wasm-math.js';
 
+/** The activations of one compiled variant: f (the gates) is sigmoid or HardSigmoid, g and h are tanh. */
+interface Acts {
+  /** f(clip(x)): the gate activation. */
+  f: (x: Code) => Code;
+  /** g(clip(x)): tanh of a clipped pre-activation. */
+  gc: (x: Code) => Code;
+  /** h(x): tanh without clip (the LSTM output of the new cell). */
+  h: (x: Code) => Code;
+}
+
 /**
  * A row function: params are byte pointers (`ptrs` of them), then n4 (vectors per gate block),
- * hpb (bytes per gate block) and rows. Pointer p has gates[p] gate blocks hpb bytes apart and
- * advances by strides[p]·hpb bytes from one row to the next (0: the same vector for every row).
- * `body(fn, at)` emits one vector's work, with at(p, g) the code pushing the address of the
- * current vector of gate block g of pointer p.
+ * hpb (bytes per gate block), rows, and the float32 clip, alpha, beta (clip = +∞: none; alpha and
+ * beta are HardSigmoid's, unused by the sigmoid variant). Pointer p has gates[p] gate blocks hpb
+ * bytes apart and advances by strides[p]·hpb bytes from one row to the next (0: the same vector
+ * for every row). `body(fn, at, acts)` emits one vector's work, with at(p, g) the code pushing the
+ * address of the current vector of gate block g of pointer p.
  */
-function rowFunc(exportName: string, gates: number[], strides: number[], body: (fn: Fn, at: (p: number, g: number) => Code) => Code): WasmFunc {
+function rowFunc(exportName: string, hard: boolean, gates: number[], strides: number[], body: (fn: Fn, at: (p: number, g: number) => Code, acts: Acts) => Code): WasmFunc {
   const ptrs = gates.length;
-  const [N4, HPB, ROWS] = [ptrs, ptrs + 1, ptrs + 2];
-  const fn = new Fn(ptrs + 3);
+  const [N4, HPB, ROWS, CLIP, ALPHA, BETA] = [ptrs, ptrs + 1, ptrs + 2, ptrs + 3, ptrs + 4, ptrs + 5];
+  const fn = new Fn(ptrs + 6);
   const i = fn.local(I32);
   const end = fn.local(I32);
+  const [clipHi, clipLo, alpha, beta] = [fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128)];
+  const splats = [
+    ...get(CLIP), ...F32X4_SPLAT, ...set(clipHi),
+    ...f4.neg(get(clipHi)), ...set(clipLo),
+    ...get(ALPHA), ...F32X4_SPLAT, ...set(alpha),
+    ...get(BETA), ...F32X4_SPLAT, ...set(beta),
+  ];
+  // clip as rnn.ts's clamp: NaN passes (first operand of pmax/pmin); ±∞ bounds change nothing
+  const clip = (x: Code): Code => f4.pmin(f4.pmax(x, get(clipLo)), get(clipHi));
+  const acts: Acts = {
+    // HardSigmoid max(0, min(1, αx + β)) as the JS loop (NaN passes)
+    f: hard ? (x) => f4.pmax(f4.pmin(f4.add(f4.mul(clip(x), get(alpha)), get(beta)), fn.kf(1)), fn.kf(0)) : (x) => sigmoidV(fn, clip(x)),
+    gc: (x) => tanhV(fn, clip(x)),
+    h: (x) => tanhV(fn, x),
+  };
   // base pointer of gate block g of pointer p: p + g·hpb, recomputed per row
   const base = new Map<string, number>();
   const setup: Code = [];
@@ -58,10 +86,10 @@ function rowFunc(exportName: string, gates: number[], strides: number[], body: (
     if (st) advance.push(...get(p), ...get(HPB), ...i32c(st), I32_MUL, I32_ADD, ...set(p));
   });
   const at = (p: number, g: number): Code => [...get(g === 0 ? p : base.get(`${p}:${g}`)!), ...get(i), I32_ADD];
-  const inner = body(fn, at);
+  const inner = body(fn, at, acts);
   const code = [
     ...BLOCK, ...get(N4), I32_EQZ, ...brIf(0), ...get(ROWS), I32_EQZ, ...brIf(0),
-    ...fn.prologue,
+    ...fn.prologue, ...splats,
     ...get(N4), ...i32c(4), I32_SHL, ...set(end),
     ...LOOP, // rows
     ...setup,
@@ -75,26 +103,26 @@ function rowFunc(exportName: string, gates: number[], strides: number[], body: (
     ...get(ROWS), ...i32c(-1), I32_ADD, ...tee(ROWS), ...brIf(0),
     END, END,
   ];
-  return { params: new Array<number>(ptrs + 3).fill(I32), results: [], locals: fn.locals, code, exportName };
+  return { params: [...new Array<number>(ptrs + 3).fill(I32), F32, F32, F32], results: [], locals: fn.locals, code, exportName: hard ? `${exportName}Hard` : exportName };
 }
 
 const load = (addr: Code): Code => [...addr, ...v128Load(0)];
 const store = (addr: Code, value: Code): Code => [...addr, ...value, ...v128Store(0)];
 
-/** `lstm(xw, hr, c, h, y, n4, hpb, rows)`: consecutive batch rows of the LSTM step (gates i, o, f, c). */
-function lstmFunc(): WasmFunc {
+/** `lstm(xw, hr, c, h, y, n4, hpb, rows, clip, α, β)`: consecutive batch rows of the LSTM step (gates i, o, f, c). */
+function lstmFunc(hard: boolean): WasmFunc {
   const [XW, HR, C, H, Y] = [0, 1, 2, 3, 4];
-  return rowFunc('lstm', [4, 4, 1, 1, 1], [4, 4, 1, 1, 1], (fn, at) => {
+  return rowFunc('lstm', hard, [4, 4, 1, 1, 1], [4, 4, 1, 1, 1], (fn, at, a) => {
     const pre = (g: number): Code => f4.add(load(at(XW, g)), load(at(HR, g)));
     const [ig, og, fg, cc, cn, hv] = [fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128)];
     return [
-      ...sigmoidV(fn, pre(0)), ...set(ig),
-      ...sigmoidV(fn, pre(1)), ...set(og),
-      ...sigmoidV(fn, pre(2)), ...set(fg),
-      ...tanhV(fn, pre(3)), ...set(cc),
+      ...a.f(pre(0)), ...set(ig),
+      ...a.f(pre(1)), ...set(og),
+      ...a.f(pre(2)), ...set(fg),
+      ...a.gc(pre(3)), ...set(cc),
       ...f4.add(f4.mul(get(fg), load(at(C, 0))), f4.mul(get(ig), get(cc))), ...set(cn),
       ...store(at(C, 0), get(cn)),
-      ...f4.mul(get(og), tanhV(fn, get(cn))), ...set(hv),
+      ...f4.mul(get(og), a.h(get(cn))), ...set(hv),
       ...store(at(H, 0), get(hv)),
       ...store(at(Y, 0), get(hv)),
     ];
@@ -102,20 +130,20 @@ function lstmFunc(): WasmFunc {
 }
 
 /**
- * `gru(xw, hr, rb, h, y, n4, hpb, rows)` (hr's h block already holds (r ⊙ H)·Rhᵀ) and
+ * `gru(xw, hr, rb, h, y, n4, hpb, rows, clip, α, β)` (hr's h block already holds (r ⊙ H)·Rhᵀ) and
  * `gruLbr(…)` (linear_before_reset: hr's h block holds H·Rhᵀ, scaled by r here): consecutive batch rows.
  */
-function gruFunc(lbr: boolean): WasmFunc {
+function gruFunc(lbr: boolean, hard: boolean): WasmFunc {
   const [XW, HR, RB, H, Y] = [0, 1, 2, 3, 4];
-  return rowFunc(lbr ? 'gruLbr' : 'gru', [3, 3, 1, 1, 1], [3, 3, 0, 1, 1], (fn, at) => {
+  return rowFunc(lbr ? 'gruLbr' : 'gru', hard, [3, 3, 1, 1, 1], [3, 3, 0, 1, 1], (fn, at, a) => {
     const [z, r, hh, hp] = [fn.local(V128), fn.local(V128), fn.local(V128), fn.local(V128)];
     const hGate = lbr
       ? f4.add(load(at(XW, 2)), f4.mul(get(r), f4.add(load(at(HR, 2)), load(at(RB, 0)))))
       : f4.add(f4.add(load(at(XW, 2)), load(at(HR, 2))), load(at(RB, 0)));
     return [
-      ...sigmoidV(fn, f4.add(load(at(XW, 0)), load(at(HR, 0)))), ...set(z),
-      ...(lbr ? [...sigmoidV(fn, f4.add(load(at(XW, 1)), load(at(HR, 1)))), ...set(r)] : []),
-      ...tanhV(fn, hGate), ...set(hh),
+      ...a.f(f4.add(load(at(XW, 0)), load(at(HR, 0)))), ...set(z),
+      ...(lbr ? [...a.f(f4.add(load(at(XW, 1)), load(at(HR, 1)))), ...set(r)] : []),
+      ...a.gc(hGate), ...set(hh),
       ...f4.add(f4.mul(f4.sub(fn.kf(1), get(z)), get(hh)), f4.mul(get(z), load(at(H, 0)))), ...set(hp),
       ...store(at(H, 0), get(hp)),
       ...store(at(Y, 0), get(hp)),
@@ -123,18 +151,18 @@ function gruFunc(lbr: boolean): WasmFunc {
   });
 }
 
-/** `gruReset(xw, hr, h, rh, n4, hpb, rows)`: rh = sigmoid(xw_r + hr_r) ⊙ H for consecutive batch rows. */
-function gruResetFunc(): WasmFunc {
+/** `gruReset(xw, hr, h, rh, n4, hpb, rows, clip, α, β)`: rh = f(xw_r + hr_r) ⊙ H for consecutive batch rows. */
+function gruResetFunc(hard: boolean): WasmFunc {
   const [XW, HR, H, RH] = [0, 1, 2, 3];
-  return rowFunc('gruReset', [2, 2, 1, 1], [3, 3, 1, 1], (fn, at) => store(at(RH, 0), f4.mul(sigmoidV(fn, f4.add(load(at(XW, 1)), load(at(HR, 1)))), load(at(H, 0)))));
+  return rowFunc('gruReset', hard, [2, 2, 1, 1], [3, 3, 1, 1], (_fn, at, a) => store(at(RH, 0), f4.mul(a.f(f4.add(load(at(XW, 1)), load(at(HR, 1)))), load(at(H, 0)))));
 }
 
-/** `rnn(xw, hr, h, y, n4, hpb, rows)`: H = tanh(xw + hr) for consecutive batch rows. */
+/** `rnn(xw, hr, h, y, n4, hpb, rows, clip, α, β)`: H = tanh(clip(xw + hr)) for consecutive batch rows. */
 function rnnFunc(): WasmFunc {
   const [XW, HR, H, Y] = [0, 1, 2, 3];
-  return rowFunc('rnn', [1, 1, 1, 1], [1, 1, 1, 1], (fn, at) => {
+  return rowFunc('rnn', false, [1, 1, 1, 1], [1, 1, 1, 1], (fn, at, a) => {
     const hv = fn.local(V128);
-    return [...tanhV(fn, f4.add(load(at(XW, 0)), load(at(HR, 0)))), ...set(hv), ...store(at(H, 0), get(hv)), ...store(at(Y, 0), get(hv))];
+    return [...a.gc(f4.add(load(at(XW, 0)), load(at(HR, 0)))), ...set(hv), ...store(at(H, 0), get(hv)), ...store(at(Y, 0), get(hv))];
   });
 }
 
@@ -143,7 +171,8 @@ function rnnFunc(): WasmFunc {
  * memory, and these functions must work on the GEMM module's.
  */
 function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const funcs = [lstmFunc(), gruFunc(false), gruFunc(true), gruResetFunc(), rnnFunc()];
+  const funcs = [false, true].flatMap((hard) => [lstmFunc(hard), gruFunc(false, hard), gruFunc(true, hard), gruResetFunc(hard)]);
+  funcs.push(rnnFunc());
   const types: number[][] = [];
   const typeOf = funcs.map((f) => {
     const t = [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))];
@@ -165,13 +194,17 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   ]);
 }
 
-type Rows5 = (a: number, b: number, c: number, d: number, e: number, n4: number, hpb: number, rows: number) => void;
-type Rows4 = (a: number, b: number, c: number, d: number, n4: number, hpb: number, rows: number) => void;
+type Rows5 = (a: number, b: number, c: number, d: number, e: number, n4: number, hpb: number, rows: number, clip: number, alpha: number, beta: number) => void;
+type Rows4 = (a: number, b: number, c: number, d: number, n4: number, hpb: number, rows: number, clip: number, alpha: number, beta: number) => void;
 interface RnnExports {
   lstm: Rows5;
   gru: Rows5;
   gruLbr: Rows5;
   gruReset: Rows4;
+  lstmHard: Rows5;
+  gruHard: Rows5;
+  gruLbrHard: Rows5;
+  gruResetHard: Rows4;
   rnn: Rows4;
 }
 
@@ -205,6 +238,10 @@ export interface RnnDirection {
   kind: 'RNN' | 'GRU' | 'LSTM';
   /** GRU linear_before_reset. */
   lbr: boolean;
+  /** ONNX `clip` (+∞: none). */
+  clip: number;
+  /** The gate activation f: HardSigmoid with these alpha, beta, or the default Sigmoid when absent. */
+  hardSigmoid?: { alpha: number; beta: number };
   seq: number;
   batch: number;
   input: number;
@@ -320,6 +357,13 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
   const n4 = hp / 4;
   const hpb = hp * 4;
   const gruReset = kind === 'GRU' && !d.lbr;
+  const hard = d.hardSigmoid !== undefined;
+  const { clip } = d;
+  const alpha = d.hardSigmoid?.alpha ?? 0;
+  const beta = d.hardSigmoid?.beta ?? 0;
+  const fLstm = hard ? k.lstmHard : k.lstm;
+  const fGru = d.lbr ? (hard ? k.gruLbrHard : k.gruLbr) : hard ? k.gruHard : k.gru;
+  const fReset = hard ? k.gruResetHard : k.gruReset;
   // gates of the product H·Rᵀ: all, except GRU's h gate without linear_before_reset
   const nH = gruReset ? 2 : G;
   // Batch rows active at `step` in runs with the same time index (consecutive in every region):
@@ -357,7 +401,7 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
     if (!dots) heap.fill(0, hrF, hrF + mPad * GW);
     product(step, hF, 0, nH);
     if (gruReset) {
-      forRuns(step, (t, b, rows) => k.gruReset((xwF + (t * batch + b) * GW) * 4, (hrF + b * GW) * 4, (hF + b * hp) * 4, (rhF + b * hp) * 4, n4, hpb, rows));
+      forRuns(step, (t, b, rows) => fReset((xwF + (t * batch + b) * GW) * 4, (hrF + b * GW) * 4, (hF + b * hp) * 4, (rhF + b * hp) * 4, n4, hpb, rows, clip, alpha, beta));
       product(step, rhF, 2, 3);
     }
     forRuns(step, (t, b, rows) => {
@@ -365,9 +409,9 @@ export function wasmRnnDirection(d: RnnDirection): boolean {
       const hr = (hrF + b * GW) * 4;
       const h = (hF + b * hp) * 4;
       const y = (yF + (t * batch + b) * hp) * 4;
-      if (kind === 'LSTM') k.lstm(xw, hr, (cF + b * hp) * 4, h, y, n4, hpb, rows);
-      else if (kind === 'GRU') (d.lbr ? k.gruLbr : k.gru)(xw, hr, rbF * 4, h, y, n4, hpb, rows);
-      else k.rnn(xw, hr, h, y, n4, hpb, rows);
+      if (kind === 'LSTM') fLstm(xw, hr, (cF + b * hp) * 4, h, y, n4, hpb, rows, clip, alpha, beta);
+      else if (kind === 'GRU') fGru(xw, hr, rbF * 4, h, y, n4, hpb, rows, clip, alpha, beta);
+      else k.rnn(xw, hr, h, y, n4, hpb, rows, clip, alpha, beta);
     });
   }
 
