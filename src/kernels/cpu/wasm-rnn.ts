@@ -233,7 +233,7 @@ export function hasWasmRnn(): boolean {
   return kernels() !== undefined;
 }
 
-/** One direction of a float32 RNN/GRU/LSTM with the default activations (see the module header). */
+/** One direction of a float32 RNN/GRU/LSTM: Sigmoid or HardSigmoid gates, Tanh elsewhere (see the module header). */
 export interface RnnDirection {
   kind: 'RNN' | 'GRU' | 'LSTM';
   /** GRU linear_before_reset. */
