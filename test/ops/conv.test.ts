@@ -171,6 +171,17 @@ describe.each(['wasm', 'js'] as const)('Conv matches the naive definition (%s GE
     ref16.data.forEach((v, i) => expect(Math.abs(f16ToF32(y16!.data[i] as number) - v)).toBeLessThan(2e-3));
   });
 
+  it('huge pads with a huge stride (one output window, all padding) give zeros, not a RangeError from padded planes', () => {
+    const x = rand([2, 3, 4, 4], 1);
+    const w = rand([5, 3, 3, 3], 2);
+    for (const p of [1e6, 3e8]) {
+      const attrs: Record<string, Attr> = { pads: attrInts([p, p, p, p]), strides: attrInts([1e9, 1e9]) };
+      const [y] = CPU_KERNELS.Conv!([x, w], ctxFor('Conv', attrs)) as Tensor[];
+      expect(y!.shape).toEqual([2, 5, 1, 1]);
+      expect(Array.from(y!.data as Float32Array)).toEqual(new Array<number>(10).fill(0));
+    }
+  });
+
   it('a non-finite input reaches only the outputs whose windows hold it (window form falls back)', () => {
     const x = rand([2, 3, 8, 8], 1);
     // image 1, channel 0, row 0, last column: in the windows of output (0, 5) only; the window form's

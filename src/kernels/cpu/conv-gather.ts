@@ -25,6 +25,9 @@ import { plane } from './nn-util.js';
 let planes: Float32Array = new Float32Array(0);
 let relaid: Float32Array = new Float32Array(0);
 
+/** Most floats of padded planes built for one call (the gather driver copies at most 2^24 operand floats anyway). */
+const GATHER_PLANES_MAX = 1 << 24;
+
 /** Largest work buffer (floats) kept between calls; larger ones are allocated per call. */
 const KEEP_MAX = 1 << 22;
 
@@ -45,8 +48,12 @@ function copyRun(src: Float32Array, s: number, dst: Float32Array, d: number, n: 
  * Copy x [N, C, H, W] into planes [N, C, Hp, Wp] (zero borders; the input lands at row pt, column
  * pl). Returns the buffer, with `tail` zero floats after the last plane for reads past its end.
  */
-function padPlanes(x: Float32Array, N: number, C: number, H: number, W: number, Hp: number, Wp: number, pt: number, pl: number, tail: number): Float32Array {
+function padPlanes(x: Float32Array, N: number, C: number, H: number, W: number, Hp: number, Wp: number, pt: number, pl: number, tail: number): Float32Array | undefined {
   const size = N * C * Hp * Wp;
+  // Pads come from the model: with huge pads and a huge stride the output stays small while the
+  // padded planes would not. Beyond the gather driver's own operand limit, decline (the im2col
+  // paths index the padding without materialising it).
+  if (!(size + tail <= GATHER_PLANES_MAX)) return undefined;
   const p = grow(planes, size + tail, (b) => (planes = b));
   p.fill(0, 0, size + tail);
   for (let nc = 0; nc < N * C; nc++) {
@@ -92,6 +99,7 @@ function tapForm(s: ConvShapes, g: G, x: Float32Array, w: Float32Array, bias: Fl
   const plane = Hp * Wp;
   // Dropped columns of the last row read up to Wp − OW + (KW − 1)·dw floats past the last plane.
   const src = padPlanes(x, N, C, H, W, Hp, Wp, pt, pl, Wp + (KW - 1) * dw + 8);
+  if (!src) return false;
   const b: GatherB = {
     kind: 'rows',
     src,
@@ -131,6 +139,7 @@ function windowForm(s: ConvShapes, g: G, x: Float32Array, w: Float32Array, bias:
   const L = KH * Wp; // one channel's window, rows at the planes' width
   // The kernel relaid as [M, C, KH, Wp] with zeros in columns KW..Wp−1.
   const K = C * L;
+  if (!(M * K <= GATHER_PLANES_MAX)) return false; // huge pads widen the rows: decline before allocating
   const a = grow(relaid, M * K, (b) => (relaid = b));
   a.fill(0, 0, M * K);
   for (let mc = 0; mc < M * C; mc++) {
@@ -138,6 +147,7 @@ function windowForm(s: ConvShapes, g: G, x: Float32Array, w: Float32Array, bias:
   }
   // The last window row runs Wp − KW floats past its plane's last needed column.
   const src = padPlanes(x, N, C, H, W, Hp, Wp, pt, pl, Wp + 8);
+  if (!src) return false;
   const b: GatherB = {
     kind: 'cols',
     src,
