@@ -8,8 +8,9 @@
  * adapter (without a usable GPU driver, SwiftShader from Debian's chromium when installed), 'n/a' otherwise.
  *
  * A benchmark, not a test: nothing here asserts speed. Options:
- *   --iterations N   timed runs per case (default 20)
- *   --warmup N       untimed runs first (default 3)
+ *   --iterations N   timed runs per case (default 50)
+ *   --warmup N       untimed runs first (default 30: steady state, after every engine's JIT and
+ *                    allocator have settled; the same for all peers)
  *   --only NAME      run only cases whose name contains NAME
  *   --threads N      intra-op threads for ort-node (default 1, like ort-web and Rosetta)
  * After the forward table: one training step of the seed CNN beside PyTorch (bench/train.ts),
@@ -52,15 +53,15 @@ function arg(name: string, def: number | string | undefined): number | string | 
   return typeof def === 'number' ? Number(process.argv[i + 1]) : process.argv[i + 1];
 }
 
-const iterations = arg('iterations', 20);
-const warmup = arg('warmup', 3);
+const iterations = arg('iterations', 50);
+const warmup = arg('warmup', 30);
 const only = arg('only', undefined);
 const threads = arg('threads', 1);
 
-async function time(f: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < warmup; i++) await f();
+async function time(f: () => Promise<unknown>, runs = iterations, warm = warmup): Promise<number> {
+  for (let i = 0; i < warm; i++) await f();
   const ts: number[] = [];
-  for (let i = 0; i < iterations; i++) {
+  for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
     await f();
     ts.push(performance.now() - t0);
@@ -116,17 +117,18 @@ async function main(): Promise<void> {
     if (gpu) {
       const gpuSession = await Session.create(model, { backend: gpu });
       let gpuOut: Float32Array | undefined;
+      // fewer runs: on SwiftShader (software Vulkan) one batch-32 CNN pass takes about a second
       const tGpu = await time(async () => {
         const r = await gpuSession.run(feeds);
         gpuOut = (Object.values(r.outputs)[0] as Tensor).data as Float32Array;
-      });
+      }, Math.min(iterations, 10), Math.min(warmup, 3));
       gpuCols = [tGpu.toFixed(3), maxDiff(gpuOut!, theirs!).toExponential(1)];
     }
 
     rows.push([c.name, tRosetta.toFixed(3), tNode.toFixed(3), tWeb.toFixed(3), (tRosetta / tNode).toFixed(2), (tRosetta / tWeb).toFixed(2), maxDiff(ours!, theirs!).toExponential(1), ...gpuCols]);
     process.stderr.write(`done: ${c.name}\n`);
   }
-  process.stdout.write(`forward pass, median of ${iterations} runs after ${warmup} warm-up (ms); ort-node intra-op threads ${threads}, ort-web wasm 1 thread\n`);
+  process.stdout.write(`forward pass, median of ${iterations} runs after ${warmup} warm-up (ms; WebGPU: ${Math.min(iterations, 10)} after ${Math.min(warmup, 3)}); ort-node intra-op threads ${threads}, ort-web wasm 1 thread\n`);
   process.stdout.write(table(['case', 'rosetta', 'ort-node', 'ort-web', 'rosetta/ort-node', 'rosetta/ort-web', 'max |diff| vs ort-node', 'rosetta-webgpu', 'webgpu max |diff|'], rows));
   if (!only || 'train'.includes(only) || only.includes('train')) {
     const o = { iterations: Math.min(iterations, 10), warmup: Math.min(warmup, 2), batch: 32 };
