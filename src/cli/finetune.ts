@@ -52,6 +52,8 @@ export interface FinetuneOptions {
   partial?: boolean;
   /** `--keras-data-format`: see BindOptions.kerasDataFormat. */
   kerasDataFormat?: 'channels_last' | 'channels_first';
+  /** Backend for the backward graph (`--backend`, default cpu). */
+  backend?: string;
   from?: FormatName;
   /** Entry of a checkpoint to take the weights from. */
   key?: string;
@@ -174,7 +176,7 @@ export async function finetune(modelPath: string, opts: FinetuneOptions, io: Cli
       if (!Number.isFinite(value)) {
         throw new RosettaError('E_USAGE', `the loss became ${value} at epoch ${epoch + 1}, step ${step + 1}`, { hint: 'lower --lr, check the data for NaN/Inf, or pick a loss that fits the outputs (e.g. cross_entropy expects logits)' });
       }
-      await loss.backward();
+      await loss.backward({ backend: opts.backend });
       optimizer.step();
       const metric = metricName === 'accuracy' ? accuracy(pred.value, target, logits) : meanAbs(pred.value, target);
       stepLoss.push(value);

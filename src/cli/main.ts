@@ -135,6 +135,7 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .addOption(new Option('--keras-data-format <format>', 'data_format of the Keras model Keras-named weights come from, when the architecture is not a Keras model (decides the Flatten→Dense row order)').choices(['channels_last', 'channels_first']))
     .addOption(formatOption('--from <format>', 'force the model format'))
     .addOption(formatOption('--to <format>', 'force the output format'))
+    .option('--backend <name>', 'backend that runs each step\'s backward graph (cpu, webgpu); the forward runs on the CPU', 'cpu')
     .requiredOption('--data <train.npz>', "training data: 'y' plus 'x' or one array per model input")
     .option('--val <val.npz>', 'validation data, evaluated after each epoch')
     .requiredOption('--epochs <n>', 'epochs', integer('--epochs'))

@@ -13,6 +13,7 @@ import { RosettaError } from '../ir/errors.js';
 import { emptyGraph, makeNode, type AttrMap, type Graph } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { TapeRecorder, buildBackward, runBackward } from '../runtime/autograd.js';
+import type { Backend } from '../runtime/backend.js';
 import type { Parameter } from './parameter.js';
 
 let traceSeed = 0x5eed;
@@ -172,12 +173,17 @@ export class Var {
    * Back-propagate from this value (the gradient of its sum when it is not a scalar) into every
    * parameter of the trace with `requiresGrad`, accumulating into `param.grad` like PyTorch.
    */
-  async backward(): Promise<void> {
+  /**
+   * Gradients of this (scalar) value into every parameter's `.grad`, accumulated as PyTorch does.
+   * `backend` runs the backward graph elsewhere than the CPU (e.g. 'webgpu'): the rules are IR
+   * ops, so any backend executes them; the forward tape stays on the CPU.
+   */
+  async backward(opts: { backend?: string | Backend } = {}): Promise<void> {
     if (!this.trace.grad) throw new RosettaError('E_USAGE', 'backward() on a value computed under noGrad (or a trace created with grad: false)', { hint: 'compute the loss outside noGrad' });
     const wrt = [...this.trace.params].filter(([, p]) => p.requiresGrad).map(([k]) => k);
     if (wrt.length === 0) return;
     const plan = buildBackward(this.trace.tape, this.name, wrt);
-    const grads = await runBackward(this.trace.tape, plan);
+    const grads = await runBackward(this.trace.tape, plan, { backend: opts.backend });
     for (const [k, g] of grads) this.trace.params.get(k)!.accumulateGrad(g);
   }
 
