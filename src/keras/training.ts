@@ -19,6 +19,7 @@ import { GraphModule } from '../nn/graph-module.js';
 import { binaryCrossentropy, categoricalCrossentropy, huber, meanAbsoluteError, meanSquaredError, sparseCategoricalCrossentropy } from '../nn/loss.js';
 import { Var } from '../nn/trace.js';
 import { Adagrad, Adam, AdamW, type AdamOptions, type Optimizer as RuntimeOptimizer, RMSprop, type RMSpropOptions, SGD, type SGDOptions, type Trainable, kerasDefaults } from '../runtime/optim.js';
+import type { Backend } from '../runtime/backend.js';
 import { seededRandom } from '../runtime/session.js';
 import { takeRows } from '../runtime/data.js';
 import { asList, type Model, sliceRows } from './model.js';
@@ -299,12 +300,14 @@ export interface FitArgs {
   initialEpoch?: number;
   /** Where progress lines go (default console.log). */
   printFn?: (line: string) => void;
+  /** Backend for each step's backward graph (e.g. 'webgpu'; default the CPU). */
+  backend?: string | Backend;
 }
 
 const fmt4 = (v: number): string => v.toFixed(4);
 
 /** One pass over batches; training updates weights, evaluation only measures. */
-async function runBatches(model: Model, s: CompiledState, xs: Tensor[], ys: Tensor[], order: number[], batchSize: number, train: boolean, onBatch?: (i: number, logs: Logs) => Promise<void>): Promise<Logs> {
+async function runBatches(model: Model, s: CompiledState, xs: Tensor[], ys: Tensor[], order: number[], batchSize: number, train: boolean, onBatch?: (i: number, logs: Logs) => Promise<void>, backend?: string | Backend): Promise<Logs> {
   const sums: Record<string, number> = {};
   let seen = 0;
   const steps = Math.ceil(order.length / batchSize);
@@ -322,7 +325,7 @@ async function runBatches(model: Model, s: CompiledState, xs: Tensor[], ys: Tens
     let loss = s.loss.fn(yb[0]!, outs[0]!);
     for (let k = 1; k < outs.length; k++) loss = loss.add(s.loss.fn(yb[k]!, outs[k]!));
     if (train) {
-      await loss.backward();
+      await loss.backward({ backend });
       s.optimizer.step();
       s.movingStats.forEach((m, k) => {
         const g = model.irModel.graph;
@@ -383,9 +386,13 @@ export async function fitModel(model: Model, x: Tensor | Tensor[], y: Tensor | T
       }
     }
     const t0 = Date.now();
-    const logs = await runBatches(model, s, xs, ys, order, batchSize, true, async (b, l) => {
-      for (const c of callbacks) await c.onBatchEnd?.(b, l);
-    });
+    const logs = await runBatches(
+      model, s, xs, ys, order, batchSize, true,
+      async (b, l) => {
+        for (const c of callbacks) await c.onBatchEnd?.(b, l);
+      },
+      args.backend,
+    );
     if (val) {
       const v = await evaluateLogs(model, val.xs, val.ys, batchSize);
       for (const [k, value] of Object.entries(v)) logs[`val_${k}`] = value;

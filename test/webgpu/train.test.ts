@@ -1,8 +1,8 @@
 /**
  * Training with the backward graph on WebGPU: the gradient rules are IR ops, so the backward graph
  * of a step runs on any backend (the forward tape stays on the CPU). The seed CNN's gradients with
- * `loss.backward({ backend })` on the GPU equal those of the CPU backward graph, and
- * `rosetta finetune --backend webgpu` tunes the MLP fixture to the weights the CPU run reaches.
+ * `loss.backward({ backend })` on the GPU equal those of the CPU backward graph; Keras-style
+ * `fit({ backend })` and `rosetta finetune --backend webgpu` reach the weights the CPU runs reach.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { getBackend } from '../../src/runtime/backend.js';
 import { Tensor } from '../../src/ir/tensor.js';
+import { Sequential, layers } from '../../src/keras/index.js';
 import * as nn from '../../src/nn/index.js';
 import { loadFile } from '../../src/node/model-io.js';
 import { ImageClassifier } from '../nn/models.js';
@@ -39,6 +40,22 @@ describe.skipIf(!GPU)(`training with the backward graph on WebGPU${GPU_SKIP ? ` 
     expect(gpu.counters.dispatches).toBeGreaterThan(before); // the backward graph really ran there
     expect([...onGpu.keys()]).toEqual([...cpu.keys()]);
     for (const [k, g] of cpu) expectClose(onGpu.get(k)!, g, k);
+  });
+
+  it("Keras-style fit({ backend }) trains a Dense classifier to the CPU run's weights", async () => {
+    const x = rand([24, 4], 11);
+    const y = Tensor.from('float32', [24], Array.from({ length: 24 }, (_, i) => i % 3));
+    const fitted = async (backend?: typeof gpu): Promise<Tensor[]> => {
+      const m = new Sequential([layers.Dense(16, { activation: 'relu', inputShape: [4] }), layers.Dense(3, { activation: 'softmax' })], { seed: 5 });
+      m.compile({ optimizer: 'sgd', loss: 'sparse_categorical_crossentropy' });
+      await m.fit(x, y, { epochs: 2, batchSize: 8, shuffle: false, verbose: 0, backend });
+      return m.getWeights();
+    };
+    const cpu = await fitted();
+    const before = gpu.counters.dispatches;
+    const onGpu = await fitted(gpu);
+    expect(gpu.counters.dispatches).toBeGreaterThan(before);
+    cpu.forEach((w, i) => expectClose(onGpu[i]!, w, `weight ${i}`));
   });
 
   it('rosetta finetune --backend webgpu reaches the weights of the CPU run', async () => {
