@@ -569,7 +569,10 @@ export function buildBackward(tape: Tape, loss: string, wrt: readonly string[], 
   const total = (name: string): string | undefined => {
     const l = contributions.get(name);
     if (!l || l.length === 0) return undefined;
-    if (l.length > 1) contributions.set(name, [b.op('Sum', l)]);
+    if (l.length > 1) {
+      const merged = mergeScatterAdds(b, l);
+      contributions.set(name, [merged.length > 1 ? b.op('Sum', merged) : merged[0]!]);
+    }
     return contributions.get(name)![0];
   };
   push(loss, opts.seed ? b.constant(opts.seed, 'seed') : b.constant(onesLike(lossT), 'seed'));
@@ -601,6 +604,66 @@ export function buildBackward(tape: Tape, loss: string, wrt: readonly string[], 
   }
   return assemble(b, tape, grads);
 }
+
+/**
+ * Contributions to one value that are each a scatter-add into zeros (Gather's gradient, optionally
+ * transposed back: `Transpose(ScatterND(zeros, idx, upd, add))`) become one scatter-add of all
+ * their rows. A Loop body that picks step i with Gather(X, i) leaves one such full-size tensor per
+ * iteration, and summing T of them made the backward pass O(T²); merged it is O(T). Other
+ * contributions are returned unchanged; the unused scatters are pruned with the rest of the dead
+ * nodes when the plan is assembled.
+ */
+function mergeScatterAdds(b: IrBuilder, parts: string[]): string[] {
+  if (parts.length < 2) return parts;
+  const producer = producersOf(b);
+  const groups = new Map<string, { zeros: string; perm?: number[]; k: number; idx: string[]; upd: string[]; parts: string[] }>();
+  const rest: string[] = [];
+  for (const v of parts) {
+    let node = producer.get(v);
+    let perm: number[] | undefined;
+    if (node?.opType === 'Transpose') {
+      perm = node.attrs.perm?.type === 'ints' ? node.attrs.perm.value : undefined;
+      node = perm ? producer.get(node.inputs[0]!) : undefined;
+    }
+    const zeros = node?.opType === 'ScatterND' && node.attrs.reduction?.type === 'string' && node.attrs.reduction.value === 'add' && b.isZeros(node.inputs[0]!) ? b.constants.get(node.inputs[0]!) : undefined;
+    // the index matrix's last dimension, from the Reshape that shaped it (Gather's rule: 1)
+    const idxShape = node ? producer.get(node.inputs[1]!) : undefined;
+    const shapeConst = idxShape?.opType === 'Reshape' ? b.constants.get(idxShape.inputs[1]!) : undefined;
+    const k = shapeConst ? Number(shapeConst.toNumbers().at(-1)) : NaN;
+    if (!node || !zeros || !(k >= 1 && k <= zeros.rank)) {
+      rest.push(v);
+      continue;
+    }
+    const key = `${perm?.join(',') ?? ''}|${zeros.dtype}|${zeros.shape.join(',')}|${k}`;
+    let grp = groups.get(key);
+    if (!grp) groups.set(key, (grp = { zeros: node.inputs[0]!, perm, k, idx: [], upd: [], parts: [] }));
+    grp.parts.push(v);
+    grp.idx.push(node.inputs[1]!);
+    grp.upd.push(node.inputs[2]!);
+  }
+  for (const grp of groups.values()) {
+    if (grp.parts.length === 1) {
+      rest.push(grp.parts[0]!);
+      continue;
+    }
+    const dataShape = b.shape(grp.zeros);
+    const idx = b.op('Concat', grp.idx.map((i) => b.reshape(i, [-1, grp.k])), { axis: { type: 'int', value: 0 } });
+    const upd = b.op('Concat', grp.upd.map((u) => b.reshape(u, [-1, ...dataShape.slice(grp.k)])), { axis: { type: 'int', value: 0 } });
+    const merged = b.op('ScatterND', [grp.zeros, idx, upd], { reduction: { type: 'string', value: 'add' } });
+    rest.push(grp.perm ? b.transpose(merged, grp.perm) : merged);
+  }
+  return rest;
+}
+
+/** Output name → node of a builder, extended incrementally (builders only ever append nodes). */
+const producerCache = new WeakMap<IrBuilder, { map: Map<string, Node>; upTo: number }>();
+function producersOf(b: IrBuilder): Map<string, Node> {
+  let c = producerCache.get(b);
+  if (!c) producerCache.set(b, (c = { map: new Map(), upTo: 0 }));
+  for (; c.upTo < b.nodes.length; c.upTo++) for (const o of b.nodes[c.upTo]!.outputs) c.map.set(o, b.nodes[c.upTo]!);
+  return c.map;
+}
+
 
 function onesLike(t: Tensor): Tensor {
   const o = new Tensor(t.dtype, t.shape);

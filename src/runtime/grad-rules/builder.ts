@@ -22,6 +22,8 @@ export interface ShapeSource {
 export class IrBuilder {
   readonly nodes: Node[] = [];
   readonly constants = new Map<string, Tensor>();
+  private readonly zeroConstants = new Map<string, string>();
+  private readonly zeroSet = new Set<string>();
   /** Shapes/dtypes of values this builder created and registered (decompositions need them). */
   readonly known = new Map<string, { shape: readonly number[]; dtype: DType }>();
   private counter = 0;
@@ -96,8 +98,23 @@ export class IrBuilder {
     return this.constant(new Tensor('int64', [values.length], BigInt64Array.from(values.map((v) => BigInt(v)))), 'i');
   }
 
+  /**
+   * An all-zero constant, one per shape and dtype: kernels never write their inputs, so every rule
+   * can share it (a Loop unrolled T times would otherwise hold T full-size zero tensors).
+   */
   zeros(shape: readonly number[], dtype: DType = this.dtype): string {
-    return this.constant(new Tensor(dtype, shape), 'zeros');
+    const key = `${dtype}[${shape.join(',')}]`;
+    let name = this.zeroConstants.get(key);
+    if (!name) {
+      this.zeroConstants.set(key, (name = this.constant(new Tensor(dtype, shape), 'zeros')));
+      this.zeroSet.add(name);
+    }
+    return name;
+  }
+
+  /** Whether `name` is one of the constants `zeros` made. */
+  isZeros(name: string): boolean {
+    return this.zeroSet.has(name);
   }
 
   add(a: string, b: string): string {
