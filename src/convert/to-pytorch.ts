@@ -527,10 +527,15 @@ function constValue(n: Node | undefined): Tensor | undefined {
  * Slices, head Reshapes, Softmax, a `Gemm` out_proj, seq-first Transposes). Its exact op list
  * depends on the exporter, so the region is not trusted by its shape: the candidate
  * `nn.MultiheadAttention(E, H, { batchFirst })` (every H dividing E, both layouts) must compute
- * what the region computes on a seeded random input (run synchronously on the CPU tape,
+ * what the region computes on seeded random inputs (run synchronously on the CPU tape,
  * rtol 1e-4) before it replaces the region; where a weight's consumer does not tell its layout
  * (src/nn's own trace slices the packed weight), both layouts are candidates and the check picks.
- * Self-attention only (one region input).
+ *
+ * Cross-attention (two region inputs: query and key = value; or three) is found the same way. The
+ * export then splits the packed projection per input (`MatMul [E, E]` for the query, `[E, 2E]` for
+ * key/value) and may alias equal initializers (a zero query bias read through `Identity` of the
+ * zero out_proj bias), so the candidates are built by following each input to its projection;
+ * which input is query, key and value is part of what the check decides.
  */
 function planPackedAttention(g: Graph, order: Node[], consumers: Map<string, Node[]>, producer: Map<string, Node>, plan: TorchPlan, pathFor: (n: Node, kind: string) => string, usedParams: Set<string>): void {
   const scopes = new Set(order.filter((n) => n.scope && !plan.layerOf.has(n)).map((n) => n.scope));
@@ -538,93 +543,210 @@ function planPackedAttention(g: Graph, order: Node[], consumers: Map<string, Nod
   const types = inferTypes(g);
   for (const scope of scopes) {
     // the scope and its children (src/nn traces out_proj under `attn.out_proj`)
-    const region = order.filter((n) => (n.scope === scope || n.scope.startsWith(`${scope}.`)) && !plan.layerOf.has(n));
+    const scoped = order.filter((n) => (n.scope === scope || n.scope.startsWith(`${scope}.`)) && !plan.layerOf.has(n));
+    const inScope = new Set(scoped);
+    // An exporter may read a parameter through an unscoped Identity (equal initializers are
+    // deduplicated: a zero query bias becomes Identity(out_proj.bias)); such an Identity feeding
+    // only this region belongs to it.
+    const aliases = order.filter((n) => n.opType === 'Identity' && !inScope.has(n) && !plan.layerOf.has(n) && g.initializers.has(n.inputs[0]!) && n.outputs.every((o) => !graphOuts.has(o) && (consumers.get(o) ?? []).length > 0 && (consumers.get(o) ?? []).every((c) => inScope.has(c))));
+    const region = order.filter((n) => inScope.has(n) || aliases.includes(n));
     const inRegion = new Set(region);
     const produced = new Set(region.flatMap((n) => n.outputs));
     const external = [...new Set(region.flatMap((n) => n.inputs).filter((v) => v && !produced.has(v) && !g.initializers.has(v)))];
     // parameters: float initializers beyond scalars (a traced 1/√D scale is a constant)
     const params = [...new Set(region.flatMap((n) => n.inputs).filter((v) => v && g.initializers.has(v) && isFloat(g.initializers.get(v)!) && g.initializers.get(v)!.size > 1))];
-    if (external.length !== 1 || params.length !== 4) continue;
+    if (external.length < 1 || external.length > 3 || params.length < 4 || params.length > 8) continue;
     const outs = region.filter((n) => n.outputs.some((o) => o && (graphOuts.has(o) || (consumers.get(o) ?? []).some((c) => !inRegion.has(c)))));
     if (outs.length !== 1 || outs[0]!.outputs.filter(Boolean).length !== 1) continue;
     const last = outs[0]!;
     if (params.some((p) => (consumers.get(p) ?? []).some((c) => !inRegion.has(c)))) continue; // a tied parameter
-    const inT = types.get(external[0]!) ?? g.inputs.find((i) => i.name === external[0])?.type;
-    const inShape = inT?.kind === 'tensor' ? inT.shape : undefined;
-    if (!inShape || inShape.length !== 3 || typeof inShape[2] !== 'number') continue;
-    const E = inShape[2];
-    // the packed projection (MatMul [E, 3E] or Gemm transB [3E, E]) and the output projection
-    const P = params.map((p) => ({ name: p, t: g.initializers.get(p)!, user: (consumers.get(p) ?? [])[0]! }));
-    /** [out, in] candidates: the one the consumer implies, or both when it does not say (Slice…). */
-    const asOutIn = (x: (typeof P)[number]): Tensor[] => {
-      const u = x.user;
-      if (x.t.rank !== 2) return [];
-      if (u.opType === 'MatMul' && u.inputs[1] === x.name) return [permute(f32(x.t), [1, 0])];
-      if (u.opType === 'Gemm' && u.inputs[1] === x.name && ATTR_INT(u, 'transA', 0) === 0) return [ATTR_INT(u, 'transB', 0) === 1 ? f32(x.t) : permute(f32(x.t), [1, 0])];
-      return [f32(x.t), permute(f32(x.t), [1, 0])];
-    };
-    const inWs = P.flatMap(asOutIn).filter((t) => t.shape[0] === 3 * E && t.shape[1] === E);
-    const outWs = P.filter((x) => x.t.rank === 2 && x.t.shape[0] === E && x.t.shape[1] === E).flatMap(asOutIn);
-    const inB = P.find((x) => x.t.rank === 1 && x.t.size === 3 * E);
-    const outB = P.find((x) => x.t.rank === 1 && x.t.size === E);
-    if (!inWs.length || !outWs.length || !inB || !outB || E > 1024) continue;
-    const candidates = inWs.flatMap((inW) =>
-      outWs.map(
-        (outW) =>
-          new Map<string, Tensor>([
-            ['in_proj_weight', inW],
-            ['in_proj_bias', f32(inB.t)],
-            ['out_proj.weight', outW],
-            ['out_proj.bias', f32(outB.t)],
-          ]),
-      ),
-    );
-    // the region's own values on a seeded input of the declared shape (exports fix it), else [2, 3, E]
+    const shapes = external.map((x) => {
+      const t = types.get(x) ?? g.inputs.find((i) => i.name === x)?.type;
+      return t?.kind === 'tensor' ? t.shape : undefined;
+    });
+    if (shapes.some((sh) => !sh || sh.length !== 3 || typeof sh[2] !== 'number')) continue;
+    const E = shapes[0]![2] as number;
+    if (shapes.some((sh) => sh![2] !== E) || E > 1024) continue;
+    // per-input projections (a cross-attention export) first, then a packed [3E, E] weight (self-attention
+    // exports, and src/nn's trace, which slices the packed weight for any inputs)
+    const candidates = [...(external.length > 1 ? splitCandidates(g, region, external, consumers, producer, params, E) : []), ...packedCandidates(g, params, consumers, E)];
+    if (!candidates.length) continue;
+    // the region's own values on seeded inputs of the declared shapes (exports fix them), else [2, 3 + j, E]
     const r = seededRandom(17);
-    const xs = inShape.every((d): d is number => typeof d === 'number' && d > 0) && inShape[0]! * inShape[1]! <= 4096 ? inShape : [2, 3, E];
-    const x = new Tensor('float32', xs, Float32Array.from({ length: xs[0]! * xs[1]! * E }, () => r() * 2 - 1));
+    const xs = shapes.map((sh, j) => {
+      const dims = sh!.every((d): d is number => typeof d === 'number' && d > 0) && (sh![0] as number) * (sh![1] as number) <= 4096 ? (sh as number[]) : [2, 3 + j, E];
+      return new Tensor('float32', dims, Float32Array.from({ length: dims[0]! * dims[1]! * E }, () => r() * 2 - 1));
+    });
     let want: Tensor | undefined;
     try {
       const tape = new TapeRecorder({ decompose: false });
-      tape.values.set(external[0]!, x);
+      external.forEach((x, j) => tape.values.set(x, xs[j]!));
       for (const [k, t] of g.initializers) tape.values.set(k, t);
       for (const n of region) tape.runSync(n);
       want = tape.values.get(last.outputs[0]!);
     } catch {
-      continue; // the region does not run on this input (fixed shapes): not recognised
+      continue; // the region does not run on these inputs (fixed shapes): not recognised
     }
-    if (!want || want.shape.join() !== x.shape.join()) continue;
-    let found: { H: number; batchFirst: boolean; sd: Map<string, Tensor> } | undefined;
-    for (const sd of candidates) for (let H = 1; H <= E && !found; H++) {
-      if (E % H) continue;
-      for (const batchFirst of [true, false]) {
-        let got: Tensor;
-        try {
-          const m = new MultiheadAttention(E, H, { batchFirst });
-          m.eval();
-          m.loadStateDict(sd);
-          const v = new Trace({ training: false }).input(x, 'x');
-          got = m.forward(v, v, v)[0].value;
-        } catch {
-          continue; // this candidate cannot even run: not it
-        }
-        const a = toFloat32Array(got);
-        const b = toFloat32Array(want);
-        if (a.length === b.length && a.every((y, i) => Math.abs(y - b[i]!) <= 1e-5 + 1e-4 * Math.abs(b[i]!))) {
-          found = { H, batchFirst, sd };
-          break;
+    if (!want) continue;
+    // which region input is query, key and value
+    const roles: [number, number, number][] = external.length === 1 ? [[0, 0, 0]] : external.length === 2 ? [[0, 1, 1], [1, 0, 0]] : [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    let found: { H: number; batchFirst: boolean; sd: Map<string, Tensor>; role: [number, number, number] } | undefined;
+    for (const role of roles) {
+      if (want.shape.join() !== xs[role[0]]!.shape.join()) continue;
+      for (const sd of candidates) for (let H = 1; H <= E && !found; H++) {
+        if (E % H) continue;
+        for (const batchFirst of [true, false]) {
+          let got: Tensor;
+          try {
+            const m = new MultiheadAttention(E, H, { batchFirst });
+            m.eval();
+            m.loadStateDict(sd);
+            const t = new Trace({ training: false });
+            const v = xs.map((x, j) => t.input(x, `x${j}`));
+            got = m.forward(v[role[0]]!, v[role[1]]!, v[role[2]]!)[0].value;
+          } catch {
+            continue; // this candidate cannot even run: not it
+          }
+          const a = toFloat32Array(got);
+          const b = toFloat32Array(want);
+          if (a.length === b.length && a.every((y, i) => Math.abs(y - b[i]!) <= 1e-5 + 1e-4 * Math.abs(b[i]!))) {
+            found = { H, batchFirst, sd, role };
+            break;
+          }
         }
       }
+      if (found) break;
     }
     if (!found) continue;
     const path = pathFor({ ...last, scope }, 'attn'); // the region's scope, not its last node's (`attn.out_proj`)
-    const layer: TorchLayer = { path, className: 'MultiheadAttention', args: [E, found.H, { bias: true, batchFirst: found.batchFirst }], nodes: region, input: external[0]!, inputs: [external[0]!, external[0]!, external[0]!] };
+    const inputs = found.role.map((j) => external[j]!);
+    const layer: TorchLayer = { path, className: 'MultiheadAttention', args: [E, found.H, { bias: true, batchFirst: found.batchFirst }], nodes: region, input: inputs[0]!, inputs };
     plan.layers.push(layer);
     for (const n of region) plan.layerOf.set(n, layer);
     for (const [k, t] of found.sd) plan.stateDict.set(`${path}.${k}`, t);
     for (const p of params) usedParams.add(p);
-    plan.rewrites.push({ kind: 'attention-packed', scope, detail: `PyTorch ONNX attention region (packed MatMul + Add … Gemm) → nn.MultiheadAttention(${E}, ${found.H}, batchFirst ${found.batchFirst}), checked numerically against src/nn's MultiheadAttention` });
+    const form = external.length === 1 ? 'packed MatMul + Add … Gemm' : `cross-attention, ${external.length} inputs, per-input projections`;
+    plan.rewrites.push({ kind: 'attention-packed', scope, detail: `PyTorch ONNX attention region (${form}) → nn.MultiheadAttention(${E}, ${found.H}, batchFirst ${found.batchFirst}), checked numerically against src/nn's MultiheadAttention` });
   }
+}
+
+/** [out, in] readings of a 2-D parameter: the one its consumer implies, or both when it does not say (Slice…). */
+function asOutIn(name: string, t: Tensor, consumers: Map<string, Node[]>): Tensor[] {
+  const u = (consumers.get(name) ?? [])[0];
+  if (t.rank !== 2 || !u) return [];
+  if (u.opType === 'MatMul' && u.inputs[1] === name) return [permute(f32(t), [1, 0])];
+  if (u.opType === 'Gemm' && u.inputs[1] === name && ATTR_INT(u, 'transA', 0) === 0) return [ATTR_INT(u, 'transB', 0) === 1 ? f32(t) : permute(f32(t), [1, 0])];
+  return [f32(t), permute(f32(t), [1, 0])];
+}
+
+/** State dicts for a self-attention region with a packed in-projection: [3E, E] + [3E] and [E, E] + [E]. */
+function packedCandidates(g: Graph, params: string[], consumers: Map<string, Node[]>, E: number): Map<string, Tensor>[] {
+  if (params.length !== 4) return [];
+  const P = params.map((p) => ({ name: p, t: g.initializers.get(p)! }));
+  const inWs = P.flatMap((x) => asOutIn(x.name, x.t, consumers)).filter((t) => t.shape[0] === 3 * E && t.shape[1] === E);
+  const outWs = P.filter((x) => x.t.rank === 2 && x.t.shape[0] === E && x.t.shape[1] === E).flatMap((x) => asOutIn(x.name, x.t, consumers));
+  const inB = P.find((x) => x.t.rank === 1 && x.t.size === 3 * E);
+  const outB = P.find((x) => x.t.rank === 1 && x.t.size === E);
+  if (!inWs.length || !outWs.length || !inB || !outB) return [];
+  return inWs.flatMap((inW) => outWs.map((outW) => attentionStateDict(inW, f32(inB.t), outW, f32(outB.t))));
+}
+
+function attentionStateDict(inW: Tensor, inB: Tensor, outW: Tensor, outB: Tensor): Map<string, Tensor> {
+  return new Map<string, Tensor>([
+    ['in_proj_weight', inW],
+    ['in_proj_bias', inB],
+    ['out_proj.weight', outW],
+    ['out_proj.bias', outB],
+  ]);
+}
+
+/**
+ * State dicts for a region whose inputs each have their own projection (cross-attention export):
+ * from each input, through layout-only ops, to the MatMul/Gemm reading a parameter, then the Add
+ * (or Gemm C) reading its bias, a parameter possibly behind an Identity. The projections' rows are
+ * stacked q | k | v in every order the input roles allow (the numeric check then picks); the
+ * out-projection is the E×E parameter no input reaches, with the E-sized bias of its Gemm/Add.
+ */
+function splitCandidates(g: Graph, region: Node[], external: string[], consumers: Map<string, Node[]>, producer: Map<string, Node>, params: string[], E: number): Map<string, Tensor>[] {
+  const inRegion = new Set(region);
+  const paramOf = (v: string | undefined): string | undefined => {
+    for (let hops = 0; v && hops < 3; hops++) {
+      if (g.initializers.has(v)) return v;
+      const p = producer.get(v);
+      if (!p || p.opType !== 'Identity') return undefined;
+      v = p.inputs[0];
+    }
+    return undefined;
+  };
+  const LAYOUT = new Set(['Transpose', 'Reshape', 'Identity', 'Unsqueeze', 'Squeeze', 'Flatten']);
+  type Proj = { w: Tensor; b: Tensor; wName: string };
+  const projectionOf = (x: string): Proj | undefined => {
+    let frontier = [x];
+    for (let depth = 0; depth < 6 && frontier.length; depth++) {
+      const next: string[] = [];
+      for (const v of frontier) {
+        for (const c of (consumers.get(v) ?? []).filter((n) => inRegion.has(n))) {
+          if (c.opType === 'MatMul' || c.opType === 'Gemm') {
+            const wName = paramOf(c.inputs[1]);
+            if (!wName || c.inputs[0] !== v) continue;
+            const ws = asOutIn(wName, g.initializers.get(wName)!, consumers).filter((t) => t.shape[1] === E && t.shape[0] % E === 0);
+            if (ws.length !== 1) return undefined;
+            let bName = c.opType === 'Gemm' ? paramOf(c.inputs[2]) : undefined;
+            if (!bName) {
+              const add = (consumers.get(c.outputs[0]!) ?? []).find((n) => n.opType === 'Add' && inRegion.has(n));
+              bName = add ? paramOf(add.inputs.find((i) => i !== c.outputs[0])) : undefined;
+            }
+            const b = bName ? g.initializers.get(bName) : undefined;
+            if (!b || b.rank !== 1 || b.size !== ws[0]!.shape[0]) return undefined;
+            return { w: ws[0]!, b: f32(b), wName };
+          }
+          if (LAYOUT.has(c.opType)) next.push(...c.outputs.filter(Boolean));
+        }
+      }
+      frontier = next;
+    }
+    return undefined;
+  };
+  const projs = external.map(projectionOf);
+  if (projs.some((p) => !p)) return [];
+  const rows = (p: Proj, from: number, n: number): [Tensor, Tensor] => [sliceRows(p.w, from, n), sliceRows(p.b, from, n)];
+  // per role q, k, v: [weight rows E×E, bias E]
+  const roleSets: [Tensor, Tensor][][] = [];
+  if (external.length === 2) {
+    for (const [q, kv] of [[0, 1], [1, 0]] as const) {
+      const pq = projs[q]!, pkv = projs[kv]!;
+      if (pq.w.shape[0] === E && pkv.w.shape[0] === 2 * E) roleSets.push([rows(pq, 0, E), rows(pkv, 0, E), rows(pkv, E, E)]);
+    }
+  } else if (projs.every((p) => p!.w.shape[0] === E)) {
+    for (const [q, k, v] of [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] as const) roleSets.push([rows(projs[q]!, 0, E), rows(projs[k]!, 0, E), rows(projs[v]!, 0, E)]);
+  }
+  const inNames = new Set(projs.map((p) => p!.wName));
+  const outWs = params.filter((p) => !inNames.has(p) && g.initializers.get(p)!.rank === 2 && g.initializers.get(p)!.shape.every((d) => d === E)).flatMap((p) => asOutIn(p, g.initializers.get(p)!, consumers));
+  const outBs = params.filter((p) => g.initializers.get(p)!.rank === 1 && g.initializers.get(p)!.size === E).map((p) => f32(g.initializers.get(p)!));
+  const out: Map<string, Tensor>[] = [];
+  for (const set of roleSets) {
+    const inW = new Tensor('float32', [3 * E, E], concatF32(set.map(([w]) => w)));
+    const inB = new Tensor('float32', [3 * E], concatF32(set.map(([, b]) => b)));
+    for (const outW of outWs) for (const outB of outBs) out.push(attentionStateDict(inW, inB, outW, outB));
+  }
+  return out;
+}
+
+/** Rows from..from+n of a 2-D [rows, cols] or 1-D tensor. */
+function sliceRows(t: Tensor, from: number, n: number): Tensor {
+  const cols = t.rank === 2 ? t.shape[1]! : 1;
+  const d = toFloat32Array(t).slice(from * cols, (from + n) * cols);
+  return new Tensor('float32', t.rank === 2 ? [n, cols] : [n], d);
+}
+
+function concatF32(ts: Tensor[]): Float32Array {
+  const out = new Float32Array(ts.reduce((a, t) => a + t.size, 0));
+  let o = 0;
+  for (const t of ts) {
+    out.set(toFloat32Array(t), o);
+    o += t.size;
+  }
+  return out;
 }
 
 function isFloat(t: Tensor): boolean {

@@ -89,10 +89,11 @@ describe('PyTorch ONNX export of nn.MultiheadAttention → nn.MultiheadAttention
     expectClose((await net.run(x)) as Tensor, want, 1e-4, 1e-5, 'attn_model generated module');
   });
 
-  it('hostile parameters in the exported region give a plan or a RosettaError, never a crash', async () => {
+  it('hostile parameters in the exported region (self- and cross-attention exports) give a plan or a RosettaError, never a crash', async () => {
     const rnd = seededRandom(13);
-    for (let trial = 0; trial < 30; trial++) {
-      const { model } = await attnModel();
+    const sources = [() => attnModel(), () => crossModel('xattn_kv_fresh'), () => crossModel('xattn_qkv')];
+    for (let trial = 0; trial < 60; trial++) {
+      const { model } = await sources[trial % sources.length]!();
       const g = model.graph;
       for (const k of [...g.initializers.keys()]) {
         const t = g.initializers.get(k)!;
@@ -133,7 +134,68 @@ describe('PyTorch ONNX export of nn.MultiheadAttention → nn.MultiheadAttention
   }, 60_000);
 });
 
+/** A cross-attention export (fixtures/convert/make_cross_attention.py, PyTorch 1.13) and its state dict. */
+async function crossModel(name: string): Promise<{ model: Model; sd: Map<string, Tensor> }> {
+  const open = async (p: string) => importFile({ name: p, bytes: new Uint8Array(readFileSync(p)) });
+  const a = await open(join(FIX, `${name}.onnx`));
+  const w = await open(join(FIX, `${name}.pt`));
+  if (a.kind !== 'model' || w.kind !== 'weights') throw new Error('fixture kinds');
+  return { model: a.model, sd: w.weights.tensors };
+}
+
+describe('PyTorch ONNX export of cross-attention → nn.MultiheadAttention (PyTorch 1.13)', () => {
+  const cases: [string, string[], boolean][] = [
+    ['xattn_kv_fresh', ['q', 'kv', 'kv'], true], // zero biases: the query bias is an Identity of out_proj.bias
+    ['xattn_kv', ['q', 'kv', 'kv'], true],
+    ['xattn_qkv', ['q', 'k', 'v'], false],
+  ];
+  for (const [name, inputs, batchFirst] of cases) {
+    it(`${name}: one module with inputs (${inputs.join(', ')}); its state dict equals PyTorch's; the generated module gives PyTorch's outputs`, async () => {
+      const { model, sd } = await crossModel(name);
+      const plan = planPyTorch(model);
+      const attn = plan.layers.filter((l) => l.className === 'MultiheadAttention');
+      expect(attn.map((l) => [l.path, l.args, l.inputs])).toEqual([['attn', [8, 2, { bias: true, batchFirst }], inputs]]);
+      expect([...plan.stateDict.keys()].sort()).toEqual([...sd.keys()].sort());
+      for (const [k, t] of sd) expect(Array.from(plan.stateDict.get(k)!.data as Float32Array), k).toEqual(Array.from(t.data as Float32Array));
+      const form = toPyTorch(model, { imports: { nn: join(PROJECT_ROOT, 'src/nn/index.ts'), tensor: join(PROJECT_ROOT, 'src/ir/tensor.ts') } });
+      const file = join(mkdtempSync(join(tmpdir(), 'rosetta-xattn-')), `${name}.ts`);
+      writeFileSync(file, form.source);
+      const mod = (await import(/* @vite-ignore */ file)) as { ConvertedModel: new () => { eval(): { loadStateDict(sd: Map<string, Tensor>): unknown; run(...x: Tensor[]): Promise<unknown> } } };
+      const net = new mod.ConvertedModel().eval();
+      net.loadStateDict(form.stateDict);
+      const xs = readNpz(new Uint8Array(readFileSync(join(FIX, `${name}.inputs.npz`))), 'inputs');
+      const want = readNpz(new Uint8Array(readFileSync(join(FIX, `${name}.outputs.npz`))), 'outputs').get('y')!;
+      const args = model.graph.inputs.map((i) => xs.get(i.name)!);
+      expectClose((await net.run(...args)) as Tensor, want, 1e-4, 1e-5, `${name} generated module`);
+    });
+  }
+});
+
 describe('src/nn MultiheadAttention traced to IR → nn.MultiheadAttention again', () => {
+  it('cross-attention attn(q, kv, kv) and attn(q, k, v): one module with the right inputs and the module\'s own state dict', () => {
+    class KV extends Module {
+      attn = new MultiheadAttention(8, 2, { batchFirst: true });
+      forward(q: Var, kv: Var): Var {
+        return (this.attn.call(q, kv, kv) as Var[])[0]!;
+      }
+    }
+    class QKV extends Module {
+      attn = new MultiheadAttention(8, 4, { batchFirst: true });
+      forward(q: Var, k: Var, v: Var): Var {
+        return (this.attn.call(q, k, v) as Var[])[0]!;
+      }
+    }
+    for (const [net, shapes] of [[new KV(), [[2, 3, 8], [2, 5, 8]]], [new QKV(), [[2, 3, 8], [2, 5, 8], [2, 5, 8]]]] as const) {
+      const ir = net.toModel(shapes.map((x) => [...x]));
+      const plan = planPyTorch(ir);
+      const names = ir.graph.inputs.map((i) => i.name);
+      expect(plan.layers.map((l) => [l.className, l.inputs])).toEqual([['MultiheadAttention', names.length === 2 ? [names[0], names[1], names[1]] : names]]);
+      const own = net.stateDict();
+      expect([...plan.stateDict.keys()].sort()).toEqual([...own.keys()].sort());
+      for (const [k, t] of own) expect(Array.from(plan.stateDict.get(k)!.data as Float32Array), k).toEqual(Array.from(t.data as Float32Array));
+    }
+  });
+
   for (const batchFirst of [true, false]) {
     it(`batchFirst ${batchFirst}: the traced model plans to one module whose state dict equals the module's own`, () => {
       class Net extends Module {
