@@ -27,7 +27,7 @@ import { loadModel } from '../src/node/model-io.js';
 import { seededRandom } from '../src/runtime/session.js';
 import { table } from '../src/cli/io.js';
 import { createNodeWebGpuBackend } from '../src/node/webgpu-env.js';
-import { benchTrain, trainTable } from './train.js';
+import { TRAIN_BENCH_DEFAULTS, benchTrain, trainTable } from './train.js';
 
 const MODELS = fileURLToPath(new URL('../fixtures/models/', import.meta.url));
 
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   process.stdout.write(`forward pass, median of ${iterations} runs after ${warmup} warm-up (ms; WebGPU: ${Math.min(iterations, 10)} after ${Math.min(warmup, 3)}); ort-node intra-op threads ${threads}, ort-web wasm 1 thread\n`);
   process.stdout.write(table(['case', 'rosetta', 'ort-node', 'ort-web', 'rosetta/ort-node', 'rosetta/ort-web', 'max |diff| vs ort-node', 'rosetta-webgpu', 'webgpu max |diff|'], rows));
   if (!only || 'train'.includes(only) || only.includes('train')) {
-    const o = { iterations: Math.min(iterations, 10), warmup: Math.min(warmup, 2), batch: 32 };
+    const o = { ...TRAIN_BENCH_DEFAULTS, batch: 32 };
     process.stdout.write(`\n${trainTable(o, await benchTrain(o))}`);
   }
 }

@@ -21,6 +21,12 @@ import { seededRandom } from '../src/runtime/session.js';
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = fileURLToPath(new URL('./train_step_torch.py', import.meta.url));
 
+/**
+ * 30 timed steps (10 per round) after 5 untimed ones on each side: with 2 warm-up steps the JS
+ * engine's tier-up still fell into Rosetta's first round (medians 44–67 ms on a quiet machine).
+ */
+export const TRAIN_BENCH_DEFAULTS = { iterations: 30, warmup: 5 };
+
 export interface TrainBenchOptions {
   iterations: number;
   warmup: number;
@@ -112,6 +118,6 @@ function arg(name: string, def: number): number {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const o = { iterations: arg('iterations', 10), warmup: arg('warmup', 2), batch: arg('batch', 32) };
+  const o = { iterations: arg('iterations', TRAIN_BENCH_DEFAULTS.iterations), warmup: arg('warmup', TRAIN_BENCH_DEFAULTS.warmup), batch: arg('batch', 32) };
   process.stdout.write(trainTable(o, await benchTrain(o)));
 }
