@@ -14,8 +14,13 @@
  * does not know about the pool is unaffected.
  */
 
-/** Smallest buffer worth pooling (bytes): below it V8's allocator is cheap. */
-const MIN_BYTES = 1 << 18;
+/**
+ * Smallest buffer worth pooling (bytes): below it V8's allocator is cheap, and a typed array made
+ * by length (`new Float32Array(n)`) rather than over an ArrayBuffer can even live on V8's heap
+ * (tiny RNN-step tensors); `pooledArray` takes that route below this size.
+ */
+export const POOL_MIN_BYTES = 1 << 18;
+const MIN_BYTES = POOL_MIN_BYTES;
 /** Most bytes kept idle in the pool; beyond it, recycled buffers are left to the GC. */
 const MAX_IDLE_BYTES = 256 << 20;
 /** Most idle buffers of one size. */
@@ -48,6 +53,14 @@ export function allocBuffer(bytes: number, zeroed = true): ArrayBuffer {
   stats.fresh++;
   marked.set(fresh, ++handedOut);
   return fresh;
+}
+
+type ArrayCtor<T> = { new (n: number): T; new (b: ArrayBuffer): T; readonly BYTES_PER_ELEMENT: number };
+
+/** A typed array of `n` elements: by length below `POOL_MIN_BYTES`, over a pooled buffer above. */
+export function pooledArray<T>(ctor: ArrayCtor<T>, n: number, zeroed = true): T {
+  const bytes = n * ctor.BYTES_PER_ELEMENT;
+  return bytes < POOL_MIN_BYTES ? new ctor(n) : new ctor(allocBuffer(bytes, zeroed));
 }
 
 /** A mark that every buffer handed out after this call exceeds (see `handedOutSince`). */

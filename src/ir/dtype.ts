@@ -13,7 +13,7 @@
  * Spec: https://onnx.ai/onnx/intro/concepts.html#element-type
  */
 
-import { allocBuffer } from './buffer-pool.js';
+import { pooledArray } from './buffer-pool.js';
 
 export type DType =
   | 'float32'
@@ -150,9 +150,9 @@ export function allocData(dtype: DType, n: number, zeroed = true): TensorData {
   // intermediate values it knows to be dead.
   switch (dtype) {
     case 'float32':
-      return new Float32Array(allocBuffer(n * 4, zeroed));
+      return pooledArray(Float32Array, n, zeroed);
     case 'float64':
-      return new Float64Array(allocBuffer(n * 8, zeroed));
+      return pooledArray(Float64Array, n, zeroed);
     case 'float16':
     case 'bfloat16':
     case 'uint16':
@@ -165,13 +165,13 @@ export function allocData(dtype: DType, n: number, zeroed = true): TensorData {
     case 'int32':
       return new Int32Array(n);
     case 'int64':
-      return new BigInt64Array(allocBuffer(n * 8, zeroed));
+      return pooledArray(BigInt64Array, n, zeroed);
     case 'uint64':
       return new BigUint64Array(n);
     case 'uint32':
       return new Uint32Array(n);
     case 'bool':
-      return new Uint8Array(allocBuffer(n, zeroed));
+      return pooledArray(Uint8Array, n, zeroed);
     case 'uint8':
     case 'uint4':
     case 'float8e4m3fn':

@@ -9,7 +9,7 @@
  * integer results wrap like the fixed-width types they are stored in.
  */
 import { allocData, isBigIntDType, isFloatDType, isIntDType, type DType } from '../../ir/dtype.js';
-import { allocBuffer } from '../../ir/buffer-pool.js';
+import { pooledArray } from '../../ir/buffer-pool.js';
 import { RosettaError } from '../../ir/errors.js';
 import { Tensor } from '../../ir/tensor.js';
 import { activationKernels } from './activations.js';
@@ -316,7 +316,7 @@ function compare(num: (x: number, y: number) => boolean, big: (x: bigint, y: big
     const shape = outShapeOf([a, b], ctx);
     // bool storage from the buffer pool too (allocData pools only float/int64 dtypes): ReLU masks
     // are 0.8 MB per step and die within the backward pass, where the Session recycles them.
-    const out = new Uint8Array(allocBuffer(shape.reduce((p, d) => p * d, 1), false)); // every path below writes each element
+    const out = pooledArray(Uint8Array, shape.reduce((p, d) => p * d, 1), false); // every path below writes each element
     // Monomorphic float32 loops for same-shape and tensor-vs-scalar comparisons (autograd's ReLU
     // mask `Greater(y, 0)` runs on every activation of every step); all other cases go generic.
     if (a.dtype === 'float32' && a.size === out.length && (b.size === 1 || b.size === out.length)) {
