@@ -133,6 +133,8 @@ async function main(): Promise<void> {
   if (!only || 'train'.includes(only) || only.includes('train')) {
     const o = { ...TRAIN_BENCH_DEFAULTS, batch: 32 };
     process.stdout.write(`\n${trainTable(o, await benchTrain(o))}`);
+    const r = { ...TRAIN_BENCH_DEFAULTS, batch: 16, model: 'rnn' as const };
+    process.stdout.write(`\n${trainTable(r, await benchTrain(r))}`);
   }
 }
 

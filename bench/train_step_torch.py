@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""One training step of the seed CNN in PyTorch, timed for bench/train.ts.
+"""One training step of the seed CNN (or, with --model rnn, the fixtures' RnnModel on [batch, 20]
+tokens) in PyTorch, timed for bench/train.ts.
 
 Run by bench/train.ts with Debian's system python (PyTorch 1.13):
     /usr/bin/python3 bench/train_step_torch.py --batch 32 --iterations 20 --warmup 3
@@ -12,7 +13,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
-from seed_models import ImageClassifier  # noqa: E402  (the same module as the fixtures)
+from seed_models import ImageClassifier, RnnModel  # noqa: E402  (the same modules as the fixtures)
 
 
 def main():
@@ -20,14 +21,16 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--model", choices=["cnn", "rnn"], default="cnn")
     a = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = ImageClassifier().train()
+    rnn = a.model == "rnn"
+    model = (RnnModel() if rnn else ImageClassifier()).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     crit = nn.CrossEntropyLoss()
-    x = torch.rand(a.batch, 1, 28, 28) * 2 - 1
-    y = torch.randint(0, 10, (a.batch,))
+    x = torch.randint(0, 20, (a.batch, 20)) if rnn else torch.rand(a.batch, 1, 28, 28) * 2 - 1
+    y = torch.randint(0, 3 if rnn else 10, (a.batch,))
 
     def step():
         opt.zero_grad()
