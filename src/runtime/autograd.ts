@@ -570,7 +570,7 @@ export function buildBackward(tape: Tape, loss: string, wrt: readonly string[], 
     const l = contributions.get(name);
     if (!l || l.length === 0) return undefined;
     if (l.length > 1) {
-      const merged = mergeScatterAdds(b, l);
+      const merged = mergeScatterAdds(b, mergePaddedSlices(b, name, l));
       contributions.set(name, [merged.length > 1 ? b.op('Sum', merged) : merged[0]!]);
     }
     return contributions.get(name)![0];
@@ -651,6 +651,57 @@ function mergeScatterAdds(b: IrBuilder, parts: string[]): string[] {
     const upd = b.op('Concat', grp.upd.map((u) => b.reshape(u, [-1, ...dataShape.slice(grp.k)])), { axis: { type: 'int', value: 0 } });
     const merged = b.op('ScatterND', [grp.zeros, idx, upd], { reduction: { type: 'string', value: 'add' } });
     rest.push(grp.perm ? b.transpose(merged, grp.perm) : merged);
+  }
+  return rest;
+}
+
+/**
+ * Contributions that are zero-padded pieces of the value along one axis (Slice's gradient: a
+ * decomposed LSTM slices its four gates out of one product) become one Concat of the pieces, with
+ * zero blocks for any gaps, when the pieces do not overlap: instead of a full-size Pad per piece
+ * and a Sum over them. Other contributions are returned unchanged.
+ */
+function mergePaddedSlices(b: IrBuilder, target: string, parts: string[]): string[] {
+  if (parts.length < 2) return parts;
+  const shape = b.shape(target);
+  const rank = shape.length;
+  const producer = producersOf(b);
+  const byAxis = new Map<number, { part: string; piece: string; begin: number; end: number }[]>();
+  const rest: string[] = [];
+  for (const v of parts) {
+    const p = producer.get(v);
+    const mode = p?.attrs.mode?.type === 'string' ? p.attrs.mode.value : 'constant';
+    const padsT = p?.opType === 'Pad' && mode === 'constant' && !p.inputs[2] && !p.inputs[3] ? b.constants.get(p.inputs[1]!) : undefined;
+    const pads = padsT?.toNumbers();
+    const axes = pads && pads.length === 2 * rank ? shape.map((_, a) => a).filter((a) => pads[a] !== 0 || pads[a + rank] !== 0) : [];
+    if (!pads || axes.length !== 1 || pads.some((x) => x < 0)) {
+      rest.push(v);
+      continue;
+    }
+    const a = axes[0]!;
+    const list = byAxis.get(a) ?? [];
+    list.push({ part: v, piece: p!.inputs[0]!, begin: pads[a]!, end: shape[a]! - pads[a + rank]! });
+    byAxis.set(a, list);
+  }
+  for (const [a, list] of byAxis) {
+    list.sort((x, y) => x.begin - y.begin);
+    const disjoint = list.every((x, i) => x.begin < x.end && (i === 0 || x.begin >= list[i - 1]!.end));
+    if (list.length < 2 || !disjoint) {
+      rest.push(...list.map((x) => x.part));
+      continue;
+    }
+    const pieces: string[] = [];
+    let at = 0;
+    const gap = (len: number): void => {
+      if (len > 0) pieces.push(b.zeros(shape.map((d, i) => (i === a ? len : d)), b.dtypeOf(target)));
+    };
+    for (const x of list) {
+      gap(x.begin - at);
+      pieces.push(x.piece);
+      at = x.end;
+    }
+    gap(shape[a]! - at);
+    rest.push(b.op('Concat', pieces, { axis: { type: 'int', value: a } }));
   }
   return rest;
 }
