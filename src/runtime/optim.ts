@@ -75,6 +75,83 @@ export abstract class Optimizer {
 
   protected abstract update(w: Floats, g: Floats, s: Record<string, Float64Array | number>, buf: (name: string, init?: number) => Float64Array): void;
 
+  /** PyTorch's `param_groups[0]` hyperparameters of this optimizer (names as in torch.optim), lr included. */
+  protected abstract hyper(): Record<string, number | boolean | readonly number[]>;
+
+  /**
+   * The state in PyTorch's `optimizer.state_dict()` layout, flattened the way Rosetta reads a
+   * checkpoint entry (`importFile(…, { key: 'optimizer_state_dict' })`): tensors `state.<i>.<name>`
+   * (`step` as a scalar, buffers shaped like parameter i, in the parameter's dtype) and
+   * `param_groups.0.<name>` metadata (one group; `params` lists the indices). Parameters that have
+   * not been stepped have no state, as in PyTorch.
+   */
+  stateDict(): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+    const tensors = new Map<string, Tensor>();
+    this.params.forEach((p, i) => {
+      const s = this.state.get(p);
+      if (!s) return;
+      for (const [name, v] of Object.entries(s)) {
+        if (typeof v === 'number') tensors.set(`state.${i}.${name}`, Tensor.from('float32', [], [v]));
+        else tensors.set(`state.${i}.${name}`, new Tensor(p.data.dtype, p.data.shape, p.data.dtype === 'float64' ? Float64Array.from(v) : Float32Array.from(v)));
+      }
+    });
+    const metadata: Record<string, string> = {};
+    for (const [k, v] of Object.entries(this.hyper())) {
+      if (Array.isArray(v)) v.forEach((x, j) => (metadata[`param_groups.0.${k}.${j}`] = String(x)));
+      else metadata[`param_groups.0.${k}`] = String(v);
+    }
+    this.params.forEach((_, i) => (metadata[`param_groups.0.params.${i}`] = String(i)));
+    return { tensors, metadata };
+  }
+
+  /**
+   * Resume from a state in PyTorch's layout (a `torch.save`d `optimizer.state_dict()` read with
+   * `key: 'optimizer_state_dict'`, or `stateDict()`): per parameter index, `step` and the buffers;
+   * the group's `lr` is taken over (as PyTorch does). Its other hyperparameters must equal this
+   * optimizer's (construct it with the same options), and every buffer must match its parameter's
+   * size: otherwise E_USAGE / E_SHAPE_MISMATCH, and nothing is changed.
+   */
+  loadStateDict(sd: { tensors: ReadonlyMap<string, Tensor>; metadata?: Readonly<Record<string, string>> }): void {
+    const meta = sd.metadata ?? {};
+    for (const [k, v] of Object.entries(this.hyper())) {
+      if (k === 'lr') continue;
+      const want = Array.isArray(v) ? v.map(String) : [String(v)];
+      const got = Array.isArray(v) ? v.map((_, j) => meta[`param_groups.0.${k}.${j}`]) : [meta[`param_groups.0.${k}`]];
+      if (got.every((x) => x === undefined)) continue; // not recorded (an older torch): keep ours
+      const same = got.every((x, j) => x !== undefined && (x === want[j] || Number(x) === Number(want[j]) || (x === 'false' && want[j] === '0') || (x === 'true' && want[j] === '1')));
+      if (!same) throw new RosettaError('E_USAGE', `optimizer state has ${k} = ${got.join(', ')}, this optimizer ${want.join(', ')}`, { hint: 'construct the optimizer with the options the state was saved with' });
+    }
+    const next = new Map<Trainable, Record<string, Float64Array | number>>();
+    for (const [key, t] of sd.tensors) {
+      const m = /^state\.(\d+)\.([A-Za-z_]+)$/.exec(key);
+      if (!m) continue;
+      const p = this.params[Number(m[1])];
+      if (!p) throw new RosettaError('E_USAGE', `optimizer state names parameter ${m[1]}, this optimizer has ${this.params.length}`);
+      const s = next.get(p) ?? { step: 0 };
+      next.set(p, s);
+      if (m[2] === 'step') {
+        if (t.size !== 1) throw new RosettaError('E_SHAPE_MISMATCH', `${key} must hold one number`);
+        s.step = Number(t.toNumbers()[0]);
+        continue;
+      }
+      if (t.size !== p.data.size) throw new RosettaError('E_SHAPE_MISMATCH', `${key} has ${t.size} values, parameter ${m[1]} has ${p.data.size}`);
+      s[m[2]!] = Float64Array.from(t.toNumbers());
+    }
+    const lr = meta['param_groups.0.lr'];
+    if (lr !== undefined && Number.isFinite(Number(lr))) this.lr = Number(lr);
+    for (const [p, s] of next) {
+      const w = floats(p.data, 'a parameter');
+      const placed: Record<string, Float64Array | number> = { step: s.step as number };
+      for (const [name, v] of Object.entries(s)) {
+        if (typeof v === 'number') continue;
+        const b = this.newBuffer(w);
+        b.set(v);
+        placed[name] = b;
+      }
+      this.state.set(p, placed);
+    }
+  }
+
   /** A zeroed state buffer for parameter storage `w` (subclasses may place it elsewhere). */
   protected newBuffer(w: Floats): Float64Array {
     return new Float64Array(w.length);
@@ -108,8 +185,14 @@ export class SGD extends Optimizer {
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) throw new RosettaError('E_USAGE', 'Nesterov momentum requires a momentum and zero dampening');
   }
 
+  protected hyper(): Record<string, number | boolean | readonly number[]> {
+    return { lr: this.lr, momentum: this.momentum, dampening: this.dampening, weight_decay: this.weightDecay, nesterov: this.nesterov, maximize: this.maximize };
+  }
+
   protected update(w: Floats, g: Floats, s: Record<string, Float64Array | number>, buf: (name: string) => Float64Array): void {
-    const first = s.step === 1;
+    // PyTorch starts the buffer from the first gradient when it has none (not by step count), so a
+    // state loaded from a checkpoint continues its momentum
+    const first = s.momentum_buffer === undefined;
     const m = this.momentum ? buf('momentum_buffer') : undefined;
     for (let i = 0; i < w.length; i++) {
       let d = this.maximize ? -g[i]! : g[i]!;
@@ -153,6 +236,10 @@ export class Adam extends Optimizer {
     this.amsgrad = opts.amsgrad ?? false;
     this.maximize = opts.maximize ?? false;
     this.epsilonHat = opts.epsilonHat ?? false;
+  }
+
+  protected hyper(): Record<string, number | boolean | readonly number[]> {
+    return { lr: this.lr, betas: [this.beta1, this.beta2], eps: this.eps, weight_decay: this.weightDecay, amsgrad: this.amsgrad, maximize: this.maximize };
   }
 
   /** Moments of float32 parameters live in a SIMD module's memory (see `newBuffer`); null: none. */
@@ -261,6 +348,10 @@ export class RMSprop extends Optimizer {
     this.epsilonInsideSqrt = opts.epsilonInsideSqrt ?? false;
   }
 
+  protected hyper(): Record<string, number | boolean | readonly number[]> {
+    return { lr: this.lr, alpha: this.alpha, eps: this.eps, weight_decay: this.weightDecay, momentum: this.momentum, centered: this.centered };
+  }
+
   protected update(w: Floats, g: Floats, _s: Record<string, Float64Array | number>, buf: (name: string) => Float64Array): void {
     const v = buf('square_avg');
     const ga = this.centered ? buf('grad_avg') : undefined;
@@ -304,6 +395,10 @@ export class Adagrad extends Optimizer {
     this.weightDecay = opts.weightDecay ?? 0;
     this.initialAccumulatorValue = opts.initialAccumulatorValue ?? 0;
     this.eps = opts.eps ?? 1e-10;
+  }
+
+  protected hyper(): Record<string, number | boolean | readonly number[]> {
+    return { lr: this.lr, lr_decay: this.lrDecay, weight_decay: this.weightDecay, initial_accumulator_value: this.initialAccumulatorValue, eps: this.eps };
   }
 
   protected update(w: Floats, g: Floats, s: Record<string, Float64Array | number>, buf: (name: string, init?: number) => Float64Array): void {
