@@ -11,7 +11,7 @@ export { eliminateTransposePairs, foldConstants, optimizeGraph, removeDeadCode, 
 export { isNpy, readNpy, readNpyHeader, readNpz, writeNpy, writeNpz, type NpyHeader, type WriteNpyOptions, type WriteNpzOptions } from './formats/npy.js';
 export { isZip, readZip, writeZip, type ZipArchive, type ZipEntry, type ZipLimits, type ZipWriteEntry } from './formats/zip.js';
 export { unpickle, type PickleValue, type UnpickleOptions } from './formats/pickle.js';
-export { readTorch, writeTorch, type TorchFile } from './formats/torch.js';
+export { readTorch, writeTorch, writeTorchObject, type TorchFile, type TorchObject } from './formats/torch.js';
 export { readSafetensors, writeSafetensors, type SafetensorsFile } from './formats/safetensors.js';
 export { CPU_KERNELS, cpuSupportedOps } from './kernels/cpu/index.js';
 export { WebGpuBackend, WEBGPU_KERNELS, webgpuSupportedOps, isGpuTensor, type GpuTensor, type WebGpuKernel } from './kernels/webgpu/index.js';

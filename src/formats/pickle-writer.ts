@@ -1,6 +1,6 @@
 /**
- * A minimal protocol-2 pickle writer: just the opcodes a torch state dict needs (globals, ints,
- * strings, tuples, dicts, persistent ids, REDUCE). Output is what CPython's pickle (and therefore
+ * A minimal protocol-2 pickle writer: just the opcodes a torch state dict or checkpoint needs
+ * (globals, ints, floats, strings, bools, None, tuples, lists, dicts, persistent ids, REDUCE). Output is what CPython's pickle (and therefore
  * `torch.load(weights_only=True)`) reads; memoisation is not used because nothing is shared.
  *
  * Spec: CPython Lib/pickletools.py (opcode table).
@@ -90,6 +90,18 @@ export class PickleWriter {
 
   emptyDict(): this {
     this.buf.push(0x7d);
+    return this;
+  }
+
+  /** EMPTY_LIST ']'. */
+  emptyList(): this {
+    this.buf.push(0x5d);
+    return this;
+  }
+
+  /** APPENDS 'e': the values since the last MARK are appended to the list below it. */
+  appends(): this {
+    this.buf.push(0x65);
     return this;
   }
 

@@ -473,29 +473,92 @@ const DTYPE_STORAGE: Partial<Record<DType, string>> = Object.fromEntries(
  * one storage per distinct Tensor object at `data/<i>` aligned to 64 bytes, `byteorder`, `version`.
  */
 export function writeTorch(tensors: ReadonlyMap<string, Tensor>, root = 'archive'): Uint8Array {
+  return writeTorchObject({ ordered: tensors }, root);
+}
+
+/**
+ * What `writeTorchObject` pickles: a Tensor, a number (an int when integral, else a float), a
+ * bigint, a string, a boolean, null (None), an array (a list), `{ tuple: [...] }`, a Map (a dict;
+ * string or integer keys) or `{ ordered: Map }` (a collections.OrderedDict, as state dicts are).
+ */
+export type TorchObject =
+  | Tensor
+  | number
+  | bigint
+  | string
+  | boolean
+  | null
+  | TorchObject[]
+  | { tuple: TorchObject[] }
+  | { ordered: ReadonlyMap<string, TorchObject> }
+  | ReadonlyMap<string | number, TorchObject>;
+
+/**
+ * Write any checkpoint-shaped value as a torch.save zip archive (a training checkpoint:
+ * `{'model_state_dict': …, 'optimizer_state_dict': {'state': {0: {...}}, 'param_groups': [...]},
+ * 'epoch': 3}`), laid out as `torch.save` does: root folder `archive/`, `data.pkl` (protocol 2),
+ * one storage per distinct Tensor object at `data/<i>` aligned to 64 bytes, `byteorder`, `version`.
+ * Opcodes are those torch.save emits. PyTorch 1.13's `weights_only=True` unpickler has no float
+ * opcode (BINFLOAT), so there a checkpoint holding floats (an lr) loads with plain `torch.load`, as
+ * torch.save's own do; a state dict (tensors only) loads either way.
+ */
+export function writeTorchObject(value: TorchObject, root = 'archive'): Uint8Array {
   const p = new PickleWriter(2);
-  p.global('collections', 'OrderedDict').emptyTuple().reduce();
   const storages: { name: string; data: Uint8Array; align: number }[] = [];
-  if (tensors.size) p.mark();
-  let i = 0;
   // The same Tensor object under two names (tied weights) is written once and shared, as torch does.
   const keys = new Map<Tensor, string>();
-  for (const [name, t] of tensors) {
+  const tensor = (t: Tensor, where: string): void => {
     const st = DTYPE_STORAGE[t.dtype];
-    if (!st) throw new RosettaError('E_UNSUPPORTED_DTYPE', `PyTorch 1.13 files cannot hold ${t.dtype} tensors`, { where: { entry: name }, hint: 'cast it (e.g. to int64/float32) or write .safetensors' });
+    if (!st) throw new RosettaError('E_UNSUPPORTED_DTYPE', `PyTorch 1.13 files cannot hold ${t.dtype} tensors`, { where: { entry: where }, hint: 'cast it (e.g. to int64/float32) or write .safetensors' });
     const known = keys.get(t);
-    const key = known ?? String(i++);
+    const key = known ?? String(keys.size);
     keys.set(t, key);
-    p.str(name);
     p.global('torch._utils', '_rebuild_tensor_v2');
     p.mark();
     p.mark().str('storage').global('torch', st).str(key).str('cpu').int(t.size).tuple().persId();
     p.int(0).intTuple(t.shape).intTuple(stridesOf(t.shape)).bool(false);
     p.global('collections', 'OrderedDict').emptyTuple().reduce();
     p.tuple().reduce();
-    if (!known) storages.push({ name: `${root}/data/${key}`, data: tensorToLE(t, { entry: name }), align: 64 });
-  }
-  if (tensors.size) p.setItems();
+    if (!known) storages.push({ name: `${root}/data/${key}`, data: tensorToLE(t, { entry: where }), align: 64 });
+  };
+  const emit = (v: TorchObject, where: string, depth: number): void => {
+    if (depth > 64) throw new RosettaError('E_LIMIT', `checkpoint nested deeper than 64 levels at ${where}`);
+    if (v instanceof Tensor) tensor(v, where);
+    else if (v === null) p.none();
+    else if (typeof v === 'boolean') p.bool(v);
+    else if (typeof v === 'bigint') p.int(v);
+    else if (typeof v === 'number') {
+      if (Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) p.int(v);
+      else p.float(v);
+    } else if (typeof v === 'string') p.str(v);
+    else if (Array.isArray(v)) {
+      p.emptyList();
+      if (v.length) {
+        p.mark();
+        v.forEach((x, i) => emit(x, `${where}[${i}]`, depth + 1));
+        p.appends();
+      }
+    } else if ('tuple' in v) {
+      p.mark();
+      (v.tuple as TorchObject[]).forEach((x, i) => emit(x, `${where}(${i})`, depth + 1));
+      p.tuple();
+    } else {
+      const ordered = 'ordered' in v;
+      const m = (ordered ? (v as { ordered: ReadonlyMap<string, TorchObject> }).ordered : v) as ReadonlyMap<string | number, TorchObject>;
+      if (ordered) p.global('collections', 'OrderedDict').emptyTuple().reduce();
+      else p.emptyDict();
+      if (m.size) {
+        p.mark();
+        for (const [k, x] of m) {
+          if (typeof k === 'number') p.int(k);
+          else p.str(k);
+          emit(x, where ? `${where}.${k}` : String(k), depth + 1);
+        }
+        p.setItems();
+      }
+    }
+  };
+  emit(value, '', 0);
   const enc = new TextEncoder();
   return writeZip([
     { name: `${root}/data.pkl`, data: p.finish(), align: 64 },

@@ -15,6 +15,7 @@
  */
 import { RosettaError } from '../ir/errors.js';
 import { Tensor } from '../ir/tensor.js';
+import type { TorchObject } from '../formats/torch.js';
 import { wasmAdam, wasmAdamArena, type WasmAdamArena } from '../kernels/cpu/wasm-eltwise.js';
 
 /** What optimizers update: `src/nn` Parameters satisfy it, and so can any holder of a tensor. */
@@ -102,6 +103,31 @@ export abstract class Optimizer {
     }
     this.params.forEach((_, i) => (metadata[`param_groups.0.params.${i}`] = String(i)));
     return { tensors, metadata };
+  }
+
+  /**
+   * The state as PyTorch's nested `optimizer.state_dict()` (`{'state': {i: {...}}, 'param_groups':
+   * [{..., 'params': [...]}]}`), for `writeTorchObject` (src/formats/torch.ts): a checkpoint written
+   * with it loads into `torch.optim`'s `load_state_dict` (list-valued hyperparameters such as Adam's
+   * betas become tuples, as in PyTorch).
+   */
+  torchState(): TorchObject {
+    const { tensors } = this.stateDict();
+    const state = new Map<number, Map<string, TorchObject>>();
+    for (const [key, t] of tensors) {
+      const m = /^state\.(\d+)\.(.+)$/.exec(key)!;
+      const i = Number(m[1]);
+      const entry = state.get(i) ?? new Map<string, TorchObject>();
+      entry.set(m[2]!, t);
+      state.set(i, entry);
+    }
+    const group = new Map<string, TorchObject>();
+    for (const [k, v] of Object.entries(this.hyper())) group.set(k, Array.isArray(v) ? { tuple: [...v] } : (v as number | boolean));
+    group.set('params', this.params.map((_, i) => i));
+    return new Map<string, TorchObject>([
+      ['state', state],
+      ['param_groups', [group]],
+    ]);
   }
 
   /**
