@@ -117,9 +117,11 @@ export interface WasmFunc {
 
 /**
  * A module with one memory (`mem`, `pages` × 64 KiB initially, growable from JS) and `funcs`
- * (function i has index i; identical signatures share one type entry).
+ * (function i has index i; identical signatures share one type entry). With `pages` 'import' the
+ * memory is not declared but imported as `env.mem` (functions that work on another module's
+ * memory, e.g. wasm-rnn.ts on the GEMM module's), and not exported.
  */
-export function assembleModule(funcs: WasmFunc[], pages = 1): Uint8Array<ArrayBuffer> {
+export function assembleModule(funcs: WasmFunc[], pages: number | 'import' = 1): Uint8Array<ArrayBuffer> {
   const types: number[][] = [];
   const typeOf: number[] = [];
   for (const f of funcs) {
@@ -128,7 +130,7 @@ export function assembleModule(funcs: WasmFunc[], pages = 1): Uint8Array<ArrayBu
     if (idx < 0) idx = types.push(t) - 1;
     typeOf.push(idx);
   }
-  const exports: number[][] = [[...name('mem'), 0x02, 0]];
+  const exports: number[][] = pages === 'import' ? [] : [[...name('mem'), 0x02, 0]];
   funcs.forEach((f, i) => {
     if (f.exportName) exports.push([...name(f.exportName), 0x00, ...uleb(i)]);
   });
@@ -139,8 +141,9 @@ export function assembleModule(funcs: WasmFunc[], pages = 1): Uint8Array<ArrayBu
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(types)),
+    ...(pages === 'import' ? section(2, vec([[...name('env'), ...name('mem'), 0x02, 0x00, ...uleb(1)]])) : []),
     ...section(3, vec(typeOf.map((t) => uleb(t)))),
-    ...section(5, vec([[0x00, ...uleb(pages)]])),
+    ...(pages === 'import' ? [] : section(5, vec([[0x00, ...uleb(pages)]]))),
     ...section(7, vec(exports)),
     ...section(10, [...uleb(bodies.length), ...bodies.flat()]),
   ]);

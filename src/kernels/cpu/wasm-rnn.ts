@@ -28,7 +28,7 @@
  * https://onnx.ai/onnx/operators/onnx__GRU.html (z, r, h), https://onnx.ai/onnx/operators/onnx__RNN.html;
  * binary format: https://webassembly.github.io/spec/core/binary/
  */
-import { BLOCK, END, F32, F32X4_SPLAT, I32, I32_ADD, I32_EQZ, I32_LT_U, I32_MUL, I32_SHL, LOOP, V128, brIf, get, i32c, name, section, set, tee, uleb, v128Load, v128Store, vec, type WasmFunc } from './wasm-emit.js';
+import { BLOCK, assembleModule, END, F32, F32X4_SPLAT, I32, I32_ADD, I32_EQZ, I32_LT_U, I32_MUL, I32_SHL, LOOP, V128, brIf, get, i32c, set, tee, v128Load, v128Store, type WasmFunc } from './wasm-emit.js';
 import { type WasmGemm, wasmGemm } from './wasm-gemm.js';
 import { Fn, f4, sigmoidV, tanhV, type Code } from './wasm-math.js';
 
@@ -166,32 +166,11 @@ function rnnFunc(): WasmFunc {
   });
 }
 
-/**
- * A module whose memory is imported (`env.mem`): wasm-emit.ts's `assembleModule` declares its own
- * memory, and these functions must work on the GEMM module's.
- */
+/** The step functions, on the GEMM module's memory (imported as `env.mem`). */
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const funcs = [false, true].flatMap((hard) => [lstmFunc(hard), gruFunc(false, hard), gruFunc(true, hard), gruResetFunc(hard)]);
   funcs.push(rnnFunc());
-  const types: number[][] = [];
-  const typeOf = funcs.map((f) => {
-    const t = [0x60, ...vec(f.params.map((p) => [p])), ...vec(f.results.map((r) => [r]))];
-    let idx = types.findIndex((u) => u.length === t.length && u.every((b, i) => b === t[i]));
-    if (idx < 0) idx = types.push(t) - 1;
-    return idx;
-  });
-  const bodies = funcs.map((f) => {
-    const body = [...vec(f.locals.map(([n, t]) => [...uleb(n), t])), ...f.code, END];
-    return [...uleb(body.length), ...body];
-  });
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec(types)),
-    ...section(2, vec([[...name('env'), ...name('mem'), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec(typeOf.map((t) => uleb(t)))),
-    ...section(7, vec(funcs.map((f, i) => [...name(f.exportName!), 0x00, ...uleb(i)]))),
-    ...section(10, [...uleb(bodies.length), ...bodies.flat()]),
-  ]);
+  return assembleModule(funcs, 'import');
 }
 
 type Rows5 = (a: number, b: number, c: number, d: number, e: number, n4: number, hpb: number, rows: number, clip: number, alpha: number, beta: number) => void;
